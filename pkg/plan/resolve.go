@@ -1,0 +1,139 @@
+package plan
+
+// Step kinds name the operations strategies are made of. They are part of
+// the plan format because `estimates` overrides durations by kind.
+const (
+	StepPreHook         = "pre-hook"
+	StepRecordState     = "record-state"
+	StepCreateVM        = "create-vm"
+	StepImportImage     = "import-image"
+	StepClone           = "clone"
+	StepSnapshot        = "snapshot"
+	StepPowerOff        = "power-off"
+	StepUpgradeHardware = "upgrade-hardware"
+	StepReconfigure     = "reconfigure"
+	StepRelocate        = "relocate"
+	StepPowerOn         = "power-on"
+	StepVerify          = "verify"
+	StepRemoveSnapshot  = "remove-snapshot"
+	StepRetire          = "retire"
+	StepDecommission    = "decommission"
+	StepPostHook        = "post-hook"
+)
+
+// StepKinds lists every step kind, in the order they tend to run.
+var StepKinds = []string{
+	StepPreHook, StepRecordState, StepCreateVM, StepImportImage, StepClone, StepSnapshot,
+	StepPowerOff, StepUpgradeHardware, StepReconfigure, StepRelocate, StepPowerOn,
+	StepVerify, StepRemoveSnapshot, StepRetire, StepDecommission, StepPostHook,
+}
+
+// Resolve fills in defaults and computes each application's effective
+// placement and scheduling. It is the one place defaults are applied; Load
+// calls it before validation.
+func (p *Plan) Resolve() {
+	if p.Limits.Concurrency == 0 {
+		p.Limits.Concurrency = DefaultConcurrency
+	}
+	if p.Limits.PerHost == 0 {
+		p.Limits.PerHost = DefaultPerHost
+	}
+	if p.Limits.PerDatastore == 0 {
+		p.Limits.PerDatastore = DefaultPerDatastore
+	}
+	if p.Limits.Retries == 0 {
+		p.Limits.Retries = DefaultRetries
+	}
+	if p.Target.RetirementFolder == "" {
+		p.Target.RetirementFolder = DefaultRetireFolder
+	}
+	if p.Target.VCenter == "" && len(p.VCenters) == 1 {
+		for name := range p.VCenters {
+			p.Target.VCenter = name
+		}
+	}
+	defaultHooks(p.Hooks)
+
+	overrides := map[string]*Placement{}
+	for _, w := range p.Waves {
+		if w == nil {
+			continue
+		}
+		if w.OnFailure == "" {
+			w.OnFailure = DefaultOnFailure
+		}
+		defaultHooks(w.Hooks)
+		for _, name := range w.Applications {
+			if a := p.Application(name); a != nil && a.Wave == "" && !a.OnConveyor {
+				a.Wave = w.Name
+				overrides[name] = w.Target
+			}
+		}
+	}
+	if c := p.Conveyor; c != nil {
+		if c.InFlight == 0 {
+			c.InFlight = DefaultInFlight
+		}
+		if c.OnFailure == "" {
+			c.OnFailure = OnFailureContinue
+		}
+		for _, name := range c.Applications {
+			if a := p.Application(name); a != nil && a.Wave == "" && !a.OnConveyor {
+				a.OnConveyor = true
+				overrides[name] = c.Target
+			}
+		}
+	}
+	for _, a := range p.Applications {
+		if a == nil {
+			continue
+		}
+		if a.Criticality == "" {
+			a.Criticality = DefaultCriticality
+		}
+		if a.Strategy == Replace && a.RetainDays == nil {
+			d := DefaultRetainDays
+			a.RetainDays = &d
+		}
+		defaultHooks(a.Hooks)
+		a.Resolved = merge(merge(p.Target, overrides[a.Name]), a.Target)
+	}
+}
+
+func defaultHooks(h *Hooks) {
+	if h != nil && h.Timeout == 0 {
+		h.Timeout = DefaultHookTimeout
+	}
+}
+
+// merge returns base with every field that over sets replaced. Network
+// mappings merge key by key.
+func merge(base Placement, over *Placement) Placement {
+	if over == nil {
+		return base
+	}
+	out := base
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&out.VCenter, over.VCenter)
+	set(&out.Datacenter, over.Datacenter)
+	set(&out.Cluster, over.Cluster)
+	set(&out.Host, over.Host)
+	set(&out.ResourcePool, over.ResourcePool)
+	set(&out.Datastore, over.Datastore)
+	set(&out.Folder, over.Folder)
+	set(&out.RetirementFolder, over.RetirementFolder)
+	if len(over.Networks) > 0 {
+		out.Networks = make(map[string]string, len(base.Networks)+len(over.Networks))
+		for k, v := range base.Networks {
+			out.Networks[k] = v
+		}
+		for k, v := range over.Networks {
+			out.Networks[k] = v
+		}
+	}
+	return out
+}
