@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Exit codes, in one place. Scripts and CI rely on them; the README and
+// `wavectl --help` list them.
+const (
+	ExitOK          = 0   // success
+	ExitFailure     = 1   // an unexpected failure; the message says what
+	ExitUsage       = 2   // a bad flag, argument or config file, or a plan file that cannot be read
+	ExitInvalid     = 3   // the plan is invalid (validate, plan, and every command that loads a plan)
+	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
+)
+
+// exitCodeHelp is appended to the root command's help.
+const exitCodeHelp = `Exit codes:
+  0    success
+  1    unexpected failure (the message says what)
+  2    bad flag, argument, config file, or unreadable plan file
+  3    the plan is invalid (errors listed with file:line:col)
+  130  interrupted (SIGINT/SIGTERM)`
+
+// ExitError carries an exit code with a message for the user. A message
+// that was already printed (problems listed on stdout) is left empty.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// exitf returns an ExitError with a formatted message.
+func exitf(code int, format string, args ...any) error {
+	return &ExitError{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// silentExit is an exit code whose reason has already been printed.
+func silentExit(code int) error { return &ExitError{Code: code} }
+
+// usageError marks flag and argument mistakes.
+type usageError struct{ error }
+
+// codeOf maps an error to its exit code.
+func codeOf(err error) int {
+	var ee *ExitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"):
+		return ExitUsage
+	}
+	return ExitFailure
+}

@@ -1,0 +1,179 @@
+// Package cli is wavectl's command line: cobra commands, viper settings,
+// zerolog logging and exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Version is set at build time with -ldflags "-X .../pkg/cli.Version=...".
+var Version = "dev"
+
+// Factory holds what commands share. Nothing in it connects anywhere:
+// commands that need vCenter build their connection when they run.
+type Factory struct {
+	IO     *IOStreams
+	Config *viper.Viper
+	Log    zerolog.Logger
+}
+
+// Main runs wavectl with the process's arguments and returns its exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, System(), os.Args[1:])
+}
+
+// Run runs wavectl with args on the given streams and returns the exit
+// code. Errors are printed on the error stream.
+func Run(ctx context.Context, io *IOStreams, args []string) int {
+	f := &Factory{IO: io, Config: viper.New(), Log: zerolog.Nop()}
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	err := root.ExecuteContext(ctx)
+	code := codeOf(err)
+	if err != nil && err.Error() != "" {
+		msg := err.Error()
+		if code == ExitUsage {
+			msg += "\nRun 'wavectl --help' for usage."
+		}
+		fmt.Fprintln(io.ErrOut, "Error: "+msg)
+	}
+	return code
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wavectl",
+		Short: "Plan, run and resume data-centre migrations onto VMware vSphere",
+		Long: `wavectl moves applications onto VMware vSphere in waves or on a one-by-one
+conveyor, as a YAML migration plan says: it checks the plan, shows what it
+would do, and (with later commands) does it against vCenter, recording every
+step so that a failed wave can be resumed safely.`,
+		Version:           Version,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return f.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{err}
+	})
+	pf := root.PersistentFlags()
+	pf.String("config", "", "config file (default: $WAVECTL_CONFIG, else ~/.config/wavectl/config.yaml when it exists)")
+	pf.String("log-level", "info", "log level: debug, info, warn, error")
+	pf.String("log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console, json")
+
+	root.AddCommand(
+		NewCmdValidate(f, nil),
+		NewCmdPlan(f, nil),
+		NewCmdSchema(f, nil),
+	)
+	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
+	return root
+}
+
+// setup reads the config file, binds flags and env, and sets up logging.
+// Precedence: flags, then WAVECTL_* env, then the config file.
+func (f *Factory) setup(cmd *cobra.Command) error {
+	v := f.Config
+	v.SetEnvPrefix("WAVECTL")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.InheritedFlags()} {
+		if err := v.BindPFlags(fs); err != nil {
+			return err
+		}
+	}
+	file := v.GetString("config")
+	explicit := file != ""
+	if !explicit {
+		if home, err := os.UserConfigDir(); err == nil {
+			file = filepath.Join(home, "wavectl", "config.yaml")
+		}
+	}
+	if file != "" {
+		if _, err := os.Stat(file); err == nil || explicit {
+			v.SetConfigFile(file)
+			v.SetConfigType("yaml")
+			if err := v.ReadInConfig(); err != nil {
+				return usageError{fmt.Errorf("config file %s: %w", file, err)}
+			}
+		}
+	}
+	log, err := newLogger(f.IO.ErrOut, f.IO.ErrTTY, v.GetString("log-level"), v.GetString("log-format"))
+	if err != nil {
+		return usageError{err}
+	}
+	f.Log = log
+	return nil
+}
+
+func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" {
+		return zerolog.Nop(), fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	switch format {
+	case "auto":
+		if tty {
+			format = "console"
+		} else {
+			format = "json"
+		}
+	case "console", "json":
+	default:
+		return zerolog.Nop(), fmt.Errorf("--log-format %q: use auto, console or json", format)
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.Kitchen, NoColor: !tty}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// outputFormat reads -o and checks it against the formats a command has.
+func outputFormat(f *Factory, allowed ...string) (string, error) {
+	o := f.Config.GetString("output")
+	for _, a := range allowed {
+		if o == a {
+			return o, nil
+		}
+	}
+	return "", usageError{fmt.Errorf("-o %q: use %s", o, strings.Join(allowed, " or "))}
+}
+
+// planArg checks that a plan file can be read, so that a wrong path is a
+// usage error rather than an invalid plan.
+func planArg(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return usageError{fmt.Errorf("plan file %s does not exist", path)}
+		}
+		return usageError{fmt.Errorf("plan file %s: %w", path, err)}
+	}
+	if st.IsDir() {
+		return usageError{fmt.Errorf("%s is a folder; name a plan file (e.g. %s)", path, filepath.Join(path, "plan.yaml"))}
+	}
+	return nil
+}

@@ -1,0 +1,366 @@
+// Package schedule compiles a plan into what would run: waves in order,
+// applications in dependency order, each with its steps, estimated
+// durations and projected outage in user-hours.
+package schedule
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/strategy"
+)
+
+// Schedule is a compiled plan.
+type Schedule struct {
+	Plan     string      `json:"plan"`
+	File     string      `json:"file"`
+	Hash     string      `json:"hash"`
+	Limits   plan.Limits `json:"limits"`
+	Waves    []*Wave     `json:"waves"`
+	Conveyor *Conveyor   `json:"conveyor,omitempty"`
+	Totals   Totals      `json:"totals"`
+}
+
+// Totals sums up a schedule.
+type Totals struct {
+	Applications int `json:"applications"`
+	// Units counts VMs and servers moved (a replacement counts as one).
+	Units int `json:"units"`
+	Steps int `json:"steps"`
+	// Estimate is the run's estimated wall time: waves back to back, with
+	// the conveyor alongside.
+	Estimate           Seconds `json:"estimateSeconds"`
+	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
+}
+
+// Wave is a wave's compiled form.
+type Wave struct {
+	Name      string       `json:"name"`
+	Window    *plan.Window `json:"window,omitempty"`
+	OnFailure string       `json:"onFailure"`
+	Apps      []*App       `json:"applications"`
+	// Estimate is the simulated makespan of the wave under the plan's
+	// limits.
+	Estimate           Seconds `json:"estimateSeconds"`
+	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
+}
+
+// Conveyor is the conveyor's compiled form.
+type Conveyor struct {
+	InFlight           int          `json:"inFlight"`
+	OnFailure          string       `json:"onFailure"`
+	Window             *plan.Window `json:"window,omitempty"`
+	Apps               []*App       `json:"applications"`
+	Estimate           Seconds      `json:"estimateSeconds"`
+	ProjectedUserHours float64      `json:"projectedUserHoursLost"`
+}
+
+// App is an application's compiled form.
+type App struct {
+	Name        string         `json:"name"`
+	Strategy    string         `json:"strategy"`
+	Criticality string         `json:"criticality"`
+	Users       int            `json:"users"`
+	DependsOn   []string       `json:"dependsOn,omitempty"`
+	Target      plan.Placement `json:"target"`
+	Units       []string       `json:"units"`
+	Steps       []Step         `json:"steps"`
+	// Start is the estimated start, from the start of its wave (or the
+	// conveyor).
+	Start Seconds `json:"startSeconds"`
+	// Estimate is how long the application takes on its own.
+	Estimate Seconds `json:"estimateSeconds"`
+	// Outage is the projected time its service is down.
+	Outage             Seconds `json:"outageSeconds"`
+	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
+
+	app *plan.Application
+}
+
+// Step is a strategy step with its estimate.
+type Step struct {
+	strategy.Step
+	Estimate Seconds `json:"estimateSeconds"`
+}
+
+// Seconds is a duration that appears in JSON as whole seconds.
+type Seconds time.Duration
+
+// MarshalJSON writes whole seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%d", int64(time.Duration(s)/time.Second))), nil
+}
+
+// String prints the duration as people write it: 1h05m, 12m, 45s.
+func (s Seconds) String() string {
+	d := time.Duration(s).Round(time.Second)
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		if d%time.Minute == 0 {
+			return fmt.Sprintf("%dm", int(d.Minutes()))
+		}
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+}
+
+// Compile turns a valid, resolved plan into a schedule. It also returns
+// warnings the schedule reveals, such as a wave that will not fit its
+// window.
+func Compile(p *plan.Plan) (*Schedule, plan.Problems) {
+	s := &Schedule{Plan: p.Metadata.Name, File: p.File, Hash: p.Hash, Limits: p.Limits}
+	var probs plan.Problems
+	for i, w := range p.Waves {
+		if w == nil {
+			continue
+		}
+		cw := &Wave{Name: w.Name, Window: w.Window, OnFailure: w.OnFailure}
+		for _, a := range order(p, w.Applications) {
+			cw.Apps = append(cw.Apps, compileApp(p, a))
+		}
+		cw.Estimate = Seconds(estimateWave(p, cw.Apps))
+		for _, a := range cw.Apps {
+			cw.ProjectedUserHours += a.ProjectedUserHours
+		}
+		if w.Window != nil {
+			length := w.Window.End.Sub(w.Window.Start)
+			if length > 0 && time.Duration(cw.Estimate) > length {
+				path := fmt.Sprintf("waves[%d].window", i)
+				probs = append(probs, plan.Problem{Pos: p.Pos(path), Path: path, Severity: plan.SeverityWarning,
+					Message: fmt.Sprintf("wave %s is estimated at %s but its window is %s long", w.Name, cw.Estimate, Seconds(length)),
+					Hint:    "widen the window, split the wave, or raise limits; apply pauses when the window closes and resume carries on in the next one"})
+			}
+		}
+		s.Waves = append(s.Waves, cw)
+	}
+	if c := p.Conveyor; c != nil {
+		cc := &Conveyor{InFlight: c.InFlight, OnFailure: c.OnFailure, Window: c.Window}
+		for _, name := range c.Applications {
+			if a := p.Application(name); a != nil && a.OnConveyor {
+				cc.Apps = append(cc.Apps, compileApp(p, a))
+			}
+		}
+		cc.Estimate = Seconds(estimateConveyor(cc))
+		for _, a := range cc.Apps {
+			cc.ProjectedUserHours += a.ProjectedUserHours
+		}
+		s.Conveyor = cc
+	}
+	s.totals()
+	return s, probs
+}
+
+func (s *Schedule) totals() {
+	var waves time.Duration
+	add := func(apps []*App) {
+		for _, a := range apps {
+			s.Totals.Applications++
+			s.Totals.Units += len(a.Units)
+			s.Totals.Steps += len(a.Steps)
+			s.Totals.ProjectedUserHours += a.ProjectedUserHours
+		}
+	}
+	for _, w := range s.Waves {
+		waves += time.Duration(w.Estimate)
+		add(w.Apps)
+	}
+	s.Totals.Estimate = Seconds(waves)
+	if s.Conveyor != nil {
+		add(s.Conveyor.Apps)
+		s.Totals.Estimate = max(s.Totals.Estimate, s.Conveyor.Estimate)
+	}
+}
+
+// order sorts a wave's applications so that each comes after what it
+// depends on within the wave, keeping the plan's order otherwise.
+func order(p *plan.Plan, names []string) []*plan.Application {
+	in := map[string]*plan.Application{}
+	var apps []*plan.Application
+	for _, n := range names {
+		a := p.Application(n)
+		if a == nil || in[n] != nil {
+			continue
+		}
+		in[n] = a
+		apps = append(apps, a)
+	}
+	sort.SliceStable(apps, func(i, j int) bool { return apps[i].Index < apps[j].Index })
+	waiting := map[string]int{}
+	dependents := map[string][]string{}
+	for _, a := range apps {
+		for _, d := range a.DependsOn {
+			if in[d] != nil && d != a.Name {
+				waiting[a.Name]++
+				dependents[d] = append(dependents[d], a.Name)
+			}
+		}
+	}
+	var out []*plan.Application
+	done := map[string]bool{}
+	for len(out) < len(apps) {
+		progressed := false
+		for _, a := range apps {
+			if done[a.Name] || waiting[a.Name] > 0 {
+				continue
+			}
+			done[a.Name] = true
+			out = append(out, a)
+			for _, d := range dependents[a.Name] {
+				waiting[d]--
+			}
+			progressed = true
+			break // restart so the earliest ready application goes next
+		}
+		if !progressed {
+			// A cycle: validation reports it; keep the rest in plan order.
+			for _, a := range apps {
+				if !done[a.Name] {
+					done[a.Name] = true
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func compileApp(p *plan.Plan, a *plan.Application) *App {
+	ca := &App{Name: a.Name, Strategy: a.Strategy, Criticality: a.Criticality, Users: a.Users,
+		DependsOn: a.DependsOn, Target: a.Resolved, app: a}
+	seen := map[string]bool{}
+	outage := map[string]time.Duration{}
+	for _, st := range strategy.Steps(a) {
+		est := strategy.Estimate(p, a, st.Kind)
+		ca.Steps = append(ca.Steps, Step{Step: st, Estimate: Seconds(est)})
+		if st.Unit != "" && !seen[st.Unit] {
+			seen[st.Unit] = true
+			ca.Units = append(ca.Units, st.Unit)
+		}
+		if st.Outage {
+			outage[st.Unit] += est
+		}
+	}
+	for _, d := range outage {
+		ca.Outage = max(ca.Outage, Seconds(d))
+	}
+	ca.ProjectedUserHours = round2(float64(a.Users) * time.Duration(ca.Outage).Hours())
+	var ts tasks
+	addApp(&ts, ca, nil, nil)
+	ca.Estimate = Seconds(ts.run(nil))
+	return ca
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// addApp adds an application's work to ts: each phase's units as parallel
+// chains, phases one after another. It returns the index of a zero-length
+// task that completes with the application.
+func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string) int {
+	prev := deps
+	phases := map[int]map[string]time.Duration{}
+	var phaseOrder []int
+	var unitOrder = map[int][]string{}
+	for _, st := range a.Steps {
+		if st.Deferred {
+			continue
+		}
+		if phases[st.Phase] == nil {
+			phases[st.Phase] = map[string]time.Duration{}
+			phaseOrder = append(phaseOrder, st.Phase)
+		}
+		if _, ok := phases[st.Phase][st.Unit]; !ok {
+			unitOrder[st.Phase] = append(unitOrder[st.Phase], st.Unit)
+		}
+		phases[st.Phase][st.Unit] += time.Duration(st.Estimate)
+	}
+	sort.Ints(phaseOrder)
+	for _, ph := range phaseOrder {
+		var ids []int
+		for _, u := range unitOrder[ph] {
+			var r []string
+			if u != "" && res != nil {
+				r = res(u)
+			}
+			ids = append(ids, ts.add(phases[ph][u], r, prev...))
+		}
+		prev = []int{ts.add(0, nil, ids...)}
+	}
+	if len(prev) == 1 && len(phaseOrder) > 0 {
+		return prev[0]
+	}
+	return ts.add(0, nil, prev...)
+}
+
+// estimateWave simulates a wave under the plan's limits: overall
+// concurrency, per datastore, and per host where a host is fixed.
+func estimateWave(p *plan.Plan, apps []*App) time.Duration {
+	var ts tasks
+	var spans [][2]int
+	caps := map[string]int{"run": p.Limits.Concurrency}
+	done := map[string]int{}
+	for _, a := range apps {
+		var deps []int
+		for _, d := range a.DependsOn {
+			if id, ok := done[d]; ok {
+				deps = append(deps, id)
+			}
+		}
+		t := a.Target
+		spans = append(spans, [2]int{len(ts), 0})
+		res := func(string) []string {
+			r := []string{"run"}
+			if t.Datastore != "" {
+				r = append(r, "ds:"+t.Datastore)
+				caps["ds:"+t.Datastore] = p.Limits.PerDatastore
+			}
+			if t.Host != "" {
+				r = append(r, "host:"+t.Host)
+				caps["host:"+t.Host] = p.Limits.PerHost
+			}
+			return r
+		}
+		done[a.Name] = addApp(&ts, a, deps, res)
+		spans[len(spans)-1][1] = len(ts)
+	}
+	makespan := ts.run(caps)
+	for i, a := range apps {
+		a.Start = Seconds(startOf(ts[spans[i][0]:spans[i][1]]))
+	}
+	return makespan
+}
+
+func startOf(ts tasks) time.Duration {
+	start := time.Duration(-1)
+	for _, t := range ts {
+		if start < 0 || t.start < start {
+			start = t.start
+		}
+	}
+	return max(start, 0)
+}
+
+// estimateConveyor runs the conveyor's applications in order, inFlight at
+// a time, each taking its own estimate.
+func estimateConveyor(c *Conveyor) time.Duration {
+	var ts tasks
+	ids := map[string]int{}
+	for _, a := range c.Apps {
+		var deps []int
+		for _, d := range a.DependsOn {
+			if id, ok := ids[d]; ok {
+				deps = append(deps, id)
+			}
+		}
+		ids[a.Name] = ts.add(time.Duration(a.Estimate), []string{"inflight"}, deps...)
+	}
+	makespan := ts.run(map[string]int{"inflight": c.InFlight})
+	for i, a := range c.Apps {
+		a.Start = Seconds(ts[i].start)
+	}
+	return makespan
+}
