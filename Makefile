@@ -1,0 +1,46 @@
+# wavectl's everyday commands. Needs only Go (1.26+): everything else comes
+# from the Go module proxy.
+GO      ?= go
+BIN     := bin/wavectl
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/wavectl/wavectl/pkg/cli.Version=$(VERSION)
+FUZZTIME ?= 60s
+
+.PHONY: all build test demo bench lint fuzz plans schema clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wavectl
+
+## test: the whole suite (unit, loader fuzz seeds, end-to-end CLI scripts), plus gofmt and vet
+test: lint
+	$(GO) test -count=1 ./...
+
+## demo: an example migration plan checked and compiled (offline for now)
+demo: build
+	./$(BIN) validate examples/demo.yaml
+	./$(BIN) plan --offline examples/demo.yaml
+
+## bench: benchmarks of validate and plan --offline on the reference plan, against a bare YAML parse
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./pkg/... | tee bench.out
+	@awk -f testdata/benchtable.awk bench.out
+
+lint:
+	@out=$$(gofmt -l cmd pkg plans testdata); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./pkg/plan
+
+## plans: regenerate the reference programme
+plans:
+	$(GO) run ./plans/gen > plans/crown-hosting.yaml
+
+schema: build
+	./$(BIN) schema > wavectl.schema.json
+
+clean:
+	rm -rf bin bench.out
