@@ -155,6 +155,8 @@ type Application struct {
 	// Resolved is the application's effective placement: plan target, then
 	// wave or conveyor, then the application's own overrides.
 	Resolved Placement `yaml:"-"`
+	// AllHooks are the hooks that run for it: the plan's, then its own.
+	AllHooks *Hooks `yaml:"-"`
 	// Wave is the wave it belongs to ("" when on the conveyor or unscheduled).
 	Wave string `yaml:"-"`
 	// OnConveyor is true when the conveyor lists it.

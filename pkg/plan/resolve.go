@@ -1,5 +1,7 @@
 package plan
 
+import "cmp"
+
 // Step kinds name the operations strategies are made of. They are part of
 // the plan format because `estimates` overrides durations by kind.
 const (
@@ -96,6 +98,7 @@ func (p *Plan) Resolve() {
 			a.RetainDays = &d
 		}
 		defaultHooks(a.Hooks)
+		a.AllHooks = combineHooks(p.Hooks, a.Hooks)
 		a.Resolved = merge(merge(p.Target, overrides[a.Name]), a.Target)
 	}
 }
@@ -136,4 +139,22 @@ func merge(base Placement, over *Placement) Placement {
 		}
 	}
 	return out
+}
+
+// combineHooks puts the plan's hooks, which apply to every application,
+// before the application's own. The application's timeout wins.
+func combineHooks(plan, app *Hooks) *Hooks {
+	if plan == nil {
+		return app
+	}
+	if app == nil {
+		c := *plan
+		return &c
+	}
+	return &Hooks{
+		Pre:     append(append([]string{}, plan.Pre...), app.Pre...),
+		Post:    append(append([]string{}, plan.Post...), app.Post...),
+		Verify:  append(append([]string{}, plan.Verify...), app.Verify...),
+		Timeout: cmp.Or(app.Timeout, plan.Timeout),
+	}
 }

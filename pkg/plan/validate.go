@@ -21,6 +21,7 @@ func Validate(p *Plan) Problems {
 	v.dependencies()
 	v.windows()
 	v.estimates("estimates", p.Estimates)
+	v.hooks("hooks", p.Hooks)
 	return v.probs
 }
 

@@ -66,8 +66,8 @@ func Estimate(p *plan.Plan, a *plan.Application, kind string) time.Duration {
 // Steps returns the application's steps in order.
 func Steps(a *plan.Application) []Step {
 	var b builder
-	if a.Hooks != nil && len(a.Hooks.Pre) > 0 {
-		b.add(0, plan.StepPreHook, "", false, "run %d pre hook(s)", len(a.Hooks.Pre))
+	if h := a.AllHooks; h != nil && len(h.Pre) > 0 {
+		b.add(0, plan.StepPreHook, "", false, "run %d pre hook(s)", len(h.Pre))
 	}
 	switch a.Strategy {
 	case plan.Virtualise:
@@ -79,8 +79,8 @@ func Steps(a *plan.Application) []Step {
 	case plan.Replace:
 		replace(&b, a)
 	}
-	if a.Hooks != nil && len(a.Hooks.Post) > 0 {
-		b.add(b.last+1, plan.StepPostHook, "", false, "run %d post hook(s)", len(a.Hooks.Post))
+	if h := a.AllHooks; h != nil && len(h.Post) > 0 {
+		b.add(b.last+1, plan.StepPostHook, "", false, "run %d post hook(s)", len(h.Post))
 	}
 	return b.steps
 }
@@ -118,8 +118,8 @@ func verifyText(a *plan.Application) string {
 	if n := len(a.Checks); n > 0 {
 		s += fmt.Sprintf(", %d TCP check(s)", n)
 	}
-	if a.Hooks != nil && len(a.Hooks.Verify) > 0 {
-		s += fmt.Sprintf(", %d verify hook(s)", len(a.Hooks.Verify))
+	if h := a.AllHooks; h != nil && len(h.Verify) > 0 {
+		s += fmt.Sprintf(", %d verify hook(s)", len(h.Verify))
 	}
 	return s
 }
