@@ -157,9 +157,9 @@ var networks = [][2]string{
 	{"Legacy-Mgmt-VLAN99", "pg-mgmt-199"},
 }
 
-// firstWave is the Saturday night the first wave starts; waves follow every
+// firstWave is the Friday evening the first wave starts (weekend windows, Friday 18:00 to Monday 06:00); waves follow every
 // six weeks.
-var firstWave = time.Date(2027, time.March, 6, 20, 0, 0, 0, time.UTC)
+var firstWave = time.Date(2027, time.March, 5, 18, 0, 0, 0, time.UTC) // a Friday evening
 
 // The seed is fixed so that the output only changes when this file does.
 const seed1, seed2 = 2019, 3
@@ -260,9 +260,9 @@ func (g *gen) plan() {
 		g.p("    %s: %s", quote(n[0]), n[1])
 	}
 	g.p("limits:")
-	g.p("  concurrency: 16")
+	g.p("  concurrency: 32")
 	g.p("  perHost: 8")
-	g.p("  perDatastore: 4")
+	g.p("  perDatastore: 8")
 	g.p("  retries: 3")
 	g.p("estimates:")
 	g.p("  clone: 25m")
@@ -291,7 +291,7 @@ func (g *gen) plan() {
 	g.p("waves:")
 	for i, wv := range waves {
 		start := firstWave.AddDate(0, 0, 42*i)
-		end := start.Add(12 * time.Hour)
+		end := start.Add(60 * time.Hour) // Friday 18:00 to Monday 06:00
 		g.p("  - name: %s", wv.name)
 		g.p("    description: %s", wv.desc)
 		g.p("    window: {start: %q, end: %q}", start.Format(time.RFC3339), end.Format(time.RFC3339))
