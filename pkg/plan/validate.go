@@ -162,8 +162,14 @@ func (v *validator) applications() {
 		}
 		for j, vm := range a.VMs {
 			at := fmt.Sprintf("%s.vms[%d]", path, j)
-			if vm == nil || vm.Name == "" {
+			if vm == nil {
 				v.errorf(at, "give the VM's name", "VM entry is empty")
+				continue
+			}
+			if vm.Name == "" {
+				// A mapping without a name is already reported by the
+				// decoder at this same path, and dropped here.
+				v.errorf(at+".name", "give the VM's name", "VM name is empty")
 				continue
 			}
 			claim(vm.Name, at)
@@ -342,7 +348,10 @@ func (v *validator) schedule() {
 				continue
 			}
 			label := "wave " + w.Name
-			if prev, dup := where[name]; dup {
+			if prev, dup := where[name]; dup && prev == label {
+				v.errorf(ap, "remove the second entry (the first is at "+p.Pos(wherePath[name]).String()+")", "application %s is listed twice in wave %s", name, w.Name)
+				continue
+			} else if dup {
 				v.errorf(ap, "an application moves once: keep it in one wave or on the conveyor (first listed at "+p.Pos(wherePath[name]).String()+")", "application %s is in %s and in %s", name, prev, label)
 				continue
 			}
