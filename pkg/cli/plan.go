@@ -106,7 +106,7 @@ func loadPlan(io *IOStreams, path string) (*plan.Plan, error) {
 		return nil, exitf(ExitInvalid, "%s is invalid: %s; fix them and run `wavectl validate %s`", path, countText(probs), path)
 	}
 	if err != nil {
-		return nil, exitf(ExitUsage, "%s: %v", path, err)
+		return nil, exitf(ExitUsage, "%v", err)
 	}
 	return p, nil
 }

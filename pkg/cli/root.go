@@ -132,7 +132,7 @@ func (f *Factory) setup(cmd *cobra.Command) error {
 func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
-		return zerolog.Nop(), fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+		return zerolog.Nop(), fmt.Errorf("log level %q (from --log-level, WAVECTL_LOG_LEVEL or the config file): use debug, info, warn or error", level)
 	}
 	switch format {
 	case "auto":
@@ -143,7 +143,7 @@ func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, err
 		}
 	case "console", "json":
 	default:
-		return zerolog.Nop(), fmt.Errorf("--log-format %q: use auto, console or json", format)
+		return zerolog.Nop(), fmt.Errorf("log format %q (from --log-format, WAVECTL_LOG_FORMAT or the config file): use auto, console or json", format)
 	}
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.Kitchen, NoColor: !tty}
@@ -159,7 +159,7 @@ func outputFormat(f *Factory, allowed ...string) (string, error) {
 			return o, nil
 		}
 	}
-	return "", usageError{fmt.Errorf("-o %q: use %s", o, strings.Join(allowed, " or "))}
+	return "", usageError{fmt.Errorf("output format %q (from -o, WAVECTL_OUTPUT or the config file): use %s", o, strings.Join(allowed, " or "))}
 }
 
 // planArg checks that a plan file can be read, so that a wrong path is a

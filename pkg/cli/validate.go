@@ -76,7 +76,7 @@ func validateRun(opts *ValidateOptions) error {
 		_, probs, err := plan.LoadFile(path)
 		var inv *plan.InvalidError
 		if err != nil && !errors.As(err, &inv) {
-			return exitf(ExitUsage, "%s: %v", path, err)
+			return exitf(ExitUsage, "%v", err)
 		}
 		if probs == nil {
 			probs = plan.Problems{}

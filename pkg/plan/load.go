@@ -23,18 +23,30 @@ const MaxPlanBytes = 32 << 20
 
 // maxNodes bounds how many YAML nodes one plan may expand to, so that a
 // file of nested aliases cannot exhaust memory.
-const maxNodes = 2_000_000
+const maxNodes = 200_000
 
 // LoadFile reads, decodes, resolves and validates the plan at path. The
 // error is an *InvalidError when the plan has errors; warnings come back
 // with a valid plan. Other errors (a missing file) are returned as they are.
 func LoadFile(path string) (*Plan, Problems, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	} else if !st.Mode().IsRegular() && st.Mode()&os.ModeNamedPipe == 0 {
+		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	// Read at most one byte more than a plan may have, so that a huge file
+	// or an endless pipe is refused without reading it all.
+	data, err := io.ReadAll(io.LimitReader(f, MaxPlanBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if len(data) > MaxPlanBytes {
-		return nil, nil, fmt.Errorf("%s: plan is %d bytes, more than the %d a plan may have", path, len(data), MaxPlanBytes)
+		return nil, nil, fmt.Errorf("%s is larger than the %d MiB a plan may have", path, MaxPlanBytes>>20)
 	}
 	return Load(path, data)
 }
@@ -147,8 +159,17 @@ func (d *decoder) syntax(err error) {
 		}
 		msg = strings.TrimSpace(yamlLine.ReplaceAllString(msg, ""))
 		msg = strings.TrimPrefix(msg, ": ")
+		// yaml.v3 numbers its parser's errors (as opposed to its scanner's)
+		// from zero; they all start "did not find expected".
+		if strings.HasPrefix(msg, "did not find expected") {
+			pos.Line++
+		}
 	}
-	d.add(pos, "", "YAML syntax error: "+msg, "check the indentation and quoting on this line and the one before it; values containing ': ' or starting with '*', '&' or '!' need quotes")
+	hint := "check the indentation and quoting on this line and the one before it; values containing ': ' or starting with '*', '&' or '!' need quotes"
+	if strings.Contains(msg, "tab") || strings.Contains(msg, "cannot start any token") {
+		hint = "YAML indents with spaces only: replace tabs with spaces (or quote a value that starts with a special character)"
+	}
+	d.add(pos, "", "YAML syntax error: "+msg, hint)
 }
 
 func describe(n *yaml.Node) string {
@@ -229,6 +250,15 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			}
 		}
 		if isNull {
+			var need []string
+			for _, f := range structFields(v.Type()).list {
+				if f.required {
+					need = append(need, f.name)
+				}
+			}
+			if len(need) > 0 {
+				d.add(d.at(n), path, fmt.Sprintf("%s is empty", nameOf(path)), "it needs "+strings.Join(need, ", "))
+			}
 			return
 		}
 		if n.Kind != yaml.MappingNode {
@@ -340,6 +370,7 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string) {
 	t := v.Type()
 	fields := structFields(t)
 	seen := map[string]bool{}
+	suggested := map[string]bool{} // required fields a misspelt key stands for
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
@@ -351,6 +382,7 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			hint := "remove it, or check its spelling and indentation; `wavectl schema` lists every field"
 			if s := suggest(k.Value, fields.names); s != "" {
+				suggested[s] = true
 				hint = fmt.Sprintf("did you mean %q? Fields here: %s", s, strings.Join(fields.names, ", "))
 			} else {
 				hint = "fields here: " + strings.Join(fields.names, ", ")
@@ -372,8 +404,8 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 	for _, f := range fields.list {
-		if f.required && !seen[f.name] {
-			d.add(d.at(n), join(path, f.name), fmt.Sprintf("%s is missing required field %q", nameOf(path), f.name), f.doc)
+		if f.required && !seen[f.name] && !suggested[f.name] {
+			d.add(d.at(n), join(path, f.name), fmt.Sprintf("%s is missing required field %q", nameOf(path), f.name), fmt.Sprintf("add %s (%s)", f.name, strings.TrimSuffix(lowerFirst(f.doc), ".")))
 		}
 	}
 }
@@ -393,7 +425,7 @@ func (d *decoder) checkTags(n *yaml.Node, v reflect.Value, f field, path string)
 			return
 		}
 		if len(f.enum) > 0 && !contains(f.enum, s) {
-			hint := "use one of: " + strings.Join(f.enum, ", ")
+			hint := "Use one of: " + strings.Join(f.enum, ", ")
 			if sg := suggest(s, f.enum); sg != "" {
 				hint = fmt.Sprintf("did you mean %q? Use one of: %s", sg, strings.Join(f.enum, ", "))
 			}
@@ -514,4 +546,12 @@ func initTypes(t reflect.Type) {
 	for _, f := range fs.list {
 		initTypes(t.Field(f.index).Type)
 	}
+}
+
+func lowerFirst(s string) string {
+	// Keep acronyms: "RFC 3339 time" stays as it is.
+	if len(s) < 2 || strings.ToUpper(s[1:2]) == s[1:2] {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }

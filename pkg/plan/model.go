@@ -96,23 +96,23 @@ type Source struct {
 // Placement is where migrated VMs land. Every field may be overridden by a
 // wave, the conveyor or an application; Resolve merges them.
 type Placement struct {
-	VCenter          string            `yaml:"vcenter" doc:"Name of a vCenter under vcenters."`
-	Datacenter       string            `yaml:"datacenter" doc:"Target datacenter."`
-	Cluster          string            `yaml:"cluster" doc:"Target cluster (its root resource pool is used unless resourcePool is set)."`
-	Host             string            `yaml:"host" doc:"Target ESXi host, when VMs must land on one host."`
-	ResourcePool     string            `yaml:"resourcePool" doc:"Target resource pool, as a path under the cluster."`
-	Datastore        string            `yaml:"datastore" doc:"Target datastore."`
-	Folder           string            `yaml:"folder" doc:"Target VM folder, relative to the datacenter's vm folder."`
-	Networks         map[string]string `yaml:"networks" doc:"Source network name -> target portgroup."`
-	RetirementFolder string            `yaml:"retirementFolder" doc:"Folder that retired source VMs move to (default wavectl-retired)."`
+	VCenter          string            `yaml:"vcenter" json:"vcenter,omitempty" doc:"Name of a vCenter under vcenters."`
+	Datacenter       string            `yaml:"datacenter" json:"datacenter,omitempty" doc:"Target datacenter."`
+	Cluster          string            `yaml:"cluster" json:"cluster,omitempty" doc:"Target cluster (its root resource pool is used unless resourcePool is set)."`
+	Host             string            `yaml:"host" json:"host,omitempty" doc:"Target ESXi host, when VMs must land on one host."`
+	ResourcePool     string            `yaml:"resourcePool" json:"resourcePool,omitempty" doc:"Target resource pool, as a path under the cluster."`
+	Datastore        string            `yaml:"datastore" json:"datastore,omitempty" doc:"Target datastore."`
+	Folder           string            `yaml:"folder" json:"folder,omitempty" doc:"Target VM folder, relative to the datacenter's vm folder."`
+	Networks         map[string]string `yaml:"networks" json:"networks,omitempty" doc:"Source network name -> target portgroup."`
+	RetirementFolder string            `yaml:"retirementFolder" json:"retirementFolder,omitempty" doc:"Folder that retired source VMs move to (default wavectl-retired)."`
 }
 
 // Limits bound how much runs at once. Zero means "use the default".
 type Limits struct {
-	Concurrency  int `yaml:"concurrency" min:"1" doc:"VM operations in flight across the whole run (default 16)."`
-	PerHost      int `yaml:"perHost" min:"1" doc:"VM operations in flight per target ESXi host (default 8, vCenter's provisioning limit)."`
-	PerDatastore int `yaml:"perDatastore" min:"1" doc:"VM operations in flight per target datastore (default 8)."`
-	Retries      int `yaml:"retries" min:"0" doc:"Retries of a step after a transient vSphere fault (default 3)."`
+	Concurrency  int `yaml:"concurrency" json:"concurrency" min:"1" doc:"VM operations in flight across the whole run (default 16)."`
+	PerHost      int `yaml:"perHost" json:"perHost" min:"1" doc:"VM operations in flight per target ESXi host (default 8, vCenter's provisioning limit)."`
+	PerDatastore int `yaml:"perDatastore" json:"perDatastore" min:"1" doc:"VM operations in flight per target datastore (default 8)."`
+	Retries      int `yaml:"retries" json:"retries" min:"0" doc:"Retries of a step after a transient vSphere fault (default 3)."`
 }
 
 // Hooks are commands run around an application. Each list entry is one
@@ -220,8 +220,8 @@ type Replacement struct {
 
 // Window is a change window. Work starts only inside it.
 type Window struct {
-	Start time.Time `yaml:"start" req:"true" doc:"RFC 3339 time the window opens, e.g. 2019-03-02T20:00:00Z."`
-	End   time.Time `yaml:"end" req:"true" doc:"RFC 3339 time the window closes."`
+	Start time.Time `yaml:"start" json:"start" req:"true" doc:"RFC 3339 time the window opens, e.g. 2019-03-02T20:00:00Z."`
+	End   time.Time `yaml:"end" json:"end" req:"true" doc:"RFC 3339 time the window closes."`
 }
 
 // Wave is a group of applications moved together in one window.

@@ -101,7 +101,7 @@ func (e *InvalidError) Error() string {
 // suggest returns the candidate closest to s, when it is close enough to be
 // a likely typo.
 func suggest(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
+	best, bestD := "", len(s)/3+2
 	ls := strings.ToLower(s)
 	for _, c := range candidates {
 		d := levenshtein(ls, strings.ToLower(c))

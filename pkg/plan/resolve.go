@@ -43,7 +43,7 @@ func (p *Plan) Resolve() {
 	if p.Limits.PerDatastore == 0 {
 		p.Limits.PerDatastore = DefaultPerDatastore
 	}
-	if p.Limits.Retries == 0 {
+	if _, set := p.pos["limits.retries"]; !set {
 		p.Limits.Retries = DefaultRetries
 	}
 	if p.Target.RetirementFolder == "" {

@@ -57,7 +57,7 @@ func (v *validator) vcenters() {
 		path := fmt.Sprintf("vcenters[%s].url", name)
 		u, err := url.Parse(vc.URL)
 		if vc.URL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
-			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, vc.URL)
+			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, redact(vc.URL))
 		} else if err == nil && u.User != nil {
 			v.errorf(path, "remove the user:password@ part and pass credentials with --username/--password or GOVC_USERNAME/GOVC_PASSWORD", "vcenter %s: the URL carries credentials; a plan must never hold them", name)
 		}
@@ -78,7 +78,7 @@ func (v *validator) vcenterRef(path, name string) {
 		return
 	}
 	if _, ok := v.p.VCenters[name]; !ok {
-		hint := "use one of: " + strings.Join(v.vcenterNames(), ", ")
+		hint := "Use one of: " + strings.Join(v.vcenterNames(), ", ")
 		if s := suggest(name, v.vcenterNames()); s != "" {
 			hint = fmt.Sprintf("did you mean %q? ", s) + hint
 		}
@@ -134,6 +134,7 @@ func (v *validator) applications() {
 		if a.Name != "" {
 			if first, dup := appNames[a.Name]; dup {
 				v.errorf(path+".name", fmt.Sprintf("rename one of them; the first is at %s", p.Pos(first)), "application %q is defined twice", a.Name)
+				continue // its VMs would only be reported again as shared
 			} else {
 				appNames[a.Name] = path + ".name"
 			}
@@ -432,6 +433,8 @@ func (v *validator) dependencies() {
 				v.errorf(path, fmt.Sprintf("move %s to %s or later, or move %s to %s or earlier", a.Name, d.Wave, dep, a.Wave), "application %s (wave %s) depends on %s, which moves later (wave %s)", a.Name, a.Wave, dep, d.Wave)
 			case a.OnConveyor && d.OnConveyor && v.conveyorIndex(dep) > v.conveyorIndex(a.Name):
 				v.errorf(path, fmt.Sprintf("list %s before %s on the conveyor", dep, a.Name), "application %s is on the conveyor ahead of %s, which it depends on", a.Name, dep)
+			case a.OnConveyor && d.Wave != "":
+				v.warnf(path, "the conveyor holds "+a.Name+" until wave "+d.Wave+" has moved "+dep, "conveyor application %s depends on %s (wave %s)", a.Name, dep, d.Wave)
 			case a.Wave != "" && d.OnConveyor:
 				v.warnf(path, "the wave waits for the conveyor to deliver it; consider moving "+dep+" into an earlier wave", "application %s (wave %s) depends on conveyor application %s", a.Name, a.Wave, dep)
 			}
@@ -532,4 +535,13 @@ func (v *validator) windows() {
 	if p.Conveyor != nil {
 		check("conveyor.window", "conveyor", p.Conveyor.Window)
 	}
+}
+
+// redact hides anything before an '@' in a URL-like string, so that a
+// password written into a plan by mistake is not repeated in a message.
+func redact(u string) string {
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		return "***@" + u[i+1:]
+	}
+	return u
 }

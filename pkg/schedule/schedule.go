@@ -113,13 +113,13 @@ func (s Seconds) String() string {
 // warnings the schedule reveals, such as a wave that will not fit its
 // window.
 func Compile(p *plan.Plan) (*Schedule, plan.Problems) {
-	s := &Schedule{Plan: p.Metadata.Name, File: p.File, Hash: p.Hash, Limits: p.Limits}
+	s := &Schedule{Plan: p.Metadata.Name, File: p.File, Hash: p.Hash, Limits: p.Limits, Waves: []*Wave{}}
 	var probs plan.Problems
 	for i, w := range p.Waves {
 		if w == nil {
 			continue
 		}
-		cw := &Wave{Name: w.Name, Window: w.Window, OnFailure: w.OnFailure}
+		cw := &Wave{Name: w.Name, Window: w.Window, OnFailure: w.OnFailure, Apps: []*App{}}
 		for _, a := range order(p, w.Applications) {
 			cw.Apps = append(cw.Apps, compileApp(p, a))
 		}
@@ -139,7 +139,7 @@ func Compile(p *plan.Plan) (*Schedule, plan.Problems) {
 		s.Waves = append(s.Waves, cw)
 	}
 	if c := p.Conveyor; c != nil {
-		cc := &Conveyor{InFlight: c.InFlight, OnFailure: c.OnFailure, Window: c.Window}
+		cc := &Conveyor{InFlight: c.InFlight, OnFailure: c.OnFailure, Window: c.Window, Apps: []*App{}}
 		for _, name := range c.Applications {
 			if a := p.Application(name); a != nil && a.OnConveyor {
 				cc.Apps = append(cc.Apps, compileApp(p, a))
