@@ -132,7 +132,7 @@ func writePlanText(w io.Writer, s *schedule.Schedule, detail bool) {
 		writeApps(w, c.Apps, detail)
 	}
 	t := s.Totals
-	fmt.Fprintf(w, "\nTotal: %s, %s, %s; estimated %s; projected %s user-hours lost.\n",
+	fmt.Fprintf(w, "\nTotal: %s, %s, %s; estimated %s (waves back to back, the conveyor alongside); projected %s user-hours lost.\n",
 		plural(t.Applications, "application"), plural(t.Units, "VM"), plural(t.Steps, "step"), t.Estimate, hours(t.ProjectedUserHours))
 	fmt.Fprintln(w, "Steps marked * are outage: the application's service is down while they run.")
 }
