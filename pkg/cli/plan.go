@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -16,6 +18,7 @@ import (
 // PlanOptions are plan's parsed flags.
 type PlanOptions struct {
 	IO      *IOStreams
+	Log     zerolog.Logger
 	Plan    string
 	Output  string
 	Offline bool
@@ -51,6 +54,7 @@ in user-hours lost (users x estimated outage). Never changes anything.
 			}
 			opts.Offline = f.Config.GetBool("offline")
 			opts.Detail = f.Config.GetBool("detail")
+			opts.Log = f.Log
 			if runF != nil {
 				return runF(opts)
 			}
@@ -72,6 +76,8 @@ func planRun(opts *PlanOptions) error {
 		return err
 	}
 	s, warnings := schedule.Compile(p)
+	opts.Log.Debug().Str("plan", opts.Plan).Int("applications", s.Totals.Applications).Int("units", s.Totals.Units).
+		Int("steps", s.Totals.Steps).Dur("estimate", time.Duration(s.Totals.Estimate)).Msg("compiled schedule")
 	for _, w := range warnings {
 		fmt.Fprintln(opts.IO.ErrOut, w.String())
 	}

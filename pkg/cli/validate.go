@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -13,6 +14,7 @@ import (
 // ValidateOptions are validate's parsed flags.
 type ValidateOptions struct {
 	IO     *IOStreams
+	Log    zerolog.Logger
 	Plans  []string
 	Output string
 	Strict bool
@@ -45,6 +47,7 @@ problem is reported with file:line:col and a hint, all in one pass.`,
 				return err
 			}
 			opts.Strict = f.Config.GetBool("strict")
+			opts.Log = f.Log
 			if runF != nil {
 				return runF(opts)
 			}
@@ -83,6 +86,7 @@ func validateRun(opts *ValidateOptions) error {
 		}
 		r := validateResult{File: path, Errors: probs.Errors(), Warnings: probs.Warnings(), Problems: probs}
 		r.Valid = r.Errors == 0 && (!opts.Strict || r.Warnings == 0)
+		opts.Log.Debug().Str("plan", path).Int("errors", r.Errors).Int("warnings", r.Warnings).Msg("validated")
 		allValid = allValid && r.Valid
 		results = append(results, r)
 	}
