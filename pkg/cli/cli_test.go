@@ -332,6 +332,7 @@ func TestNewCmdPlanParsesFlags(t *testing.T) {
 				t.Error("options do not carry the factory's streams")
 			}
 			tt.want.IO = f.IO
+			tt.want.Log = f.Log // the factory's logger, set up from the flags
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("options = %+v, want %+v", *got, *tt.want)
 			}
@@ -402,6 +403,7 @@ func TestNewCmdValidateParsesFlags(t *testing.T) {
 				t.Fatal("the run function was not called")
 			}
 			tt.want.IO = f.IO
+			tt.want.Log = f.Log // the factory's logger, set up from the flags
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("options = %+v, want %+v", *got, *tt.want)
 			}
