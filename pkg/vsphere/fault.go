@@ -34,3 +34,7 @@ func IsTransient(err error) bool {
 
 // ErrReadOnly is returned by the read-only driver for every change.
 var ErrReadOnly = errors.New("read-only: a dry run never changes vCenter")
+
+// ErrNotFound is wrapped by reads that name an object (a datacenter, a VM
+// ref) that does not exist, so callers can tell "missing" from "failed".
+var ErrNotFound = errors.New("not found")
