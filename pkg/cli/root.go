@@ -88,6 +88,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdValidate(f, nil),
 		NewCmdPlan(f, nil),
 		NewCmdSchema(f, nil),
+		NewCmdSim(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
 	return root
