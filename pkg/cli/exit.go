@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // Exit codes, in one place. Scripts and CI rely on them; the README and
@@ -14,6 +16,8 @@ const (
 	ExitFailure     = 1   // an unexpected failure; the message says what
 	ExitUsage       = 2   // a bad flag, argument or config file, or a plan file that cannot be read
 	ExitInvalid     = 3   // the plan is invalid (validate, plan, and every command that loads a plan)
+	ExitProblems    = 4   // plan: checked against vCenter, problems found
+	ExitUnreachable = 5   // vCenter could not be reached, or refused the login
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
@@ -23,6 +27,8 @@ const exitCodeHelp = `Exit codes:
   1    unexpected failure (the message says what)
   2    bad flag, argument, config file, or unreadable plan file
   3    the plan is invalid (errors listed with file:line:col)
+  4    plan: checked against vCenter, problems found (listed with file:line:col)
+  5    vCenter could not be reached or refused the login
   130  interrupted (SIGINT/SIGTERM)`
 
 // ExitError carries an exit code with a message for the user. A message
@@ -63,6 +69,8 @@ func codeOf(err error) int {
 		return ee.Code
 	case errors.As(err, &ue):
 		return ExitUsage
+	case errors.Is(err, vsphere.ErrUnreachable), errors.Is(err, vsphere.ErrBadCredentials):
+		return ExitUnreachable
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"):

@@ -1,28 +1,38 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/preflight"
 	"github.com/wavectl/wavectl/pkg/schedule"
+	"github.com/wavectl/wavectl/pkg/vsphere"
+	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
 // PlanOptions are plan's parsed flags.
 type PlanOptions struct {
-	IO      *IOStreams
-	Log     zerolog.Logger
-	Plan    string
-	Output  string
-	Offline bool
-	Detail  bool
+	IO       *IOStreams
+	Log      zerolog.Logger
+	Plan     string
+	Output   string
+	Offline  bool
+	Simulate bool
+	Detail   bool
+	// Connect returns read-only drivers for the plan's vCenters and a
+	// function that closes them. It connects lazily: --offline never
+	// calls it.
+	Connect func(ctx context.Context, p *plan.Plan) (preflight.Drivers, func(), error)
 }
 
 // NewCmdPlan builds `wavectl plan`.
@@ -36,10 +46,23 @@ order within each wave, the conveyor's order, each application's steps for its
 strategy, estimated durations under the plan's limits, and the projected outage
 in user-hours lost (users x estimated outage). Never changes anything.
 
---offline skips vCenter; it is required until the vSphere driver is built.`,
+Without --offline, it also checks the plan against vCenter, read-only: every
+source VM, template, cluster, host, datastore, portgroup, folder and resource
+pool exists; no VM name it will create is taken (except by this plan's own
+earlier work, known by its markers); and each target cluster and datastore has
+the CPU, memory and space for the waves in order. Every vSphere call goes
+through a read-only driver, so a dry run cannot change anything.
+
+--offline skips vCenter. --simulate checks against an in-process vCenter
+simulator seeded from the plan instead of a real vCenter.
+
+Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
+5 vCenter unreachable or login refused.`,
 		Example: `  wavectl plan --offline examples/demo.yaml
   wavectl plan --offline --detail examples/remediate.yaml   # every step of every VM
-  wavectl plan --offline -o json plans/crown-hosting.yaml   # for CI`,
+  wavectl plan --offline -o json plans/crown-hosting.yaml   # for CI
+  wavectl plan --simulate examples/demo.yaml                # against the embedded simulator
+  GOVC_URL=vc.example GOVC_USERNAME=... GOVC_PASSWORD=... wavectl plan plans/crown-hosting.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("plan takes one plan file, got %d arguments", len(args))}
@@ -53,24 +76,32 @@ in user-hours lost (users x estimated outage). Never changes anything.
 				return err
 			}
 			opts.Offline = f.Config.GetBool("offline")
+			opts.Simulate = f.Config.GetBool("simulate")
 			opts.Detail = f.Config.GetBool("detail")
 			opts.Log = f.Log
+			if opts.Offline && opts.Simulate {
+				return usageError{errors.New("--offline and --simulate exclude each other: --simulate checks against a simulated vCenter")}
+			}
+			if opts.Simulate {
+				opts.Connect = simulatedDrivers(f)
+			} else {
+				opts.Connect = vcenterDrivers(f, cmd)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return planRun(opts)
+			return planRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
 	cmd.Flags().Bool("offline", false, "do not contact vCenter; check and compile the plan only")
 	cmd.Flags().Bool("detail", false, "list every step of every VM (text output)")
+	cmd.Flags().Bool("simulate", false, "check against an in-process vCenter simulator seeded from the plan")
+	AddConnectionFlags(cmd)
 	return cmd
 }
 
-func planRun(opts *PlanOptions) error {
-	if !opts.Offline {
-		return usageError{errors.New("checking a plan against vCenter is not built yet: run `wavectl plan --offline PLAN`")}
-	}
+func planRun(ctx context.Context, opts *PlanOptions) error {
 	p, err := loadPlan(opts.IO, opts.Plan)
 	if err != nil {
 		return err
@@ -81,19 +112,158 @@ func planRun(opts *PlanOptions) error {
 	for _, w := range warnings {
 		fmt.Fprintln(opts.IO.ErrOut, w.String())
 	}
+	var check *preflightResult
+	if !opts.Offline {
+		if check, err = runPreflight(ctx, opts, p); err != nil {
+			return err
+		}
+	}
 	if opts.Output == "json" {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		if warnings == nil {
 			warnings = plan.Problems{}
 		}
-		return enc.Encode(struct {
+		if err := enc.Encode(struct {
 			*schedule.Schedule
-			Warnings plan.Problems `json:"warnings"`
-		}{s, warnings})
+			Warnings  plan.Problems    `json:"warnings"`
+			Preflight *preflightResult `json:"preflight,omitempty"`
+		}{s, warnings, check}); err != nil {
+			return err
+		}
+	} else {
+		writePlanText(opts.IO.Out, s, opts.Detail)
+		if check != nil {
+			writePreflightText(opts.IO.Out, check)
+		}
 	}
-	writePlanText(opts.IO.Out, s, opts.Detail)
+	if check != nil && check.Problems.Errors() > 0 {
+		return silentExit(ExitProblems)
+	}
 	return nil
+}
+
+type preflightResult struct {
+	Target   string             `json:"target"` // "vcenter" or "simulator"
+	Problems plan.Problems      `json:"problems"`
+	Summary  *preflight.Summary `json:"summary"`
+	// Refused lists changes the read-only driver refused; always empty
+	// unless a check tried to change something, which is a bug.
+	Refused []vsphere.Change `json:"refusedChanges"`
+}
+
+func runPreflight(ctx context.Context, opts *PlanOptions, p *plan.Plan) (*preflightResult, error) {
+	drivers, closeAll, err := opts.Connect(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	var used []*vsphere.ReadOnly
+	var mu sync.Mutex
+	probs, sum, err := preflight.Check(ctx, p, func(ctx context.Context, name string) (vsphere.Driver, error) {
+		d, err := drivers(ctx, name)
+		if ro, ok := d.(*vsphere.ReadOnly); ok {
+			mu.Lock()
+			used = append(used, ro)
+			mu.Unlock()
+		}
+		return d, err
+	})
+	var un *preflight.UnreachableError
+	switch {
+	case errors.As(err, &un):
+		return nil, exitf(ExitUnreachable, "%v", err)
+	case err != nil:
+		return nil, err
+	}
+	if probs == nil {
+		probs = plan.Problems{}
+	}
+	for _, pr := range probs {
+		fmt.Fprintln(opts.IO.ErrOut, pr.String())
+	}
+	res := &preflightResult{Target: "vcenter", Problems: probs, Summary: sum, Refused: []vsphere.Change{}}
+	if opts.Simulate {
+		res.Target = "simulator"
+	}
+	for _, ro := range used {
+		res.Refused = append(res.Refused, ro.Changes()...)
+	}
+	return res, nil
+}
+
+// vcenterDrivers connects to the plan's vCenters, one session each, on
+// first use.
+func vcenterDrivers(f *Factory, cmd *cobra.Command) func(context.Context, *plan.Plan) (preflight.Drivers, func(), error) {
+	return func(ctx context.Context, p *plan.Plan) (preflight.Drivers, func(), error) {
+		ss, err := VCenterSessions(f, cmd, p, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var mu sync.Mutex
+		cache := map[string]vsphere.Driver{}
+		drivers := func(ctx context.Context, name string) (vsphere.Driver, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d, ok := cache[name]; ok {
+				return d, nil
+			}
+			sess, err := ss.Get(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			d := vsphere.NewReadOnly(vsphere.NewGovmomi(name, sess.Client()))
+			cache[name] = d
+			return d, nil
+		}
+		return drivers, func() { _ = ss.CloseAll(context.Background()) }, nil
+	}
+}
+
+// simulatedDrivers starts the embedded simulator seeded from the plan; it
+// stands in for every vCenter the plan names.
+func simulatedDrivers(f *Factory) func(context.Context, *plan.Plan) (preflight.Drivers, func(), error) {
+	return func(ctx context.Context, p *plan.Plan) (preflight.Drivers, func(), error) {
+		s, err := sim.New(p, sim.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := s.Client(ctx)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		f.Log.Debug().Str("url", s.URL().Redacted()).Msg("embedded simulator started")
+		drivers := func(ctx context.Context, name string) (vsphere.Driver, error) {
+			return vsphere.NewReadOnly(vsphere.NewGovmomi(name, c.Client)), nil
+		}
+		return drivers, func() { _ = c.Logout(context.Background()); s.Close() }, nil
+	}
+}
+
+func writePreflightText(w io.Writer, r *preflightResult) {
+	sum := r.Summary
+	what := "vCenter"
+	if r.Target == "simulator" {
+		what = "the embedded vCenter simulator"
+	}
+	fmt.Fprintf(w, "\nChecked against %s (read-only): %s; %d VMs read; %d source VMs found, %d already moved by this plan.\n",
+		what, strings.Join(sum.Datacenters, ", "), sum.VMsRead, sum.SourceFound, sum.SourceMoved)
+	if len(sum.Capacity) > 0 {
+		fmt.Fprintln(w, "Capacity used by the plan, all waves and the conveyor:")
+		for _, c := range sum.Capacity {
+			if c.Kind == "cluster" {
+				fmt.Fprintf(w, "  cluster   %-40s %6d of %6d vCPUs, %8d of %8d MB memory\n", c.Name, c.NeedCPUs, c.HaveCPUs, c.NeedMemMB, c.HaveMemMB)
+			} else {
+				fmt.Fprintf(w, "  datastore %-40s %6d of %6d GB free\n", c.Name, c.NeedGB, c.FreeGB)
+			}
+		}
+	}
+	if n := r.Problems.Errors(); n > 0 {
+		fmt.Fprintf(w, "Not ready: %s found (listed on stderr with their plan lines).\n", plural(n, "problem"))
+	} else {
+		fmt.Fprintln(w, "Ready: no problems found.")
+	}
 }
 
 // loadPlan loads and validates a plan for commands that act on it: errors
