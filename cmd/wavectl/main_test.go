@@ -44,8 +44,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status": cmdStatus,
-			"json":   cmdJSON,
+			"status":    cmdStatus,
+			"json":      cmdJSON,
+			"startsim":  cmdStartSim,
+			"loadenv":   cmdLoadEnv,
+			"waitfile":  cmdWaitFile,
+			"inventory": cmdInventory,
 		},
 	})
 }

@@ -323,7 +323,11 @@ func (c *checker) template(a *plan.Application, path, name string, src, tgt *vsp
 			return
 		}
 	}
-	c.errorf(path, "check the template's name (govc find / -type m -config.template true)", "template %s not found in datacenter %s or %s", name, c.p.Source.Datacenter, a.Resolved.Datacenter)
+	where := c.p.Source.Datacenter
+	if a.Resolved.Datacenter != where {
+		where += " or " + a.Resolved.Datacenter
+	}
+	c.errorf(path, "check the template's name (govc find / -type m -config.template true)", "template %s not found in datacenter %s", name, where)
 }
 
 // nameFree checks that a VM name wavectl will create is not taken in the

@@ -15,7 +15,9 @@ package sim
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +25,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/simulator"
@@ -39,8 +42,10 @@ type Sim struct {
 	opts  Options
 	inv   Summary
 
-	guest  *guestAgent
-	faults *faultSet
+	guest    *guestAgent
+	faults   *faultSet
+	sessions sessionOverrides
+	placed   atomic.Int64 // round-robin host placement, see pickHost
 
 	mu      sync.Mutex
 	server  *simulator.Server
@@ -96,7 +101,7 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 
 	s := &Sim{model: model, opts: opts}
 	s.homeDir = homeDir(model)
-	s.guest = newGuestAgent(model.Map())
+	s.guest = newGuestAgent(model.Map(), &s.sessions)
 	model.Map().AddHandler(s.guest)
 
 	ctx := context.Background()
@@ -164,7 +169,9 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 		_ = ln.Close()
 	}
 	svc := s.model.Service
-	svc.Listen = &url.URL{Host: listen}
+	// Only the credentials Env prints are accepted, as a real vCenter
+	// would, so that a wrong password is a failure a rehearsal can show.
+	svc.Listen = &url.URL{Host: listen, User: url.UserPassword("wavectl", randomPassword())}
 	svc.TLS = new(tls.Config)
 	svc.RegisterEndpoints = true
 	server, err := newServer(svc)
@@ -174,6 +181,12 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 	}
 	s.server = server
 	return cloneURL(s.server.URL), nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func newServer(svc *simulator.Service) (server *simulator.Server, err error) {
