@@ -17,10 +17,11 @@ build:
 test: lint
 	$(GO) test -count=1 ./...
 
-## demo: an example migration plan checked and compiled (offline for now)
+## demo: an example migration plan checked offline and against the embedded vCenter simulator
 demo: build
 	./$(BIN) validate examples/demo.yaml
 	./$(BIN) plan --offline examples/demo.yaml
+	./$(BIN) plan --simulate examples/demo.yaml
 
 ## bench: benchmarks of validate and plan --offline on the reference plan, against a bare YAML parse
 bench:
