@@ -44,7 +44,9 @@ package sim
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/object"
@@ -70,41 +72,112 @@ var (
 )
 
 // dispatch is the registry's Handler: it picks the object that serves a
-// call. Returning nil keeps the simulator's own.
+// call, and makes sure the caller's session serves it too (see override).
 func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	w := s.override(ctx, m)
+	if w == nil {
+		return nil, nil
+	}
+	s.sessions.install(ctx, w)
+	return w, nil
+}
+
+// override returns the object that overrides m's target for m, or nil.
+func (s *Sim) override(ctx *simulator.Context, m *simulator.Method) mo.Reference {
 	switch m.This.Type {
 	case "VirtualMachine":
 		if vmOverridden[m.Name] {
 			if vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine); ok {
-				return &vmOverride{VirtualMachine: vm, sim: s}, nil
+				return &vmOverride{VirtualMachine: vm, sim: s}
 			}
 		}
 	case "Folder":
 		if folderOverridden[m.Name] {
 			if f, ok := ctx.Map.Get(m.This).(*simulator.Folder); ok {
-				return &folderOverride{Folder: f, sim: s}, nil
+				return &folderOverride{Folder: f, sim: s}
 			}
 		}
 	case "SearchIndex":
 		if m.Name == "FindChild" || m.Name == "FindByInventoryPath" {
 			if si, ok := ctx.Map.Get(m.This).(*simulator.SearchIndex); ok {
-				return &searchOverride{SearchIndex: si}, nil
+				return &searchOverride{SearchIndex: si}
 			}
 		}
 	case "VirtualMachineSnapshot":
 		if snapOverridden[m.Name] {
 			if snap, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachineSnapshot); ok {
-				return &snapshotOverride{VirtualMachineSnapshot: snap, sim: s}, nil
+				return &snapshotOverride{VirtualMachineSnapshot: snap, sim: s}
 			}
 		}
 	case "Datastore":
 		if m.Name == "RefreshDatastore" {
 			if ds, ok := ctx.Map.Get(m.This).(*simulator.Datastore); ok {
-				return &datastoreOverride{Datastore: ds}, nil
+				return &datastoreOverride{Datastore: ds}
 			}
 		}
 	}
-	return nil, nil
+	return nil
+}
+
+// sessionOverrides puts overrides where the simulator's dispatcher looks
+// last. In v0.56.0 it asks Registry.Handler for an object, then lets the
+// caller's session registry replace it, and a session's Get falls back to
+// the main registry: so for any logged-in caller the Handler's choice is
+// always replaced by the plain object. An override registered in the
+// session's own registry is found first instead. Overrides hold no state
+// (a pointer to the real object), so one per session and object serves
+// every later call; they are removed when their object is, so that a
+// session never sees an object vCenter no longer has.
+//
+// Only sessions that logged in (govc, wavectl, Sim.Client) get overrides:
+// the simulator's in-process transport shares one session registry across
+// every simulator in the process, where references of two simulators
+// collide. In-process clients (vim25.NewClient(ctx, Model().Service)) are
+// therefore unguarded; use Sim.Client.
+type sessionOverrides struct {
+	mu   sync.Mutex
+	regs map[*simulator.Registry]map[types.ManagedObjectReference]bool
+}
+
+func (so *sessionOverrides) install(ctx *simulator.Context, w mo.Reference) {
+	if ctx.Session == nil || ctx.Session.Registry == nil || ctx.Session.UserName == "" {
+		return
+	}
+	reg, ref := ctx.Session.Registry, w.Reference()
+	so.mu.Lock()
+	done := so.regs[reg][ref]
+	so.mu.Unlock()
+	if done {
+		return
+	}
+	// Put marks the entity green and admin-owned, through the override into
+	// the real object: take the object's lock as other writers do.
+	ctx.WithLock(w, func() { reg.Put(w) })
+	so.mu.Lock()
+	if so.regs == nil {
+		so.regs = map[*simulator.Registry]map[types.ManagedObjectReference]bool{}
+	}
+	if so.regs[reg] == nil {
+		so.regs[reg] = map[types.ManagedObjectReference]bool{}
+	}
+	so.regs[reg][ref] = true
+	so.mu.Unlock()
+}
+
+// forget removes the overrides of an object the simulator removed.
+func (so *sessionOverrides) forget(ctx *simulator.Context, ref types.ManagedObjectReference) {
+	so.mu.Lock()
+	var regs []*simulator.Registry
+	for reg, refs := range so.regs {
+		if refs[ref] {
+			delete(refs, ref)
+			regs = append(regs, reg)
+		}
+	}
+	so.mu.Unlock()
+	for _, reg := range regs {
+		reg.Remove(ctx, ref)
+	}
 }
 
 // lcFirst turns a task name into the simulator's task id: "CloneVm" -> "cloneVm".
@@ -148,20 +221,34 @@ func (w *vmOverride) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task
 		body.Fault_ = f
 		return body
 	}
-	host := w.Runtime.Host
-	if loc.Host != nil {
-		host = loc.Host
-	}
-	if host == nil {
-		body.Fault_ = faultBody("clone of "+w.Name+" needs spec.location.host", &types.InvalidArgument{InvalidProperty: "spec.location.host"})
-		return body
-	}
 	dc := datacenterOf(ctx, folder)
 	dsName := vmDatastore(w.VirtualMachine)
 	if loc.Datastore != nil {
 		dsName = ctx.Map.Get(*loc.Datastore).(*simulator.Datastore).Name
 	}
 	if f := checkDatastore(ctx, dc, dsName, "spec.location.datastore"); f != nil {
+		body.Fault_ = f
+		return body
+	}
+	inner := *req
+	// The clone's files go to its host's view of the datastore: a host that
+	// cannot see it would crash the simulator. Like DRS, place a clone into
+	// a pool on one of the pool's hosts that sees the datastore.
+	host := w.Runtime.Host
+	switch {
+	case loc.Host != nil:
+		host = loc.Host
+	case loc.Pool != nil:
+		if h, ok := w.sim.pickHost(ctx, *loc.Pool, dsName); ok {
+			host = &h
+			inner.Spec.Location.Host = &h
+		}
+	}
+	if host == nil {
+		body.Fault_ = faultBody("clone of "+w.Name+" needs spec.location.host", &types.InvalidArgument{InvalidProperty: "spec.location.host"})
+		return body
+	}
+	if f := checkHostSees(ctx, *host, dsName); f != nil {
 		body.Fault_ = f
 		return body
 	}
@@ -177,7 +264,6 @@ func (w *vmOverride) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task
 	fault := w.sim.faults.taskFault("CloneVM_Task", req.Name, req.Name, w.Name)
 	delay := w.sim.faults.delay("CloneVm")
 	src := w.VirtualMachine
-	inner := *req
 	inner.Spec.PowerOn = false
 	powerOn := req.Spec.PowerOn && !req.Spec.Template
 
@@ -280,7 +366,52 @@ func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateV
 		body.Res = &types.RelocateVM_TaskResponse{Returnval: ref}
 		return body
 	}
-	return w.VirtualMachine.RelocateVMTask(ctx, req)
+	// Like DRS, move a VM relocated into another cluster's pool onto one
+	// of that cluster's hosts; the simulator would leave it on its old host.
+	host := w.Runtime.Host
+	if spec.Host != nil {
+		host = spec.Host
+	} else if spec.Pool != nil && host != nil && !slices.Contains(poolHosts(ctx, *spec.Pool), *host) {
+		ds := ""
+		if spec.Datastore != nil {
+			ds = ctx.Map.Get(*spec.Datastore).(*simulator.Datastore).Name
+		}
+		if h, ok := w.sim.pickHost(ctx, *spec.Pool, ds); ok {
+			inner := *req
+			inner.Spec.Host = &h
+			req, host = &inner, &h
+		}
+	}
+	// The simulator moves neither the VM's files nor their datastore: they
+	// stay where they were, and every later reconfigure, snapshot or power
+	// operation looks them up through the VM's new host, which panics when
+	// that host cannot see them (a move to another datacenter, say). Let
+	// the new host see them, as shared storage would.
+	if host != nil {
+		attachDatastores(ctx, *host, w.Datastore)
+	}
+	if len(spec.DeviceChange) == 0 || host == nil || w.Runtime.Host == nil || *host == *w.Runtime.Host {
+		return w.VirtualMachine.RelocateVMTask(ctx, req)
+	}
+	// The simulator changes NICs before it moves the VM to its new host, so
+	// a NIC on the new host's distributed switch fails its membership check
+	// (InvalidArgument). Move first, then change the NICs, in one task.
+	vm := w.VirtualMachine
+	move := *req
+	move.Spec.DeviceChange = nil
+	nics := types.VirtualMachineConfigSpec{DeviceChange: spec.DeviceChange}
+	ref := startTask(ctx, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+		var b soap.HasFault
+		ctx.WithLock(vm, func() { b = vm.RelocateVMTask(ctx, &move) })
+		if _, lf := awaitBody(ctx, b); lf != nil {
+			return nil, lf
+		}
+		ctx.WithLock(vm, func() { b = vm.ReconfigVMTask(ctx, &types.ReconfigVM_Task{This: vm.Self, Spec: nics}) })
+		_, lf := awaitBody(ctx, b)
+		return nil, lf
+	})
+	body.Res = &types.RelocateVM_TaskResponse{Returnval: ref}
+	return body
 }
 
 func (w *vmOverride) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
@@ -607,6 +738,16 @@ func checkDatastore(ctx *simulator.Context, dc *simulator.Datacenter, name, fiel
 // host of the pool's cluster mounts the datastore: the simulator would pick
 // a random host from none and panic.
 func checkPoolSeesDatastore(ctx *simulator.Context, pool types.ManagedObjectReference, ds string) *soap.Fault {
+	for _, h := range poolHosts(ctx, pool) {
+		if hostSees(ctx, h, ds) {
+			return nil
+		}
+	}
+	return faultBody(fmt.Sprintf("no host in the pool's cluster mounts datastore %q", ds), &types.InvalidDatastore{Name: ds})
+}
+
+// poolHosts are the hosts of a resource pool's cluster (or standalone host).
+func poolHosts(ctx *simulator.Context, pool types.ManagedObjectReference) []types.ManagedObjectReference {
 	var owner types.ManagedObjectReference
 	switch p := ctx.Map.Get(pool).(type) {
 	case *simulator.ResourcePool:
@@ -616,25 +757,85 @@ func checkPoolSeesDatastore(ctx *simulator.Context, pool types.ManagedObjectRefe
 	default:
 		return nil
 	}
-	var hosts []types.ManagedObjectReference
 	switch cr := ctx.Map.Get(owner).(type) {
 	case *simulator.ClusterComputeResource:
-		hosts = cr.Host
+		return cr.Host
 	case *mo.ComputeResource:
-		hosts = cr.Host
+		return cr.Host
 	}
-	for _, h := range hosts {
-		host, ok := ctx.Map.Get(h).(*simulator.HostSystem)
+	return nil
+}
+
+// hostSees reports whether a host mounts the named datastore.
+func hostSees(ctx *simulator.Context, host types.ManagedObjectReference, ds string) bool {
+	h, ok := ctx.Map.Get(host).(*simulator.HostSystem)
+	if !ok {
+		return false
+	}
+	for _, ref := range h.Datastore {
+		if d, ok := ctx.Map.Get(ref).(*simulator.Datastore); ok && d.Name == ds {
+			return true
+		}
+	}
+	return false
+}
+
+func checkHostSees(ctx *simulator.Context, host types.ManagedObjectReference, ds string) *soap.Fault {
+	if ds == "" || hostSees(ctx, host, ds) {
+		return nil
+	}
+	return faultBody(fmt.Sprintf("host %s cannot see datastore %q", host.Value, ds), &types.InvalidDatastore{Name: ds})
+}
+
+// pickHost chooses, round-robin, a host of the pool's cluster that sees
+// the datastore (any host when ds is "").
+func (s *Sim) pickHost(ctx *simulator.Context, pool types.ManagedObjectReference, ds string) (types.ManagedObjectReference, bool) {
+	var hosts []types.ManagedObjectReference
+	for _, h := range poolHosts(ctx, pool) {
+		if ds == "" || hostSees(ctx, h, ds) {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return types.ManagedObjectReference{}, false
+	}
+	return hosts[int(s.placed.Add(1)-1)%len(hosts)], true
+}
+
+// attachDatastores makes a host see datastores it does not mount, and
+// the datastores list it as mounting them.
+func attachDatastores(ctx *simulator.Context, host types.ManagedObjectReference, dss []types.ManagedObjectReference) {
+	h, ok := ctx.Map.Get(host).(*simulator.HostSystem)
+	if !ok {
+		return
+	}
+	for _, ref := range dss {
+		ds, ok := ctx.Map.Get(ref).(*simulator.Datastore)
 		if !ok {
 			continue
 		}
-		for _, ref := range host.Datastore {
-			if d, ok := ctx.Map.Get(ref).(*simulator.Datastore); ok && d.Name == ds {
-				return nil
+		added := false
+		ctx.WithLock(h, func() {
+			if !slices.Contains(h.Datastore, ref) {
+				ctx.Update(h, []types.PropertyChange{{Name: "datastore", Val: append(slices.Clip(h.Datastore), ref)}})
+				added = true
 			}
+		})
+		if !added {
+			continue
 		}
+		ctx.WithLock(ds, func() {
+			mounts := append(slices.Clip(ds.Host), types.DatastoreHostMount{
+				Key: host,
+				MountInfo: types.HostMountInfo{
+					AccessMode: string(types.HostMountModeReadWrite),
+					Mounted:    types.NewBool(true),
+					Accessible: types.NewBool(true),
+				},
+			})
+			ctx.Update(ds, []types.PropertyChange{{Name: "host", Val: mounts}})
+		})
 	}
-	return faultBody(fmt.Sprintf("no host in the pool's cluster mounts datastore %q", ds), &types.InvalidDatastore{Name: ds})
 }
 
 // checkNICs refuses a NIC backed by a network the datacenter lacks: the

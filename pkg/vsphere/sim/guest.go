@@ -25,19 +25,21 @@ import (
 // runtime.recordReplayState values, which the simulator leaves empty and
 // pyvmomi rejects (govmomi issue #4084).
 type guestAgent struct {
-	self types.ManagedObjectReference
-	reg  *simulator.Registry
+	self     types.ManagedObjectReference
+	reg      *simulator.Registry
+	sessions *sessionOverrides
 
 	mu   sync.Mutex
 	ips  map[types.ManagedObjectReference]string
 	next uint32
 }
 
-func newGuestAgent(reg *simulator.Registry) *guestAgent {
+func newGuestAgent(reg *simulator.Registry, sessions *sessionOverrides) *guestAgent {
 	return &guestAgent{
-		reg:  reg,
-		self: types.ManagedObjectReference{Type: "WavectlGuestAgent", Value: "wavectl-guest-agent"},
-		ips:  map[types.ManagedObjectReference]string{},
+		reg:      reg,
+		sessions: sessions,
+		self:     types.ManagedObjectReference{Type: "WavectlGuestAgent", Value: "wavectl-guest-agent"},
+		ips:      map[types.ManagedObjectReference]string{},
 	}
 }
 
@@ -83,7 +85,14 @@ func (g *guestAgent) UpdateObject(ctx *simulator.Context, obj mo.Reference, chan
 	g.reg.Update(ctx, vm, g.changes(vm, state))
 }
 
-func (g *guestAgent) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
+// RemoveObject drops the session overrides of a removed object (see
+// sessionOverrides); this handler is the registry's one hook for removals.
+func (g *guestAgent) RemoveObject(ctx *simulator.Context, ref types.ManagedObjectReference) {
+	g.sessions.forget(ctx, ref)
+	g.mu.Lock()
+	delete(g.ips, ref)
+	g.mu.Unlock()
+}
 
 // changes are the property changes that make vm's guest match state.
 func (g *guestAgent) changes(vm *mo.VirtualMachine, state types.VirtualMachinePowerState) []types.PropertyChange {

@@ -655,18 +655,9 @@ func safeFileName(s string) string {
 }
 
 // buildNetworks adds the source networks as standard portgroups and the
-// target portgroups to one distributed switch per datacenter. Every host in
-// the inventory joins each switch, so that a cross-datacenter relocate that
-// remaps NICs in the same spec passes the simulator's membership check
-// (which looks at the VM's host before it moves); a real switch spans one
-// datacenter.
+// target portgroups to one distributed switch per datacenter, which every
+// host of the datacenter joins.
 func (sd *seeder) buildNetworks(ctx context.Context) error {
-	var all []types.ManagedObjectReference
-	for _, name := range sd.dcOrder {
-		for _, h := range sd.dcs[name].hosts {
-			all = append(all, h.Reference())
-		}
-	}
 	for _, name := range sd.dcOrder {
 		d := sd.dcs[name]
 		existing, err := sd.networks(ctx, d)
@@ -713,16 +704,9 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 		if len(pgs) == 0 {
 			continue
 		}
-		members := make([]types.DistributedVirtualSwitchHostMemberConfigSpec, len(all))
-		for i, h := range all {
-			members[i] = types.DistributedVirtualSwitchHostMemberConfigSpec{
-				Operation: string(types.ConfigSpecOperationAdd),
-				Host:      h,
-			}
-		}
 		dvsName := "dvs-" + name
 		task, err := d.folder.NetworkFolder.CreateDVS(ctx, types.DVSCreateSpec{ConfigSpec: &types.VMwareDVSConfigSpec{
-			DVSConfigSpec: types.DVSConfigSpec{Name: dvsName, Host: members},
+			DVSConfigSpec: types.DVSConfigSpec{Name: dvsName},
 		}})
 		if err != nil {
 			return fmt.Errorf("switch %s: %w", dvsName, err)
@@ -732,6 +716,21 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 			return fmt.Errorf("switch %s: %w", dvsName, err)
 		}
 		dvs := object.NewDistributedVirtualSwitch(sd.c, info.Result.(types.ManagedObjectReference))
+		// The simulator ignores hosts in the create spec: join them after.
+		members := make([]types.DistributedVirtualSwitchHostMemberConfigSpec, len(d.hosts))
+		for i, h := range d.hosts {
+			members[i] = types.DistributedVirtualSwitchHostMemberConfigSpec{
+				Operation: string(types.ConfigSpecOperationAdd),
+				Host:      h.Reference(),
+			}
+		}
+		task, err = dvs.Reconfigure(ctx, &types.DVSConfigSpec{Host: members})
+		if err != nil {
+			return fmt.Errorf("hosts of %s: %w", dvsName, err)
+		}
+		if err := task.Wait(ctx); err != nil {
+			return fmt.Errorf("hosts of %s: %w", dvsName, err)
+		}
 		task, err = dvs.AddPortgroup(ctx, pgs)
 		if err != nil {
 			return fmt.Errorf("portgroups on %s: %w", dvsName, err)
