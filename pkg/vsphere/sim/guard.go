@@ -30,16 +30,18 @@ package sim
 // bonus the duplicate-name check and the create are atomic per folder, as
 // in vCenter: two clones with one name into one folder cannot both succeed.
 //
-// Objects are overridden at dispatch (Registry.Handler), not by replacing
-// them in the registry with Map().Put: the simulator's own code
+// Objects are overridden at dispatch, through Registry.Handler and the
+// caller's session registry (see sessionOverrides for why both), not by
+// replacing them in the registry with Map().Put: the simulator's own code
 // type-asserts registry objects (ctx.Map.Get(ref).(*VirtualMachine), e.g.
 // in snapshot removal), and a wrapper there would itself panic.
 //
-// The same overrides refuse, with a vSphere fault, a few requests that
-// would otherwise crash the simulator in a task goroutine: references of
-// the wrong type or to nothing, a datastore not in the target datacenter,
-// a NIC on a network the datacenter lacks, and a create-VM whose cluster
-// has no host that mounts the datastore.
+// The same overrides refuse, with a vSphere fault, requests that would
+// otherwise crash the simulator in a task goroutine: references of the
+// wrong kind or to nothing, a datastore not in the target datacenter or
+// not seen by the host, a NIC on a network the datacenter lacks, a
+// create-VM whose cluster has no host that mounts the datastore. And they
+// make a relocate to another datacenter survivable (see RelocateVMTask).
 
 import (
 	"fmt"
@@ -251,6 +253,19 @@ func (w *vmOverride) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task
 	if f := checkHostSees(ctx, *host, dsName); f != nil {
 		body.Fault_ = f
 		return body
+	}
+	// The simulator creates the clone with the source's NICs first and
+	// applies the spec's NIC changes after, so each inherited NIC's network
+	// must exist in the clone's datacenter too, even one the spec remaps.
+	for _, d := range w.Config.Hardware.Device {
+		if card, ok := d.(types.BaseVirtualEthernetCard); ok {
+			b, ok := card.GetVirtualEthernetCard().Backing.(*types.VirtualEthernetCardNetworkBackingInfo)
+			if ok && dc != nil && !dcHasNetwork(ctx, dc, b.DeviceName) {
+				body.Fault_ = faultBody(fmt.Sprintf("%s has a NIC on %q, which datacenter %s lacks: the simulator cannot clone it there, even with the NIC remapped (relocate it instead)",
+					w.Name, b.DeviceName, dc.Name), &types.NotSupported{})
+				return body
+			}
+		}
 	}
 	changes := loc.DeviceChange
 	if req.Spec.Config != nil {

@@ -27,7 +27,7 @@ kind: MigrationPlan
 metadata: {name: many}
 vcenters: {lab: {url: "https://vc.example/sdk"}}
 source: {vcenter: lab, datacenter: DC-OLD}
-target: {datacenter: DC1, cluster: C1, datastore: ds1, folder: migrated}
+target: {datacenter: DC1, cluster: C1, datastore: ds1, folder: migrated, networks: {Legacy-DB: pg-db}}
 applications:
   - name: many
     strategy: remediate
@@ -282,6 +282,14 @@ func TestBadRequestsFailCleanly(t *testing.T) {
 		t.Errorf("clone onto a missing network: %v", err)
 	}
 
+	// A source VM on a network the target lacks: the simulator would crash
+	// creating the clone's inherited NIC.
+	onCareDB := vmAt(t, ctx, c, "/DC-OLD/vm/src-01")
+	must(t, "move a NIC", done(onCareDB.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: nicOn(t, ctx, onCareDB, "Legacy-DB")})))
+	if _, err := onCareDB.Clone(ctx, ct.folder, "legacy-nic", ct.spec(0)); err == nil || !strings.Contains(err.Error(), "Legacy-DB") {
+		t.Errorf("clone of a VM on a source-only network: %v", err)
+	}
+
 	// A relocate to a "datastore" that is a folder.
 	folderRef := ct.folder.Reference()
 	if _, err := src.Relocate(ctx, types.VirtualMachineRelocateSpec{Datastore: &folderRef}, types.VirtualMachineMovePriorityDefaultPriority); err == nil {
@@ -296,4 +304,20 @@ func TestBadRequestsFailCleanly(t *testing.T) {
 	if err != nil {
 		t.Errorf("a good clone after the bad ones: %v", err)
 	}
+}
+
+// nicOn moves a VM's first NIC to the named standard network.
+func nicOn(t *testing.T, ctx context.Context, vm *object.VirtualMachine, network string) []types.BaseVirtualDeviceConfigSpec {
+	t.Helper()
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic := devices.SelectByType((*types.VirtualEthernetCard)(nil))[0]
+	nic.GetVirtualDevice().Backing = &types.VirtualEthernetCardNetworkBackingInfo{
+		VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: network},
+	}
+	return []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{
+		Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: nic,
+	}}
 }
