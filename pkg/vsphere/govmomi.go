@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -76,8 +77,12 @@ func (g *Govmomi) forget() {
 // fault classifies err for op on object, and forgets the caches when the
 // fault says something we looked up has gone.
 func (g *Govmomi) fault(op, object string, err error) error {
+	var f *Fault
+	if errors.As(err, &f) {
+		return err // already classified, or a name we looked up afresh
+	}
 	err = classify(op, object, err)
-	if IsNotFound(err) {
+	if errors.As(err, &f) && f.Kind == "ManagedObjectNotFound" {
 		g.forget()
 	}
 	return err

@@ -558,8 +558,16 @@ func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) e
 		Folder:       t.folder,
 		DeviceChange: nics,
 	}
-	if rs.Pool == nil && rs.Host == nil && rs.Datastore == nil && rs.Folder == nil && len(nics) == 0 && locator == nil {
-		return nil
+	if rs.Pool == nil && rs.Host == nil && rs.Datastore == nil && rs.Folder == nil && locator == nil {
+		if len(nics) == 0 {
+			return nil
+		}
+		// Only the networks change: a reconfigure does that on any
+		// vCenter version and in any power state.
+		_, err = g.run(ctx, op, ref, func() (*object.Task, error) {
+			return object.NewVirtualMachine(g.c, cur.m.Self).Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: nics})
+		})
+		return err
 	}
 	_, err = g.run(ctx, op, ref, func() (*object.Task, error) {
 		return object.NewVirtualMachine(g.c, cur.m.Self).Relocate(ctx, rs, types.VirtualMachineMovePriorityDefaultPriority)

@@ -180,8 +180,12 @@ func simFixture(t *testing.T) vspheretest.Fixture {
 	}
 }
 
+// TestGovmomiConformance runs the suite on one simulator for all its
+// tests, as it would run on a shared vCenter: each test makes, checks and
+// destroys its own VMs.
 func TestGovmomiConformance(t *testing.T) {
-	vspheretest.Run(t, simFixture)
+	f := simFixture(t)
+	vspheretest.Run(t, func(*testing.T) vspheretest.Fixture { return f })
 }
 
 // tinyOVA writes a one-VM OVA (1 vCPU, 256 MB, a 1 GB disk, a vmxnet3 NIC
@@ -574,3 +578,63 @@ func (i interceptor) RoundTrip(ctx context.Context, req, res soap.HasFault) erro
 }
 
 var _ soap.RoundTripper = (*recorder)(nil)
+
+// TestGovmomiIsSafeForConcurrentUse runs many VMs' steps at once through
+// one driver (run it with -race). Container-view reads and folder moves are
+// kept apart: the simulator itself races there (CreateContainerView walks a
+// folder's children without the lock MoveIntoFolder holds to change them).
+func TestGovmomiIsSafeForConcurrentUse(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter, m.Machine = 1, 8 })
+	ctx := context.Background()
+	d := vsphere.NewGovmomi("sim", s.client.Client)
+	s.folder(t, "DC0", "moved")
+	inv, err := d.Inventory(ctx, "DC0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	each := func(step func(vm *vsphere.VM) error) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, len(inv.VMs))
+		for _, vm := range inv.VMs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- step(vm)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	each(func(vm *vsphere.VM) error {
+		if _, err := d.FindVMs(ctx, "DC0", vm.Name); err != nil {
+			return err
+		}
+		if err := d.PowerOff(ctx, vm.Ref); err != nil {
+			return err
+		}
+		if err := d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerStep: vm.Name}); err != nil {
+			return err
+		}
+		_, err := d.Inventory(ctx, "DC0")
+		return err
+	})
+	each(func(vm *vsphere.VM) error {
+		if err := d.MoveToFolder(ctx, vm.Ref, "DC0", "moved"); err != nil {
+			return err
+		}
+		got, err := d.VM(ctx, vm.Ref)
+		if err != nil {
+			return err
+		}
+		if got.PowerState != vsphere.PoweredOff || got.Folder != "moved" || got.Markers[vsphere.MarkerStep] != vm.Name {
+			return fmt.Errorf("%s: %+v", vm.Name, got)
+		}
+		return nil
+	})
+}

@@ -491,6 +491,7 @@ func testCreate(t *testing.T, f *Fixture) {
 	if f.StandardNetwork != "" {
 		spec.Networks = append(spec.Networks, f.StandardNetwork)
 	}
+	spec.HardwareVersion = f.HardwareVersion
 	vm, err := f.Driver.Create(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -502,6 +503,9 @@ func testCreate(t *testing.T, f *Fixture) {
 	}
 	if fmt.Sprint(vm.DisksGB) != "[1 2]" || fmt.Sprint(vm.Networks) != fmt.Sprint(spec.Networks) {
 		t.Errorf("created disks %v networks %v, want [1 2] and %v", vm.DisksGB, vm.Networks, spec.Networks)
+	}
+	if f.HardwareVersion != "" && vm.HardwareVersion != f.HardwareVersion {
+		t.Errorf("created with hardware version %s, want %s", vm.HardwareVersion, f.HardwareVersion)
 	}
 	if vm.Markers[vsphere.MarkerStep] != "create" || vm.PowerState != vsphere.PoweredOff {
 		t.Errorf("created markers %v power %s", vm.Markers, vm.PowerState)
@@ -583,6 +587,16 @@ func testRelocate(t *testing.T, f *Fixture) {
 	}
 	if err := f.Driver.Relocate(ctx, vm.Ref, vsphere.RelocateSpec{}); err != nil {
 		t.Errorf("an empty relocate: %v", err)
+	}
+	// Only the networks: back onto the first portgroup.
+	if err := f.Driver.Relocate(ctx, vm.Ref, vsphere.RelocateSpec{Networks: map[string]string{f.Portgroup: f.Network}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.read(t, vm.Ref); got.Networks[0] != f.Network || got.Host != wantHost {
+		t.Errorf("after a networks-only relocate: networks %v host %s", got.Networks, got.Host)
+	}
+	if err := f.Driver.Relocate(ctx, vm.Ref, vsphere.RelocateSpec{Networks: map[string]string{f.Network: f.Portgroup}}); err != nil {
+		t.Fatal(err)
 	}
 	if f.Client != nil {
 		r := raw(t, f.Client, vm.Ref)
