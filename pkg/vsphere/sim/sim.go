@@ -35,7 +35,7 @@ import (
 )
 
 // Sim is a running vCenter simulator seeded from a plan. Create it with New,
-// reach it in-process with Client or over loopback with Start, and always
+// serve it on loopback with Start (Client does that for you), and always
 // Close it: Close removes the simulator's datastore files.
 type Sim struct {
 	model *simulator.Model

@@ -39,11 +39,11 @@ func loadPlan(t *testing.T, file string) *plan.Plan {
 func planFromYAML(t *testing.T, src string) *plan.Plan {
 	t.Helper()
 	p, probs, err := plan.Load("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(probs) > 0 {
-		t.Fatalf("test plan: %v", probs)
+	if err != nil || len(probs) > 0 {
+		for _, pr := range probs {
+			t.Log(pr)
+		}
+		t.Fatalf("test plan: %v", err)
 	}
 	return p
 }
@@ -210,6 +210,12 @@ func checkInventory(t *testing.T, ctx context.Context, c *govmomi.Client, p *pla
 	for _, a := range p.Applications {
 		pl := a.Resolved
 		dc := "/" + pl.Datacenter
+		if pl.Cluster == "" {
+			if _, err := finder.HostSystem(ctx, dc+"/host/"+pl.Host+"/"+pl.Host); err != nil {
+				t.Errorf("%s: standalone host %s: %v", a.Name, pl.Host, err)
+			}
+			continue
+		}
 		cl, err := finder.ClusterComputeResource(ctx, dc+"/host/"+pl.Cluster)
 		if err != nil {
 			t.Errorf("%s: cluster: %v", a.Name, err)
@@ -385,6 +391,54 @@ func TestSeedsTheReferencePlanQuickly(t *testing.T) {
 	t.Logf("seeded %+v in %v, checked in %v", s.Summary(), seeded.Round(time.Millisecond), (time.Since(begin) - seeded).Round(time.Millisecond))
 	if s.Summary().VMs < 1400 {
 		t.Errorf("only %d VMs", s.Summary().VMs)
+	}
+}
+
+// Placements the example plans do not use: resource pools, named and
+// standalone hosts, nested folders, a source folder, remediate networks.
+func TestSeedsEveryKindOfPlacement(t *testing.T) {
+	ctx := context.Background()
+	p := planFromYAML(t, `apiVersion: wavectl/v1
+kind: MigrationPlan
+metadata: {name: placements}
+vcenters:
+  old: {url: "https://old.example/sdk"}
+  new: {url: "https://new.example/sdk"}
+source: {vcenter: old, datacenter: Legacy, folder: estate/apps}
+target:
+  vcenter: new
+  datacenter: New
+  datastore: ds-a
+  folder: landed/deep/er
+  retirementFolder: old-stuff
+  networks: {App-VLAN: pg-app, VM Network: pg-vm}
+applications:
+  - name: pooled
+    strategy: remediate
+    target: {cluster: Gold, resourcePool: prod/web, host: esx-pinned.new.example}
+    vms:
+      - {name: web-01, cpus: 4, memoryMB: 8192, disksGB: [20, 30], networks: [App-VLAN, VM Network], guestId: rhel9_64Guest, hardwareVersion: vmx-13}
+      - {name: web-02, powerState: poweredOff}
+    remediate: {networks: {Backup-VLAN: pg-backup}}
+  - name: lonely
+    strategy: redeploy
+    template: tpl-lonely
+    target: {host: standalone-01.new.example, datastore: ds-b, datacenter: Other}
+    vms: [lone-01]
+waves:
+  - {name: w, applications: [pooled, lonely]}
+`)
+	s, c := start(t, p, Options{})
+	checkInventory(t, ctx, c, p)
+	if got := s.Summary(); got.Pools != 2 || got.Datacenters != 3 {
+		t.Errorf("summary %+v: want 2 pools (prod, prod/web) and 3 datacenters", got)
+	}
+	finder := find.NewFinder(c.Client)
+	if _, err := finder.Network(ctx, "/Legacy/network/Backup-VLAN"); err != nil {
+		t.Errorf("remediate source network: %v", err)
+	}
+	if _, err := finder.VirtualMachine(ctx, "/Other/vm/templates/tpl-lonely"); err != nil {
+		t.Errorf("template on a standalone host: %v", err)
 	}
 }
 
