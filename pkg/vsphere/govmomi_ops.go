@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -26,11 +27,36 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 	if err != nil {
 		return nil, g.fault(op, obj, err)
 	}
-	info, err := t.WaitForResult(ctx)
+	info, err := g.waitTask(ctx, t)
 	if err != nil {
 		return nil, g.fault(op, obj, err)
 	}
 	return info, nil
+}
+
+// waitTask waits for a task to end. Waiting goes through a property
+// collector that lives in the session: when the session ends mid-wait
+// (and the client logs in again), the collector is gone but the task is
+// not, so the wait starts again with a new collector instead of reporting
+// a task that may well succeed as failed.
+func (g *Govmomi) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var info *types.TaskInfo
+		info, err = t.WaitForResult(ctx)
+		if err == nil || ctx.Err() != nil || taskFailed(err) {
+			return info, err
+		}
+	}
+	return nil, err
+}
+
+// taskFailed reports whether err is the task's own failure rather than a
+// failure to watch it.
+func taskFailed(err error) bool {
+	var te task.Error
+	var pte *task.Error
+	return errors.As(err, &te) || errors.As(err, &pte)
 }
 
 // runMethod is run for methods object.VirtualMachine does not wrap.
@@ -777,15 +803,14 @@ func (g *Govmomi) Shutdown(ctx context.Context, ref string, timeout time.Duratio
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err = property.Wait(wctx, property.DefaultCollector(g.c), vm.Reference(), []string{"runtime.powerState"},
-		func(changes []types.PropertyChange) bool {
-			for _, c := range changes {
-				if c.Name == "runtime.powerState" && c.Val == types.VirtualMachinePowerStatePoweredOff {
-					return true
-				}
+	err = g.wait(wctx, vm.Reference(), []string{"runtime.powerState"}, func(changes []types.PropertyChange) bool {
+		for _, c := range changes {
+			if c.Name == "runtime.powerState" && c.Val == types.VirtualMachinePowerStatePoweredOff {
+				return true
 			}
-			return false
-		})
+		}
+		return false
+	})
 	switch {
 	case err == nil:
 		return nil

@@ -418,7 +418,7 @@ func (g *Govmomi) WaitForIP(ctx context.Context, ref string, timeout time.Durati
 		defer cancel()
 	}
 	var power, tools, ip string
-	err := property.Wait(wctx, property.DefaultCollector(g.c), vmRef(ref),
+	err := g.wait(wctx, vmRef(ref),
 		[]string{"runtime.powerState", "guest.toolsRunningStatus", "guest.ipAddress"},
 		func(changes []types.PropertyChange) bool {
 			for _, c := range changes {
@@ -454,4 +454,25 @@ func orNone(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// wait calls done with each change of the object's properties (the first
+// call has their current values) until it returns true or ctx ends. A wait
+// broken by anything else (the session ended and its collector with it)
+// starts again, twice at most.
+func (g *Govmomi) wait(ctx context.Context, ref types.ManagedObjectReference, ps []string, done func([]types.PropertyChange) bool) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = property.Wait(ctx, property.DefaultCollector(g.c), ref, ps, done)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if f, ok := classify("wait", ref.Value, err).(*Fault); ok && f.Kind == "ManagedObjectNotFound" {
+			// The VM itself, or the collector of a session that ended.
+			if _, rerr := g.record(ctx, ref); rerr != nil {
+				return err
+			}
+		}
+	}
+	return err
 }

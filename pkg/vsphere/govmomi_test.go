@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -27,6 +29,7 @@ import (
 // sim is an in-process vCenter simulator and a logged-in client.
 type sim struct {
 	model  *simulator.Model
+	server *simulator.Server
 	client *govmomi.Client
 }
 
@@ -51,7 +54,7 @@ func newSim(t testing.TB, configure func(*simulator.Model)) *sim {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sim{model: m, client: c}
+	return &sim{model: m, server: s, client: c}
 }
 
 func (s *sim) finder(t testing.TB, dc string) (*find.Finder, *object.Datacenter) {
@@ -637,4 +640,67 @@ func TestGovmomiIsSafeForConcurrentUse(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// sessionKiller ends the session, from an administrator's client, right
+// after the first WaitForUpdatesEx of a task wait returns: the wait's
+// collector, which lives in that session, is gone when the next call logs
+// in again.
+type sessionKiller struct {
+	soap.RoundTripper
+	admin  *govmomi.Client
+	victim *govmomi.Client
+	done   bool
+}
+
+func (k *sessionKiller) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	err := k.RoundTripper.RoundTrip(ctx, req, res)
+	if _, ok := req.(*methods.WaitForUpdatesExBody); ok && !k.done && err == nil {
+		k.done = true
+		us, uerr := session.NewManager(k.victim.Client).UserSession(ctx)
+		if uerr == nil && us != nil {
+			_, uerr = methods.TerminateSession(ctx, k.admin.Client, &types.TerminateSession{
+				This: *k.admin.Client.ServiceContent.SessionManager, SessionId: []string{us.Key}})
+		}
+		if uerr != nil {
+			return fmt.Errorf("terminate the session: %w", uerr)
+		}
+	}
+	return err
+}
+
+func TestASessionEndingWhileATaskRunsDoesNotFailTheStep(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
+	ctx := context.Background()
+	u := *s.server.URL
+	pass, _ := u.User.Password()
+	settings := vsphere.Settings{Username: u.User.Username(), Password: pass, Insecure: true}
+	u.User = nil
+	settings.URL = u.String()
+	sess, err := vsphere.Connect(ctx, "sim", settings, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+
+	// The clone runs for a second, so the wait makes a second call.
+	old := simulator.TaskDelay
+	simulator.TaskDelay = simulator.DelayConfig{MethodDelay: map[string]int{"CloneVm": 1000, "LockHandoff": 0}}
+	t.Cleanup(func() { simulator.TaskDelay = old })
+
+	c := sess.Client()
+	victim := &govmomi.Client{Client: c, SessionManager: session.NewManager(c)}
+	c.RoundTripper = &sessionKiller{RoundTripper: c.RoundTripper, admin: s.client, victim: victim}
+	d := vsphere.NewGovmomi("sim", c)
+	src := s.vm(t, "DC0", "DC0_C0_RP0_VM0")
+	vm, err := d.Clone(ctx, vsphere.CloneSpec{
+		Source: src.Reference().Value, Name: "survivor",
+		Target: vsphere.Placement{Datacenter: "DC0", Cluster: "DC0_C0", Datastore: "LocalDS_0"},
+	})
+	if err != nil {
+		t.Fatalf("clone across a session end: %v", err)
+	}
+	if vm.Name != "survivor" || sess.Logins() != 2 {
+		t.Errorf("clone %s after %d logins, want survivor after 2", vm.Name, sess.Logins())
+	}
 }
