@@ -256,9 +256,8 @@ func TestFindWhileCloning(t *testing.T) {
 func TestBadRequestsFailCleanly(t *testing.T) {
 	ctx := context.Background()
 	_, c := start(t, planFromYAML(t, manyVMsPlan(2)), Options{})
-	srcs := sources(t, ctx, c)
 	ct := target(t, ctx, c)
-	src := srcs[0]
+	src := vmAt(t, ctx, c, "/DC-OLD/vm/src-00")
 
 	// No datastore named: the clone would go to the source's, which the
 	// target datacenter does not have.
