@@ -117,6 +117,9 @@ func transientFault(f types.BaseMethodFault) bool {
 	return false
 }
 
+// transientKind is the list of transient faults. RequestCanceled is not in
+// it: that is mostly an operator cancelling the task in vCenter, which a
+// retry would undo.
 func transientKind(f types.BaseMethodFault) bool {
 	switch x := f.(type) {
 	case types.BaseTaskInProgress, // TaskInProgress, VAppTaskInProgress
@@ -129,7 +132,6 @@ func transientKind(f types.BaseMethodFault) bool {
 		*types.FailToLockFaultToleranceVMs,
 		*types.FileLocked, // another operation holds the VM's files
 		*types.TooManyConcurrentNativeClones,
-		*types.RequestCanceled, // vCenter cancels tasks when its services restart
 		*types.HostCommunication:
 		return true
 	case *types.SystemError:
