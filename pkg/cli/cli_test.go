@@ -53,7 +53,10 @@ waves:
 func isolate(t *testing.T) string {
 	t.Helper()
 	for _, k := range []string{"WAVECTL_CONFIG", "WAVECTL_OUTPUT", "WAVECTL_STRICT", "WAVECTL_OFFLINE",
-		"WAVECTL_DETAIL", "WAVECTL_LOG_LEVEL", "WAVECTL_LOG_FORMAT"} {
+		"WAVECTL_DETAIL", "WAVECTL_SIMULATE", "WAVECTL_LOG_LEVEL", "WAVECTL_LOG_FORMAT",
+		"WAVECTL_URL", "WAVECTL_USERNAME", "WAVECTL_PASSWORD", "WAVECTL_INSECURE", "WAVECTL_THUMBPRINT", "WAVECTL_CA_FILE",
+		"WAVECTL_VCENTER_LAB_URL", "GOVC_URL", "GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_INSECURE",
+		"GOVC_TLS_CA_CERTS", "GOVC_TLS_KNOWN_HOSTS"} {
 		t.Setenv(k, "")
 	}
 	dir := t.TempDir()
@@ -105,7 +108,10 @@ func TestRunExitCodes(t *testing.T) {
 		{"a config file that is not YAML is a usage error", []string{"--config", broken, "validate", demoPlan}, ExitUsage, `^$`, `config file .*broken\.yaml`},
 		{"a config file's output setting is used", []string{"--config", config, "validate", demoPlan}, ExitOK, `"valid": true`, `^$`},
 		{"plan --offline on a valid plan exits 0", []string{"plan", "--offline", demoPlan}, ExitOK, `(?m)^Total: 6 applications`, `^$`},
-		{"plan without --offline is a usage error that says to use --offline", []string{"plan", demoPlan}, ExitUsage, `^$`, "run `wavectl plan --offline PLAN`"},
+		{"plan against vCenter without credentials is a usage error that says how to give them", []string{"plan", demoPlan}, ExitUsage, `^$`, "no username or password for vCenter lab: set WAVECTL_USERNAME and WAVECTL_PASSWORD"},
+		{"plan against an unreachable vCenter exits 5", []string{"plan", "--url", "https://127.0.0.1:1/sdk", "--username", "u", "--password", "p", demoPlan}, ExitUnreachable, `^$`, `cannot reach vCenter lab`},
+		{"plan --simulate checks against the embedded simulator", []string{"plan", "--simulate", demoPlan}, ExitOK, `(?m)^Ready: no problems found\.$`, `^$`},
+		{"plan --simulate and --offline exclude each other", []string{"plan", "--simulate", "--offline", demoPlan}, ExitUsage, `^$`, `exclude each other`},
 		{"plan --offline on an invalid plan fails with 3 and lists problems on stderr", []string{"plan", "--offline", invalid}, ExitInvalid, `^$`, `(?s)invalid\.yaml:9:29: error: .*Error: .*invalid\.yaml is invalid: 1 error, 0 warnings`},
 		{"plan with two plan files is a usage error", []string{"plan", "--offline", demoPlan, demoPlan}, ExitUsage, `^$`, `got 2 arguments`},
 		{"schema exits 0", []string{"schema"}, ExitOK, `"\$schema"`, `^$`},
@@ -333,6 +339,10 @@ func TestNewCmdPlanParsesFlags(t *testing.T) {
 			}
 			tt.want.IO = f.IO
 			tt.want.Log = f.Log // the factory's logger, set up from the flags
+			if got.Connect == nil {
+				t.Error("options have no way to connect to vCenter")
+			}
+			got.Connect = nil // a function: compared by being set, above
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("options = %+v, want %+v", *got, *tt.want)
 			}
