@@ -5,8 +5,13 @@ BIN     := bin/wavectl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/wavectl/wavectl/pkg/cli.Version=$(VERSION)
 FUZZTIME ?= 60s
+# govc, the vSphere CLI, for the end-to-end tests that read the simulator
+# the way engineers do. v0.46.0 is the last release whose govc is served by
+# the module proxy as part of the govmomi module.
+GOVC_VERSION := v0.46.0
+TOOLS   := $(CURDIR)/bin/tools
 
-.PHONY: all build test demo bench lint fuzz plans schema clean
+.PHONY: all build test demo bench lint fuzz plans schema clean tools
 
 all: build
 
@@ -14,8 +19,13 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wavectl
 
 ## test: the whole suite (unit, loader fuzz seeds, end-to-end CLI scripts), plus gofmt and vet
-test: lint
-	$(GO) test -count=1 ./...
+test: lint tools
+	PATH="$(TOOLS):$$PATH" $(GO) test -count=1 ./...
+
+tools: $(TOOLS)/govc
+
+$(TOOLS)/govc:
+	GOBIN=$(TOOLS) $(GO) install github.com/vmware/govmomi/govc@$(GOVC_VERSION)
 
 ## demo: an example migration plan checked offline and against the embedded vCenter simulator
 demo: build

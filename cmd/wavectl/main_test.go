@@ -41,6 +41,9 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", repo)
+			// govc, installed by `make tools`, reads the simulator the
+			// way engineers do.
+			env.Setenv("PATH", filepath.Join(repo, "bin", "tools")+string(os.PathListSeparator)+env.Getenv("PATH"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
