@@ -1,0 +1,159 @@
+// Package state is the record of a migration run: one entry per
+// application, VM and step, kept durably on disk so that a run can be
+// reported, and resumed after a failure, a crash or a closed window.
+package state
+
+import (
+	"time"
+)
+
+// FormatVersion is the version of the state file format this build writes.
+const FormatVersion = 1
+
+// Status is where an application, unit or step stands.
+type Status string
+
+const (
+	Pending    Status = "pending"
+	Running    Status = "running"
+	Done       Status = "done"
+	Failed     Status = "failed"
+	Skipped    Status = "skipped"
+	RolledBack Status = "rolled-back"
+	// Deferred steps wait for a date (a retention period) and are not part
+	// of the run; a later apply runs them once the date has passed.
+	Deferred Status = "deferred"
+)
+
+// State is the whole record of a plan's migration. It is written as
+// indented JSON so that an operator can read it.
+type State struct {
+	FormatVersion int    `json:"formatVersion"`
+	Plan          string `json:"plan"`     // the plan's metadata.name
+	PlanFile      string `json:"planFile"` // as given on the command line
+	PlanHash      string `json:"planHash"` // SHA-256 of the plan file's bytes
+	// Lineage is fixed when the state is created; Serial rises with every
+	// write.
+	Lineage string    `json:"lineage"`
+	Serial  int64     `json:"serial"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+
+	Runs []*Run `json:"runs"`
+	Apps []*App `json:"applications"`
+}
+
+// Run is one invocation of apply (later: resume, rollback).
+type Run struct {
+	Command string     `json:"command"` // apply
+	Args    []string   `json:"args,omitempty"`
+	Host    string     `json:"host"`
+	User    string     `json:"user"`
+	PID     int        `json:"pid"`
+	Started time.Time  `json:"started"`
+	Ended   *time.Time `json:"ended,omitempty"`
+	// Result: running, succeeded, failed, paused, interrupted.
+	Result string `json:"result"`
+	Note   string `json:"note,omitempty"` // why it paused or stopped
+}
+
+// App is one application's record.
+type App struct {
+	Name     string `json:"name"`
+	Wave     string `json:"wave,omitempty"` // empty on the conveyor
+	Conveyor bool   `json:"conveyor,omitempty"`
+	Strategy string `json:"strategy"`
+	Users    int    `json:"users"`
+
+	Status Status `json:"status"`
+	// Reason says why it failed or was skipped, in words an operator can
+	// act on.
+	Reason  string     `json:"reason,omitempty"`
+	Started *time.Time `json:"started,omitempty"`
+	Ended   *time.Time `json:"ended,omitempty"`
+
+	Units []*Unit   `json:"units"`
+	Hooks []HookRun `json:"hooks,omitempty"`
+}
+
+// Unit is one VM or server of an application, or "" for the steps that act
+// on the application as a whole (its hooks).
+type Unit struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Outputs are what later steps and a rollback need: the new VM's
+	// managed object id (vm), the source VM's (source), the snapshot's,
+	// the recorded power state and placement. Keys are documented in
+	// package strategy.
+	Outputs map[string]string `json:"outputs,omitempty"`
+	Steps   []*Step           `json:"steps"`
+}
+
+// Step is one step's record.
+type Step struct {
+	Kind     string     `json:"kind"`
+	Phase    int        `json:"phase"`
+	Status   Status     `json:"status"`
+	Attempts int        `json:"attempts"`
+	Started  *time.Time `json:"started,omitempty"`
+	Ended    *time.Time `json:"ended,omitempty"`
+	// Error is the last failure's text: the vSphere fault's own message.
+	Error string `json:"error,omitempty"`
+	// Retried lists the transient faults that were retried.
+	Retried []string `json:"retried,omitempty"`
+	// NotBefore is when a deferred step may run.
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+}
+
+// HookRun is one hook command's run.
+type HookRun struct {
+	Kind     string    `json:"kind"` // pre, post, verify
+	Unit     string    `json:"unit,omitempty"`
+	Command  string    `json:"command"`
+	ExitCode int       `json:"exitCode"`
+	Output   string    `json:"output,omitempty"` // stdout and stderr, cut to OutputLimit
+	Error    string    `json:"error,omitempty"`
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended"`
+}
+
+// OutputLimit bounds the hook output kept per run.
+const OutputLimit = 16 << 10
+
+// App returns the named application's record, or nil.
+func (s *State) App(name string) *App {
+	for _, a := range s.Apps {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Unit returns the named unit's record, or nil.
+func (a *App) Unit(name string) *Unit {
+	for _, u := range a.Units {
+		if u.Name == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// Step returns the unit's step of that kind and phase, or nil.
+func (u *Unit) Step(kind string, phase int) *Step {
+	for _, s := range u.Steps {
+		if s.Kind == kind && s.Phase == phase {
+			return s
+		}
+	}
+	return nil
+}
+
+// CurrentRun returns the run being recorded (the last), or nil.
+func (s *State) CurrentRun() *Run {
+	if len(s.Runs) == 0 {
+		return nil
+	}
+	return s.Runs[len(s.Runs)-1]
+}
