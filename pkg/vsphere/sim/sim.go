@@ -102,6 +102,7 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 	s := &Sim{model: model, opts: opts}
 	s.homeDir = homeDir(model)
 	s.guest = newGuestAgent(model.Map(), &s.sessions)
+	s.guest.serveChecks(p)
 	model.Map().AddHandler(s.guest)
 
 	ctx := context.Background()
@@ -277,6 +278,7 @@ func (s *Sim) Close() error {
 		server.Close()
 	}
 	s.restoreTaskDelay()
+	s.guest.close()
 	if s.model.Service != nil {
 		s.model.Map().Handler = nil
 		s.model.Service.ClearFaultRules()
