@@ -1,0 +1,312 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wavectl/wavectl/pkg/state"
+)
+
+// TestStatusTextMatchesTheGoldenFiles renders every fixture, as people see
+// it and with --detail; -update rewrites testdata/*.txt.
+func TestStatusTextMatchesTheGoldenFiles(t *testing.T) {
+	for name, build := range fixtures {
+		for _, detail := range []bool{false, true} {
+			golden := filepath.Join("testdata", name+".txt")
+			if detail {
+				golden = filepath.Join("testdata", name+"-detail.txt")
+			}
+			t.Run(filepath.Base(golden), func(t *testing.T) {
+				r := StatusWith(build(t), reportTime, Options{StatePath: "demo.state.json"})
+				var buf bytes.Buffer
+				if err := WriteText(&buf, r, detail); err != nil {
+					t.Fatal(err)
+				}
+				if *update {
+					if err := os.MkdirAll("testdata", 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(buf.Bytes(), want) {
+					t.Errorf("output differs from %s (run with -update if meant):\n%s", golden, buf.String())
+				}
+			})
+		}
+	}
+}
+
+// Lines stay within 100 columns, except fault texts and names, which are
+// kept whole for searching, and commands, which are kept whole for
+// copying.
+func TestTextFitsIn100Columns(t *testing.T) {
+	for name, build := range fixtures {
+		var buf bytes.Buffer
+		if err := WriteText(&buf, StatusWith(build(t), reportTime, Options{}), true); err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(buf.String(), "\n") {
+			if len(line) > Width && !strings.Contains(line, "fault:") && !strings.Contains(line, "retried:") && !strings.Contains(line, "`") {
+				t.Errorf("%s line %d is %d columns: %s", name, i+1, len(line), line)
+			}
+		}
+	}
+}
+
+func appOf(r *StatusReport, name string) *AppStatus {
+	for _, g := range r.Groups {
+		for _, a := range g.Apps {
+			if a.Name == name {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+func TestEachApplicationSaysWhatToDoNext(t *testing.T) {
+	for _, c := range []struct {
+		fixture, app string
+		kind         string
+		want         []string // all in the text
+	}{
+		{"failed", "care-case-mgmt", "retry", []string{
+			"retry: fix the cause, then `wavectl apply examples/demo.yaml` carries on from step relocate of ccm-app-02",
+			"(attempt 3 failed: Insufficient disk space on datastore 'ds-gold-01'.)"}},
+		{"failed", "carers-portal", "fix-dependency", []string{
+			"skipped because it depends on care-case-mgmt, which failed: fix care-case-mgmt first"}},
+		{"failed", "fax-gateway", "deferred", []string{
+			"deferred: decommission of fax-legacy-01 and 1 more runs on 2027-04-05 or later with `wavectl apply examples/demo.yaml`"}},
+		{"failed", "care-records-db", "", nil},
+		{"paused", "care-case-mgmt", "carry-on", []string{
+			"stopped part-way (window closed: the window ended at 2027-03-07T06:00:00Z): `wavectl apply examples/demo.yaml` carries on from step power-on of ccm-app-02"}},
+		{"paused", "carers-portal", "start", []string{"not started: the change window closed"}},
+		{"running", "care-case-mgmt", "wait", []string{
+			"running: step relocate of ccm-app-02 (attempt 1, since 2027-03-06 20:27 UTC)",
+			"if that process is gone, `wavectl apply examples/demo.yaml` checks vCenter for this step's result before redoing it"}},
+		{"running", "carers-portal", "start", []string{"not started yet: `wavectl apply examples/demo.yaml` moves it"}},
+		{"not-started", "care-records-db", "start", []string{"not started yet"}},
+	} {
+		t.Run(c.fixture+"/"+c.app, func(t *testing.T) {
+			r := Status(fixtures[c.fixture](t), reportTime)
+			a := appOf(r, c.app)
+			if c.kind == "" {
+				if a.Next != nil {
+					t.Errorf("next = %+v, want none", a.Next)
+				}
+				return
+			}
+			if a.Next == nil || a.Next.Kind != c.kind {
+				t.Fatalf("next = %+v, want kind %s", a.Next, c.kind)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(a.Next.Text, w) {
+					t.Errorf("next %q\nlacks %q", a.Next.Text, w)
+				}
+			}
+			if a.Next.Command != "wavectl apply examples/demo.yaml" {
+				t.Errorf("command %q", a.Next.Command)
+			}
+		})
+	}
+}
+
+// A step left running by a run that ended (the engine could not record its
+// end, or was killed after recording the run's) is to be reconciled.
+func TestAStepRunningAfterItsRunEndedIsReconciled(t *testing.T) {
+	st := runningState(t)
+	endRun(st, st.CurrentRun(), reportTime.Add(-time.Hour), "interrupted", "interrupted: in-flight steps were finished; apply again to carry on")
+	a := appOf(Status(st, reportTime), "care-case-mgmt")
+	if a.Next.Kind != "reconcile" || !strings.Contains(a.Next.Text,
+		"running when the run stopped (step relocate of ccm-app-02): `wavectl apply examples/demo.yaml` checks vCenter for this step's result before redoing it") {
+		t.Errorf("next = %+v", a.Next)
+	}
+}
+
+func TestAnInterruptedStepIsCheckedBeforeItIsRedone(t *testing.T) {
+	st := pausedState(t)
+	s := stepAt(st, "care-case-mgmt", "ccm-app-02", "power-on")
+	s.Error = "interrupted while running (it may have taken effect; the next run checks vCenter): context canceled"
+	a := appOf(Status(st, reportTime), "care-case-mgmt")
+	if a.Next.Kind != "reconcile" || !strings.Contains(a.Next.Text, "step power-on of ccm-app-02 interrupted: `wavectl apply examples/demo.yaml` checks vCenter for its result") {
+		t.Errorf("next = %+v", a.Next)
+	}
+}
+
+func TestTheWholeMigrationsNextAction(t *testing.T) {
+	for _, c := range []struct {
+		fixture, kind, want string
+	}{
+		{"not-started", "start", "nothing has run yet: `wavectl apply examples/demo.yaml` starts the migration"},
+		{"failed", "retry", "fix what failed"},
+		{"paused", "carry-on", "the run paused because a change window closed"},
+		{"running", "wait", "if it is still going, let it finish"},
+		{"succeeded", "deferred", "deferred steps (retired VMs' deletion) run from 2027-04-05"},
+	} {
+		r := Status(fixtures[c.fixture](t), reportTime)
+		if r.Next == nil || r.Next.Kind != c.kind || !strings.Contains(r.Next.Text, c.want) {
+			t.Errorf("%s: next = %+v, want %s with %q", c.fixture, r.Next, c.kind, c.want)
+		}
+	}
+	// A month later, the deferred steps are due.
+	r := Status(succeededState(t), reportTime.AddDate(0, 2, 0))
+	if r.Next.Kind != "due" || appOf(r, "fax-gateway").Next.Kind != "due" {
+		t.Errorf("two months on: %+v, %+v", r.Next, appOf(r, "fax-gateway").Next)
+	}
+}
+
+func TestTotalsCountApplicationsVMsAndSteps(t *testing.T) {
+	r := Status(failedState(t), reportTime)
+	tt := r.Totals
+	if tt.Apps.Total != 6 || tt.Apps.Done != 4 || tt.Apps.Failed != 1 || tt.Apps.Skipped != 1 {
+		t.Errorf("applications %+v", tt.Apps)
+	}
+	if tt.VMs.Total != 13 || tt.VMs.Failed != 1 {
+		t.Errorf("VMs %+v", tt.VMs)
+	}
+	if tt.Steps.Deferred != 2 || tt.Steps.Failed != 1 || tt.RetriedFaults != 2 {
+		t.Errorf("steps %+v, %d retried", tt.Steps, tt.RetriedFaults)
+	}
+	if r.Result != "failed" || r.LastRun == nil || r.LastRun.Duration != 39*60e9+1e9 {
+		t.Errorf("result %s, last run %+v", r.Result, r.LastRun)
+	}
+	if g := r.Groups; len(g) != 2 || g[0].Name != "wave-1" || g[0].Status != "failed" || g[1].Kind != "conveyor" || g[1].Status != "done" {
+		t.Errorf("groups %+v %+v", g[0], g[1])
+	}
+}
+
+func hookState() *state.State {
+	t0 := time.Date(2027, 3, 6, 20, 0, 0, 0, time.UTC)
+	end := t0.Add(time.Minute)
+	return &state.State{FormatVersion: 1, Plan: "p", PlanFile: "p.yaml",
+		Runs: []*state.Run{{Command: "apply", Args: []string{"apply", "--yes", "--password", "s3cret", "--url=https://admin:pw@vc.example/sdk", "p.yaml"},
+			Started: t0, Ended: &end, Result: "failed"}},
+		Apps: []*state.App{{Name: "billing", Wave: "w1", Strategy: "remediate", Status: state.Failed,
+			Reason: "step pre-hook of the application: pre hook ./drain.sh exited 3",
+			Units: []*state.Unit{{Name: "", Status: state.Failed, Steps: []*state.Step{
+				{Kind: "pre-hook", Status: state.Failed, Attempts: 1, Started: &t0, Ended: &end, Error: "pre hook ./drain.sh exited 3"}}}},
+			Hooks: []state.HookRun{{Kind: "pre", Command: "./drain.sh", ExitCode: 3, Started: t0, Ended: end,
+				Output: "one\ntwo\nthree\nfour\nload balancer refused: pool busy\n"}}}},
+	}
+}
+
+func TestAFailedHookShowsItsExitCodeAndLastLines(t *testing.T) {
+	r := Status(hookState(), time.Date(2027, 3, 7, 0, 0, 0, 0, time.UTC))
+	a := appOf(r, "billing")
+	if h := a.Hooks[0]; !h.Failed || h.ExitCode != 3 || len(h.Tail) != 5 || h.Tail[4] != "load balancer refused: pool busy" {
+		t.Errorf("hook %+v", h)
+	}
+	if !strings.Contains(a.Next.Text, "step pre-hook of the application") ||
+		!strings.Contains(a.Next.Text, "pre hook `./drain.sh` exited 3 (last output: load balancer refused: pool busy)") {
+		t.Errorf("next %q", a.Next.Text)
+	}
+	if r.Totals.HookRuns != 1 || r.Totals.HookFailures != 1 {
+		t.Errorf("totals %+v", r.Totals)
+	}
+	var buf bytes.Buffer
+	WriteText(&buf, r, false)
+	out := buf.String()
+	for _, want := range []string{"pre hook `./drain.sh`: exit 3", "      | three\n", "      | load balancer refused: pool busy\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "| two") {
+		t.Errorf("text shows more than the last 3 lines without --detail:\n%s", out)
+	}
+}
+
+func TestCredentialsInARecordedCommandLineAreNotShown(t *testing.T) {
+	r := Status(hookState(), time.Now())
+	data, _ := json.Marshal(r)
+	var buf bytes.Buffer
+	WriteText(&buf, r, true)
+	for _, secret := range []string{"s3cret", "admin:pw"} {
+		if bytes.Contains(data, []byte(secret)) || strings.Contains(buf.String(), secret) {
+			t.Errorf("%q shows in the report", secret)
+		}
+	}
+	if !strings.Contains(buf.String(), "--url=https://REDACTED@vc.example/sdk") {
+		t.Errorf("URL not shown redacted:\n%s", buf.String())
+	}
+	for in, want := range map[string]string{
+		"user:pw@vc.example":       "REDACTED@vc.example",
+		"https://vc.example/sdk":   "https://vc.example/sdk",
+		"alice@example.gov":        "alice@example.gov",
+		"--vcenter=lab=u:p@vc.lab": "--vcenter=lab=REDACTED@vc.lab",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTheCarryOnCommandKeepsTheRunsScopeAndStateFile(t *testing.T) {
+	st := failedState(t)
+	run := st.CurrentRun()
+	wave := st.App("care-case-mgmt")
+	conv := st.App("fax-gateway")
+	for _, c := range []struct {
+		name      string
+		args      []string
+		statePath string
+		app       *state.App
+		want      string
+	}{
+		{"the default state file", []string{"apply", "-y", "examples/demo.yaml"}, "demo.state.json", wave, "wavectl apply examples/demo.yaml"},
+		{"another state file", []string{"apply", "examples/demo.yaml"}, "runs/night 1.json", wave, "wavectl apply --state 'runs/night 1.json' examples/demo.yaml"},
+		{"a --state the run was given", []string{"apply", "--state=x.json", "examples/demo.yaml"}, "x.json", wave, "wavectl apply --state x.json examples/demo.yaml"},
+		{"a wave the app is in", []string{"apply", "--wave", "wave-1", "--password", "pw", "examples/demo.yaml"}, "", wave, "wavectl apply --wave wave-1 examples/demo.yaml"},
+		{"a wave the app is not in", []string{"apply", "--wave", "wave-1", "examples/demo.yaml"}, "", conv, "wavectl apply examples/demo.yaml"},
+		{"the conveyor", []string{"apply", "--conveyor", "--app=fax-gateway", "examples/demo.yaml"}, "", conv, "wavectl apply --conveyor --app fax-gateway examples/demo.yaml"},
+		{"a rehearsal", []string{"apply", "--simulate", "--ignore-windows", "--verify-timeout", "1m", "examples/demo.yaml"}, "", wave, "wavectl apply --simulate --ignore-windows examples/demo.yaml"},
+		// The whole migration: the run's scope only if it covers every
+		// application not done (here care-case-mgmt, carers-portal).
+		{"the whole migration, in scope", []string{"apply", "--wave", "wave-1", "examples/demo.yaml"}, "", nil, "wavectl apply --wave wave-1 examples/demo.yaml"},
+		{"the whole migration, out of scope", []string{"apply", "--app", "care-case-mgmt", "examples/demo.yaml"}, "", nil, "wavectl apply examples/demo.yaml"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			run.Args = c.args
+			if got := carryOn(st, run, c.statePath, c.app); got != c.want {
+				t.Errorf("got  %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestJSONIsTheReport(t *testing.T) {
+	r := StatusWith(failedState(t), reportTime, Options{StatePath: "demo.state.json"})
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"plan", "result", "summary", "lastRun", "totals", "next", "groups", "stateFile", "serial", "lineage"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON lacks %s", k)
+		}
+	}
+	g := doc["groups"].([]any)[0].(map[string]any)
+	app := g["applications"].([]any)[1].(map[string]any)
+	if app["name"] != "care-case-mgmt" || app["next"].(map[string]any)["kind"] != "retry" {
+		t.Errorf("applications[1] = %v", app)
+	}
+	if _, ok := app["next"].(map[string]any)["saysWhy"]; ok {
+		t.Errorf("an internal field leaked into JSON")
+	}
+}
