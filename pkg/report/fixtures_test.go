@@ -18,8 +18,9 @@ var update = flag.Bool("update", false, "rewrite the state fixtures in testdata/
 // The fixtures are records of examples/demo.yaml as the engine keeps them:
 // the applications, units and steps come from the plan's own step lists,
 // and the reasons and notes are the engine's words. They live in the
-// repository's testdata/state so that the CLI's tests and scripts use them
-// too.
+// repository's testdata/state so that the CLI's tests use them too, named
+// <scenario>.json because .gitignore keeps *.state.json (users' runs) out
+// of the repository.
 const fixtureDir = "../../testdata/state"
 
 // wave1 is the demo plan's wave-1 window; the fixtures' runs happen in it.
@@ -47,7 +48,7 @@ func TestFixturesAreUpToDate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(fixtureDir, name+".state.json")
+		path := filepath.Join(fixtureDir, name+".json")
 		if *update {
 			if err := os.MkdirAll(fixtureDir, 0o755); err != nil {
 				t.Fatal(err)
