@@ -1,14 +1,1069 @@
 package strategy
 
+// Actions: what each step kind does against vSphere. Every step finds its
+// VM afresh (by the ref the unit's outputs hold, by name in the source
+// datacenter, or by wavectl's markers in the target), so that a retried,
+// resumed or rolled-back step acts on what vCenter really holds.
+//
+// Which VM a step acts on:
+//   - create-vm, import-image, clone make the unit's new VM (OutVM) in the
+//     target; power-on and verify act on it, except for remediate.
+//   - record-state, snapshot, power-off, upgrade-hardware, reconfigure,
+//     relocate, remove-snapshot, retire and decommission act on the source
+//     VM (OutSource); for remediate so do power-on and verify: the VM
+//     itself moves.
+//
+// Every VM wavectl creates or changes carries the markers plan,
+// application and step (the last kind that changed it); a VM wavectl made
+// also carries source (the unit it stands for: the old VM's or server's
+// name, or the replacement's), which is how a step finds its earlier work.
+
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
+// Markers and states of wavectl's own, beyond the driver's.
+const (
+	// MarkerRecorded holds, as JSON, what record-state read of a source VM
+	// (its power state, placement and size), so that the record survives
+	// even a lost state file.
+	MarkerRecorded = vsphere.MarkerPrefix + "recorded"
+	// StateSuperseded marks a redeployed application's old VM; StateRetired
+	// a replaced one's.
+	StateSuperseded = "superseded"
+	StateRetired    = "retired"
+)
+
+// Defaults for Runtime fields left zero.
+const (
+	DefaultShutdownTimeout = 2 * time.Minute
+	DefaultVerifyTimeout   = 10 * time.Minute
+	DefaultCheckTimeout    = 2 * time.Minute
+	DefaultGuestID         = "otherLinux64Guest"
+)
+
+// ErrNotYet is the error a step returns when it must wait for a date (a
+// retired VM's retention period). The error is a *NotYetError, which says
+// until when; the engine records the step as deferred.
+var ErrNotYet = errors.New("not due yet")
+
+// NotYetError puts a step off until a date.
+type NotYetError struct {
+	VM    string
+	Until time.Time
+}
+
+func (e *NotYetError) Error() string {
+	return fmt.Sprintf("%s is kept until %s (its retention period); it is deleted by the first run after that", e.VM, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrNotYet) true.
+func (e *NotYetError) Is(target error) bool { return target == ErrNotYet }
+
+// NotBefore is when the step may run.
+func (e *NotYetError) NotBefore() time.Time { return e.Until }
+
 // ActionFor returns how step st of application rt.App is carried out.
-// (Being written: every kind returns an error until then.)
 func ActionFor(st Step) Action {
-	return Action{Do: func(ctx context.Context, rt *Runtime) error {
-		return fmt.Errorf("step %s: not implemented yet", st.Kind)
-	}}
+	var a Action
+	switch st.Kind {
+	case plan.StepPreHook:
+		a = hookAction("pre")
+	case plan.StepPostHook:
+		a = hookAction("post")
+	case plan.StepRecordState:
+		a = recordState()
+	case plan.StepCreateVM:
+		a = createVM()
+	case plan.StepImportImage:
+		a = importImage()
+	case plan.StepClone:
+		a = cloneVM()
+	case plan.StepSnapshot:
+		a = snapshot()
+	case plan.StepPowerOff:
+		a = powerOff()
+	case plan.StepUpgradeHardware:
+		a = upgradeHardware()
+	case plan.StepReconfigure:
+		a = reconfigure()
+	case plan.StepRelocate:
+		a = relocate()
+	case plan.StepPowerOn:
+		a = powerOn()
+	case plan.StepVerify:
+		a = verify()
+	case plan.StepRemoveSnapshot:
+		a = removeSnapshot()
+	case plan.StepRetire:
+		a = retire()
+	case plan.StepDecommission:
+		a = decommission()
+	default:
+		return Action{Do: func(context.Context, *Runtime) error {
+			return fmt.Errorf("step kind %q is not one wavectl knows", st.Kind)
+		}}
+	}
+	return guard(a)
+}
+
+// guard gives every function of a an outputs map to write to and a
+// runtime that names its application.
+func guard(a Action) Action {
+	ready := func(rt *Runtime) error {
+		if rt == nil || rt.Plan == nil || rt.App == nil {
+			return errors.New("step run without its plan and application")
+		}
+		if rt.Outputs == nil {
+			rt.Outputs = map[string]string{}
+		}
+		return nil
+	}
+	wrap := func(f func(context.Context, *Runtime) error) func(context.Context, *Runtime) error {
+		if f == nil {
+			return nil
+		}
+		return func(ctx context.Context, rt *Runtime) error {
+			if err := ready(rt); err != nil {
+				return err
+			}
+			return f(ctx, rt)
+		}
+	}
+	out := Action{Do: wrap(a.Do), Verify: wrap(a.Verify), Undo: wrap(a.Undo)}
+	if a.Check != nil {
+		out.Check = func(ctx context.Context, rt *Runtime) (bool, error) {
+			if err := ready(rt); err != nil {
+				return false, err
+			}
+			return a.Check(ctx, rt)
+		}
+	}
+	return out
+}
+
+// never is the Check of steps whose effect is knowledge (verify, hooks):
+// they run every time they are asked to, changing nothing in vCenter.
+func never(context.Context, *Runtime) (bool, error) { return false, nil }
+
+// marks are the markers a step puts on a VM it creates or changes.
+func marks(rt *Runtime, kind string, extra ...string) map[string]string {
+	m := map[string]string{
+		vsphere.MarkerPlan:        rt.Plan.Metadata.Name,
+		vsphere.MarkerApplication: rt.App.Name,
+		vsphere.MarkerStep:        kind,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return m
+}
+
+// ours reports whether the VM carries this plan's and application's
+// markers.
+func ours(rt *Runtime, vm *vsphere.VM) bool {
+	return vm != nil && vm.Markers[vsphere.MarkerPlan] == rt.Plan.Metadata.Name && vm.Markers[vsphere.MarkerApplication] == rt.App.Name
+}
+
+// unitKinds are the kinds of the unit's steps, in order (each kind comes
+// once per unit).
+func unitKinds(rt *Runtime) []string {
+	var out []string
+	for _, st := range Steps(rt.App) {
+		if st.Unit == rt.Unit {
+			out = append(out, st.Kind)
+		}
+	}
+	return out
+}
+
+// progressed reports whether the VM's step marker says the unit got past
+// kind: a remediated VM powered on again has still been powered off, and
+// its snapshot taken, even when the snapshot has since been removed.
+func progressed(rt *Runtime, vm *vsphere.VM, kind string) bool {
+	if !ours(rt, vm) {
+		return false
+	}
+	kinds := unitKinds(rt)
+	at, me := slices.Index(kinds, vm.Markers[vsphere.MarkerStep]), slices.Index(kinds, kind)
+	return at >= 0 && me >= 0 && at > me
+}
+
+// rewind sets the VM's step marker back to the step before kind, once
+// kind is undone, so that progressed tells the truth after a rollback.
+func rewind(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, kind string) error {
+	kinds := unitKinds(rt)
+	me := slices.Index(kinds, kind)
+	if me <= 0 || !ours(rt, vm) || slices.Index(kinds, vm.Markers[vsphere.MarkerStep]) < me {
+		return nil
+	}
+	return d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerStep: kinds[me-1]})
+}
+
+func now(rt *Runtime) time.Time {
+	if rt.Now != nil {
+		return rt.Now()
+	}
+	return time.Now()
+}
+
+// target is where the unit goes: the engine's placement, with what it
+// left empty taken from the application's resolved target.
+func target(rt *Runtime) vsphere.Placement {
+	p, r := rt.Placement, rt.App.Resolved
+	if p.Datacenter == "" {
+		p.Datacenter = r.Datacenter
+	}
+	if p.Cluster == "" {
+		p.Cluster = r.Cluster
+	}
+	if p.Host == "" {
+		p.Host = r.Host
+	}
+	if p.ResourcePool == "" {
+		p.ResourcePool = r.ResourcePool
+	}
+	if p.Datastore == "" {
+		p.Datastore = r.Datastore
+	}
+	if p.Folder == "" {
+		p.Folder = r.Folder
+	}
+	p.Folder = cleanFolder(p.Folder)
+	p.ResourcePool = cleanFolder(p.ResourcePool)
+	return p
+}
+
+func cleanFolder(f string) string {
+	var parts []string
+	for _, s := range strings.Split(f, "/") {
+		if s = strings.TrimSpace(s); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// networks is the application's NIC remap: the target's, then the
+// remediation's own on top.
+func networks(a *plan.Application) map[string]string {
+	out := map[string]string{}
+	for k, v := range a.Resolved.Networks {
+		out[k] = v
+	}
+	if a.Strategy == plan.Remediate && a.Remediate != nil {
+		for k, v := range a.Remediate.Networks {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// mapped is the target portgroup for a source network: its mapping, or
+// the same name when it has none.
+func mapped(nets map[string]string, n string) string {
+	if to, ok := nets[n]; ok && to != "" {
+		return to
+	}
+	return n
+}
+
+// readVM reads a VM by ref from the source vCenter or, failing that, the
+// target (the same driver within one vCenter), returning the driver that
+// holds it. A VM that exists in neither is an error wrapping
+// vsphere.ErrNotFound.
+func readVM(ctx context.Context, rt *Runtime, ref string) (vsphere.Driver, *vsphere.VM, error) {
+	var firstErr error
+	for _, d := range drivers(rt) {
+		vm, err := d.VM(ctx, ref)
+		if err == nil {
+			return d, vm, nil
+		}
+		if !vsphere.IsNotFound(err) {
+			return nil, nil, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("VM %s: no vCenter to read it from: %w", ref, vsphere.ErrNotFound)
+	}
+	return nil, nil, firstErr
+}
+
+func drivers(rt *Runtime) []vsphere.Driver {
+	var out []vsphere.Driver
+	if rt.Source != nil {
+		out = append(out, rt.Source)
+	}
+	if rt.Target != nil && rt.Target != rt.Source {
+		out = append(out, rt.Target)
+	}
+	return out
+}
+
+// sourceVM finds the unit's source VM: by the ref its outputs hold, or by
+// name in the source datacenter (and folder), and records its ref.
+func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
+	if ref := rt.Outputs[OutSource]; ref != "" {
+		d, vm, err := readVM(ctx, rt, ref)
+		if err != nil {
+			if vsphere.IsNotFound(err) {
+				return nil, nil, fmt.Errorf("source VM %s (%s) no longer exists: %w", rt.Unit, ref, err)
+			}
+			return nil, nil, err
+		}
+		return d, vm, nil
+	}
+	if rt.Source == nil {
+		return nil, nil, errors.New("no source vCenter")
+	}
+	dc, folder := rt.Plan.Source.Datacenter, cleanFolder(rt.Plan.Source.Folder)
+	found, err := rt.Source.FindVMs(ctx, dc, rt.Unit)
+	if err != nil {
+		return nil, nil, err
+	}
+	retired := cleanFolder(rt.App.Resolved.RetirementFolder)
+	var vms []*vsphere.VM
+	for _, vm := range found {
+		switch {
+		case vm.Template, vm.Ref == rt.Outputs[OutVM]:
+		case vm.Markers[vsphere.MarkerSource] != "" && vm.Markers[vsphere.MarkerPlan] == rt.Plan.Metadata.Name:
+			// A VM wavectl made for this plan, in the same datacenter.
+		case folder != "" && vm.Folder != folder && !strings.HasPrefix(vm.Folder, folder+"/") &&
+			!(vm.Folder == retired && ours(rt, vm)):
+		default:
+			vms = append(vms, vm)
+		}
+	}
+	if len(vms) == 0 && rt.App.Strategy == plan.Remediate && rt.Target != nil {
+		// Already moved (and the record of it lost): it carries our
+		// markers in the target datacenter.
+		if moved, err := rt.Target.FindVMs(ctx, target(rt).Datacenter, rt.Unit); err == nil {
+			for _, vm := range moved {
+				if ours(rt, vm) && vm.Markers[vsphere.MarkerSource] == "" && !vm.Template {
+					vms = append(vms, vm)
+				}
+			}
+			if len(vms) == 1 {
+				rt.Outputs[OutSource] = vms[0].Ref
+				return rt.Target, vms[0], nil
+			}
+		}
+	}
+	switch len(vms) {
+	case 0:
+		where := "datacenter " + dc
+		if folder != "" {
+			where += ", folder " + folder
+		}
+		return nil, nil, fmt.Errorf("source VM %s not found in %s: %w", rt.Unit, where, vsphere.ErrNotFound)
+	case 1:
+		rt.Outputs[OutSource] = vms[0].Ref
+		return rt.Source, vms[0], nil
+	}
+	var paths []string
+	for _, vm := range vms {
+		paths = append(paths, vm.Path)
+	}
+	return nil, nil, fmt.Errorf("%d VMs are called %s (%s): set source.folder in the plan to say which", len(vms), rt.Unit, strings.Join(paths, ", "))
+}
+
+// ownVMs finds the VMs wavectl made for the unit: in the target
+// datacenter, carrying this plan's and application's markers and source
+// = the unit.
+func ownVMs(ctx context.Context, rt *Runtime) ([]*vsphere.VM, error) {
+	if rt.Target == nil {
+		return nil, errors.New("no target vCenter")
+	}
+	found, err := rt.Target.FindByMarker(ctx, target(rt).Datacenter, vsphere.MarkerSource, rt.Unit)
+	if err != nil {
+		return nil, err
+	}
+	var vms []*vsphere.VM
+	for _, vm := range found {
+		if ours(rt, vm) && !vm.Template {
+			vms = append(vms, vm)
+		}
+	}
+	return vms, nil
+}
+
+// findOwn is the Check of the steps that make a VM: done when exactly one
+// VM of ours stands for the unit.
+func findOwn(ctx context.Context, rt *Runtime) (bool, error) {
+	vms, err := ownVMs(ctx, rt)
+	if err != nil {
+		return false, err
+	}
+	switch len(vms) {
+	case 0:
+		return false, nil
+	case 1:
+		rt.Outputs[OutVM] = vms[0].Ref
+		return true, nil
+	}
+	var refs []string
+	for _, vm := range vms {
+		refs = append(refs, vm.Path+" ("+vm.Ref+")")
+	}
+	return false, fmt.Errorf("%d VMs carry wavectl's markers for %s: %s; delete the ones that should not be there and run again", len(vms), rt.Unit, strings.Join(refs, ", "))
+}
+
+// newVM reads the unit's new VM: by OutVM, else by its markers.
+func newVM(ctx context.Context, rt *Runtime) (*vsphere.VM, error) {
+	if ref := rt.Outputs[OutVM]; ref != "" {
+		vm, err := rt.Target.VM(ctx, ref)
+		if err == nil || !vsphere.IsNotFound(err) {
+			return vm, err
+		}
+	}
+	ok, err := findOwn(ctx, rt)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("the new VM %s does not exist: %w", rt.Unit, vsphere.ErrNotFound)
+	}
+	return rt.Target.VM(ctx, rt.Outputs[OutVM])
+}
+
+// destroyOwn is the Undo of the steps that make a VM: it deletes the VM
+// wavectl made for the unit, and only a VM that carries wavectl's markers
+// for it.
+func destroyOwn(ctx context.Context, rt *Runtime) error {
+	vms, err := ownVMs(ctx, rt)
+	if err != nil {
+		return err
+	}
+	if ref := rt.Outputs[OutVM]; ref != "" && !slices.ContainsFunc(vms, func(v *vsphere.VM) bool { return v.Ref == ref }) {
+		vm, err := rt.Target.VM(ctx, ref)
+		switch {
+		case vsphere.IsNotFound(err):
+		case err != nil:
+			return err
+		case ours(rt, vm) && vm.Markers[vsphere.MarkerSource] == rt.Unit:
+			vms = append(vms, vm)
+		default:
+			return fmt.Errorf("VM %s (%s) does not carry wavectl's markers for %s: not deleting it", vm.Name, ref, rt.Unit)
+		}
+	}
+	for _, vm := range vms {
+		if err := rt.Target.Destroy(ctx, vm.Ref); err != nil {
+			return err
+		}
+		rt.Log.Info().Str("vm", vm.Name).Str("ref", vm.Ref).Msg("deleted the VM wavectl made")
+	}
+	delete(rt.Outputs, OutVM)
+	return nil
+}
+
+// subjectVM is the VM power-on and verify act on: the source VM for
+// remediate, else the new one.
+func subjectVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
+	if rt.App.Strategy == plan.Remediate {
+		return sourceVM(ctx, rt)
+	}
+	vm, err := newVM(ctx, rt)
+	return rt.Target, vm, err
+}
+
+// recorded is what record-state keeps of a source VM.
+var recordedKeys = []string{OutSource, OutPowerState, OutDatacenter, OutCluster, OutHost, OutPool, OutDatastore, OutFolder, OutCPUs, OutMemoryMB, OutNetworks, OutHardware}
+
+func record(vm *vsphere.VM) map[string]string {
+	ds := ""
+	if len(vm.Datastores) > 0 {
+		ds = vm.Datastores[0]
+	}
+	return map[string]string{
+		OutSource:     vm.Ref,
+		OutPowerState: vm.PowerState,
+		OutDatacenter: vm.Datacenter,
+		OutCluster:    vm.Cluster,
+		OutHost:       vm.Host,
+		OutPool:       vm.ResourcePool,
+		OutDatastore:  ds,
+		OutFolder:     vm.Folder,
+		OutCPUs:       strconv.Itoa(vm.CPUs),
+		OutMemoryMB:   strconv.Itoa(vm.MemoryMB),
+		OutNetworks:   strings.Join(vm.Networks, ","),
+		OutHardware:   vm.HardwareVersion,
+	}
+}
+
+// recordState: read the source VM before anything touches it, keep its
+// power state, placement and size in the outputs and in a marker on the
+// VM itself. Check: the record exists (in the outputs, or on the VM).
+func recordState() Action {
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			if rt.Outputs[OutPowerState] != "" && rt.Outputs[OutSource] != "" {
+				return true, nil
+			}
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			if !ours(rt, vm) || vm.Markers[MarkerRecorded] == "" {
+				return false, nil
+			}
+			var rec map[string]string
+			if err := json.Unmarshal([]byte(vm.Markers[MarkerRecorded]), &rec); err != nil || rec[OutPowerState] == "" {
+				return false, nil
+			}
+			for _, k := range recordedKeys {
+				rt.Outputs[k] = rec[k]
+			}
+			rt.Outputs[OutSource] = vm.Ref
+			return true, nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			rec := record(vm)
+			b, _ := json.Marshal(rec)
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRecordState, MarkerRecorded, string(b))); err != nil {
+				return err
+			}
+			for k, v := range rec {
+				rt.Outputs[k] = v
+			}
+			return nil
+		},
+		// Undo clears every marker wavectl put on the source VM: the last
+		// undo of a remediate, the undo after un-retiring an old VM.
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if vsphere.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			clear := map[string]string{}
+			for k := range vm.Markers {
+				clear[k] = ""
+			}
+			if len(clear) == 0 {
+				return nil
+			}
+			return d.SetMarkers(ctx, vm.Ref, clear)
+		},
+	}
+}
+
+// snapshot: wavectl-<plan> on the remediated VM. Check: it is there.
+// Undo: revert to it, remove it, and restore the recorded power state (a
+// revert to a snapshot without memory leaves the VM off).
+func snapshot() Action {
+	find := func(vm *vsphere.VM, rt *Runtime) *vsphere.Snapshot {
+		name := SnapshotPrefix + rt.Plan.Metadata.Name
+		for i := range vm.Snapshots {
+			if vm.Snapshots[i].Name == name || (rt.Outputs[OutSnapshot] != "" && vm.Snapshots[i].Ref == rt.Outputs[OutSnapshot]) {
+				return &vm.Snapshots[i]
+			}
+		}
+		return nil
+	}
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			if s := find(vm, rt); s != nil {
+				rt.Outputs[OutSnapshot] = s.Ref
+				return true, nil
+			}
+			return progressed(rt, vm, plan.StepSnapshot), nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			s, err := d.CreateSnapshot(ctx, vm.Ref, SnapshotPrefix+rt.Plan.Metadata.Name,
+				fmt.Sprintf("wavectl: %s before plan %s remediates it (application %s)", vm.Name, rt.Plan.Metadata.Name, rt.App.Name))
+			if err != nil {
+				return err
+			}
+			rt.Outputs[OutSnapshot] = s.Ref
+			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepSnapshot))
+		},
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if s := find(vm, rt); s != nil {
+				if err := d.RevertSnapshot(ctx, vm.Ref, s.Ref); err != nil {
+					return err
+				}
+				if err := d.RemoveSnapshot(ctx, vm.Ref, s.Ref); err != nil {
+					return err
+				}
+			} else {
+				rt.Log.Warn().Str("vm", vm.Name).Msg("wavectl's snapshot is gone: nothing to revert to")
+			}
+			delete(rt.Outputs, OutSnapshot)
+			if err := restorePower(ctx, rt, d, vm.Ref); err != nil {
+				return err
+			}
+			return rewind(ctx, rt, d, vm, plan.StepSnapshot)
+		},
+	}
+}
+
+// restorePower powers the VM on when record-state found it on.
+func restorePower(ctx context.Context, rt *Runtime, d vsphere.Driver, ref string) error {
+	if rt.Outputs[OutPowerState] == vsphere.PoweredOn {
+		return d.PowerOn(ctx, ref)
+	}
+	return nil
+}
+
+func shutdownTimeout(rt *Runtime) time.Duration {
+	if rt.ShutdownTimeout > 0 {
+		return rt.ShutdownTimeout
+	}
+	return DefaultShutdownTimeout
+}
+
+// powerOff: shut the source VM down (guest shutdown, then power off). It
+// refuses to run before its power state is recorded. Check: it is off.
+// Undo: power it back on if it was on.
+func powerOff() Action {
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			return vm.PowerState == vsphere.PoweredOff || progressed(rt, vm, plan.StepPowerOff), nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			if rt.Outputs[OutPowerState] == "" {
+				return fmt.Errorf("%s's power state is not recorded: record-state must run before power-off", rt.Unit)
+			}
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if err := d.Shutdown(ctx, vm.Ref, shutdownTimeout(rt)); err != nil {
+				return err
+			}
+			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOff))
+		},
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if err := restorePower(ctx, rt, d, vm.Ref); err != nil {
+				return err
+			}
+			return rewind(ctx, rt, d, vm, plan.StepPowerOff)
+		},
+	}
+}
+
+// hardwareAtLeast reports whether version have is want or later.
+func hardwareAtLeast(have, want string) bool {
+	h, errH := strconv.Atoi(strings.TrimPrefix(have, "vmx-"))
+	w, errW := strconv.Atoi(strings.TrimPrefix(want, "vmx-"))
+	return errH == nil && errW == nil && h >= w
+}
+
+// upgradeHardware: the remediation's hardware version, on the powered-off
+// VM. Check: the VM has it or later. Undo: vSphere cannot downgrade a
+// VM's hardware; the snapshot's undo (a revert) restores it.
+func upgradeHardware() Action {
+	want := func(rt *Runtime) string {
+		if rt.App.Remediate != nil {
+			return rt.App.Remediate.HardwareVersion
+		}
+		return ""
+	}
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			return want(rt) == "" || hardwareAtLeast(vm.HardwareVersion, want(rt)), nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if err := d.UpgradeHardware(ctx, vm.Ref, want(rt)); err != nil {
+				return err
+			}
+			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware))
+		},
+		Verify: func(ctx context.Context, rt *Runtime) error {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if !hardwareAtLeast(vm.HardwareVersion, want(rt)) {
+				return fmt.Errorf("%s has hardware %s after the upgrade to %s", vm.Name, vm.HardwareVersion, want(rt))
+			}
+			return nil
+		},
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			if rt.Outputs[OutHardware] != "" && want(rt) != "" && !hardwareAtLeast(rt.Outputs[OutHardware], want(rt)) {
+				rt.Log.Warn().Str("from", rt.Outputs[OutHardware]).Str("to", want(rt)).
+					Msg("vSphere cannot downgrade hardware: reverting wavectl's snapshot (the snapshot step's undo) restores it")
+			}
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			return rewind(ctx, rt, d, vm, plan.StepUpgradeHardware)
+		},
+	}
+}
+
+// reconfigure: the remediation's CPUs and memory, on the powered-off VM.
+// (Its NICs move to the target portgroups in relocate: those portgroups
+// exist only in the target datacenter.) Check: the VM has that size.
+// Undo: the recorded size.
+func reconfigure() Action {
+	want := func(rt *Runtime) (cpus, mem int) {
+		if r := rt.App.Remediate; r != nil {
+			return r.CPUs, r.MemoryMB
+		}
+		return 0, 0
+	}
+	sized := func(vm *vsphere.VM, cpus, mem int) bool {
+		return (cpus == 0 || vm.CPUs == cpus) && (mem == 0 || vm.MemoryMB == mem)
+	}
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			cpus, mem := want(rt)
+			return sized(vm, cpus, mem), nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			cpus, mem := want(rt)
+			return d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem, Markers: marks(rt, plan.StepReconfigure)})
+		},
+		Verify: func(ctx context.Context, rt *Runtime) error {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if cpus, mem := want(rt); !sized(vm, cpus, mem) {
+				return fmt.Errorf("%s has %d vCPU and %d MB after the reconfigure to %d vCPU and %d MB", vm.Name, vm.CPUs, vm.MemoryMB, cpus, mem)
+			}
+			return nil
+		},
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			cpus, _ := strconv.Atoi(rt.Outputs[OutCPUs])
+			mem, _ := strconv.Atoi(rt.Outputs[OutMemoryMB])
+			if err := d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem}); err != nil {
+				return err
+			}
+			return rewind(ctx, rt, d, vm, plan.StepReconfigure)
+		},
+	}
+}
+
+// placed reports whether vm is at p. The host counts only when the plan
+// pins one: otherwise it is the engine's choice within the cluster, which
+// may differ on a resumed run.
+func placed(rt *Runtime, vm *vsphere.VM, p vsphere.Placement) bool {
+	switch {
+	case vm.Datacenter != p.Datacenter,
+		p.Cluster != "" && vm.Cluster != p.Cluster,
+		rt.App.Resolved.Host != "" && vm.Host != p.Host,
+		p.Datastore != "" && !slices.Contains(vm.Datastores, p.Datastore),
+		p.Folder != "" && vm.Folder != p.Folder,
+		p.ResourcePool != "" && vm.ResourcePool != p.ResourcePool:
+		return false
+	}
+	return true
+}
+
+// remapped reports whether no NIC of vm is left on a network nets moves.
+func remapped(vm *vsphere.VM, nets map[string]string) bool {
+	for _, n := range vm.Networks {
+		if to, ok := nets[n]; ok && to != "" && to != n {
+			return false
+		}
+	}
+	return true
+}
+
+// relocate: move the VM into the target cluster, datastore and folder
+// (another datacenter, or with Runtime.TargetService another vCenter),
+// remapping its NICs to the target portgroups on the way. Check: it is
+// there with its NICs remapped. Undo: move it back to the recorded
+// placement and networks.
+func relocate() Action {
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			return placed(rt, vm, target(rt)) && remapped(vm, networks(rt.App)), nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			spec := vsphere.RelocateSpec{Target: target(rt), Networks: networks(rt.App)}
+			after := d
+			if rt.Target != nil && d != rt.Target && d.Name() != rt.Target.Name() {
+				if rt.TargetService == nil {
+					return fmt.Errorf("moving %s from vCenter %s to %s needs the target vCenter's service locator: this version moves VMs within one vCenter", vm.Name, d.Name(), rt.Target.Name())
+				}
+				spec.Service, after = rt.TargetService, rt.Target
+			}
+			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
+				return err
+			}
+			return after.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate))
+		},
+		Verify: func(ctx context.Context, rt *Runtime) error {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			p := target(rt)
+			if !placed(rt, vm, p) {
+				return fmt.Errorf("%s is at %s (cluster %s, datastores %s) after the move to cluster %s, datastore %s, folder %s",
+					vm.Name, vm.Path, vm.Cluster, strings.Join(vm.Datastores, ","), p.Cluster, p.Datastore, p.Folder)
+			}
+			if !remapped(vm, networks(rt.App)) {
+				return fmt.Errorf("%s's NICs are on %s after the remap", vm.Name, strings.Join(vm.Networks, ", "))
+			}
+			return nil
+		},
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			back := vsphere.Placement{
+				Datacenter: rt.Outputs[OutDatacenter], Cluster: rt.Outputs[OutCluster], Host: rt.Outputs[OutHost],
+				ResourcePool: rt.Outputs[OutPool], Datastore: rt.Outputs[OutDatastore], Folder: rt.Outputs[OutFolder],
+			}
+			if back.Datacenter == "" {
+				return fmt.Errorf("%s's placement before the move is not recorded: move it back by hand", vm.Name)
+			}
+			nets := map[string]string{}
+			if rec := rt.Outputs[OutNetworks]; rec != "" {
+				was := strings.Split(rec, ",")
+				for i, n := range vm.Networks {
+					if i < len(was) && was[i] != n {
+						if _, dup := nets[n]; !dup {
+							nets[n] = was[i]
+						}
+					}
+				}
+			}
+			spec := vsphere.RelocateSpec{Target: back, Networks: nets}
+			if vm.Datacenter == back.Datacenter && vm.Host == back.Host && vm.Folder == back.Folder &&
+				slices.Contains(vm.Datastores, back.Datastore) && vm.ResourcePool == back.ResourcePool {
+				spec.Target = vsphere.Placement{}
+			}
+			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
+				return err
+			}
+			return rewind(ctx, rt, d, vm, plan.StepRelocate)
+		},
+	}
+}
+
+// removeSnapshot: remove wavectl's snapshot once the VM verified. Check:
+// it is gone. No undo: after this a rollback cannot revert.
+func removeSnapshot() Action {
+	name := func(rt *Runtime) string { return SnapshotPrefix + rt.Plan.Metadata.Name }
+	has := func(vm *vsphere.VM, rt *Runtime) bool {
+		return slices.ContainsFunc(vm.Snapshots, func(s vsphere.Snapshot) bool {
+			return s.Name == name(rt) || (rt.Outputs[OutSnapshot] != "" && s.Ref == rt.Outputs[OutSnapshot])
+		})
+	}
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			return !has(vm, rt), nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			snap := rt.Outputs[OutSnapshot]
+			if snap == "" || !slices.ContainsFunc(vm.Snapshots, func(s vsphere.Snapshot) bool { return s.Ref == snap }) {
+				snap = name(rt)
+			}
+			if err := d.RemoveSnapshot(ctx, vm.Ref, snap); err != nil {
+				return err
+			}
+			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRemoveSnapshot))
+		},
+	}
+}
+
+// retire: redeploy marks the old VM superseded; replace marks it retired
+// (with the time) and moves it to the retirement folder of its
+// datacenter. Check: the mark (and folder) are there. Undo: move it back
+// and clear the marks.
+func retire() Action {
+	replace := func(rt *Runtime) bool { return rt.App.Strategy == plan.Replace }
+	folder := func(rt *Runtime) string {
+		f := cleanFolder(rt.App.Resolved.RetirementFolder)
+		if f == "" {
+			f = plan.DefaultRetireFolder
+		}
+		return f
+	}
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return false, err
+			}
+			if !replace(rt) {
+				return ours(rt, vm) && vm.Markers[vsphere.MarkerState] == StateSuperseded, nil
+			}
+			if ours(rt, vm) && vm.Markers[vsphere.MarkerState] == StateRetired && vm.Folder == folder(rt) && vm.Markers[vsphere.MarkerRetiredAt] != "" {
+				rt.Outputs[OutRetiredAt] = vm.Markers[vsphere.MarkerRetiredAt]
+				return true, nil
+			}
+			return false, nil
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if !replace(rt) {
+				return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRetire, vsphere.MarkerState, StateSuperseded))
+			}
+			at := vm.Markers[vsphere.MarkerRetiredAt]
+			if !ours(rt, vm) || vm.Markers[vsphere.MarkerState] != StateRetired || at == "" {
+				at = now(rt).UTC().Format(time.RFC3339)
+			}
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRetire, vsphere.MarkerState, StateRetired, vsphere.MarkerRetiredAt, at)); err != nil {
+				return err
+			}
+			rt.Outputs[OutRetiredAt] = at
+			return d.MoveToFolder(ctx, vm.Ref, vm.Datacenter, folder(rt))
+		},
+		Undo: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if replace(rt) && rt.Outputs[OutDatacenter] != "" && vm.Datacenter == rt.Outputs[OutDatacenter] {
+				if err := d.MoveToFolder(ctx, vm.Ref, vm.Datacenter, rt.Outputs[OutFolder]); err != nil {
+					return err
+				}
+			}
+			delete(rt.Outputs, OutRetiredAt)
+			if err := d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerState: "", vsphere.MarkerRetiredAt: ""}); err != nil {
+				return err
+			}
+			return rewind(ctx, rt, d, vm, plan.StepRetire)
+		},
+	}
+}
+
+// decommission: delete a retired VM once its retention period has
+// passed; before that, a *NotYetError with the date. Only a VM that
+// wavectl retired for this application is deleted. Check: it is gone.
+func decommission() Action {
+	return Action{
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			_, _, err := sourceVM(ctx, rt)
+			if vsphere.IsNotFound(err) {
+				return true, nil
+			}
+			return false, err
+		},
+		Do: func(ctx context.Context, rt *Runtime) error {
+			d, vm, err := sourceVM(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if !ours(rt, vm) || vm.Markers[vsphere.MarkerState] != StateRetired {
+				return fmt.Errorf("%s (%s) is not marked retired by plan %s, application %s: not deleting it", vm.Name, vm.Path, rt.Plan.Metadata.Name, rt.App.Name)
+			}
+			at := vm.Markers[vsphere.MarkerRetiredAt]
+			if at == "" {
+				at = rt.Outputs[OutRetiredAt]
+			}
+			retiredAt, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				return fmt.Errorf("%s's retirement time %q: %v", vm.Name, at, err)
+			}
+			days := plan.DefaultRetainDays
+			if rt.App.RetainDays != nil {
+				days = *rt.App.RetainDays
+			}
+			if due := retiredAt.AddDate(0, 0, days); now(rt).Before(due) {
+				return &NotYetError{VM: vm.Name, Until: due}
+			}
+			return d.Destroy(ctx, vm.Ref)
+		},
+	}
+}
+
+// sortedValues are a map's values in key order.
+func sortedValues(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+// imagePath is a server's image, relative to the plan file's folder.
+func imagePath(rt *Runtime, image string) string {
+	if filepath.IsAbs(image) {
+		return image
+	}
+	return filepath.Join(filepath.Dir(rt.Plan.File), image)
 }

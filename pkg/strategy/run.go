@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,6 +30,7 @@ const (
 	OutIP          = "ip"         // the IP verification found
 	OutTargetHost  = "targetHost" // the host the engine chose for the unit
 	OutRetiredAt   = "retiredAt"  // RFC 3339, when a replaced VM was retired
+	OutCluster     = "cluster"    // the source VM's cluster before a move
 	SnapshotPrefix = "wavectl-"   // wavectl's snapshots are named wavectl-<plan>
 )
 
@@ -59,6 +61,16 @@ type Runtime struct {
 	VerifyTimeout time.Duration
 	Log           zerolog.Logger
 	Now           func() time.Time
+
+	// Dial makes the TCP checks' connections; nil dials directly. The
+	// simulator's DialContext reaches guests it had to serve elsewhere.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// ShutdownTimeout bounds a guest shutdown before the VM is powered
+	// off hard (default DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+	// TargetService names the target vCenter, with credentials, for a
+	// remediate relocate into another vCenter; nil within one vCenter.
+	TargetService *vsphere.ServiceLocator
 }
 
 // HookRunner runs one kind of hook (pre, post, verify) for an application

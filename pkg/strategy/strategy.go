@@ -124,16 +124,21 @@ func verifyText(a *plan.Application) string {
 	return s
 }
 
-// virtualise: a physical server becomes a new VM. The service is down from
-// the final image import (the server is quiesced) until the VM verifies.
+// virtualise: a physical server becomes a new VM, imported from its disk
+// image when it has one, else created empty in its shape. The service is
+// down from the image import (the server is quiesced) until the VM
+// verifies.
 func virtualise(b *builder, a *plan.Application) {
 	for _, s := range a.Servers {
 		if s == nil {
 			continue
 		}
-		b.add(1, plan.StepCreateVM, s.Name, false, "create VM %s (%d vCPU, %d MB, %d disk(s)) in %s", s.Name, s.CPUs, s.MemoryMB, len(s.DisksGB), where(a.Resolved))
+		// With an image, the import makes the VM (its disks come from the
+		// image); without, an empty VM shaped like the server is created.
 		if s.Image != "" {
-			b.add(1, plan.StepImportImage, s.Name, true, "import disk image %s", s.Image)
+			b.add(1, plan.StepImportImage, s.Name, true, "import VM %s (%d vCPU, %d MB) from disk image %s into %s", s.Name, s.CPUs, s.MemoryMB, s.Image, where(a.Resolved))
+		} else {
+			b.add(1, plan.StepCreateVM, s.Name, false, "create VM %s (%d vCPU, %d MB, %d disk(s)) in %s", s.Name, s.CPUs, s.MemoryMB, len(s.DisksGB), where(a.Resolved))
 		}
 		b.add(1, plan.StepPowerOn, s.Name, true, "power on %s", s.Name)
 		b.add(1, plan.StepVerify, s.Name, true, "verify %s: %s", s.Name, verifyText(a))
