@@ -18,6 +18,7 @@ const (
 	ExitInvalid     = 3   // the plan is invalid (validate, plan, and every command that loads a plan)
 	ExitProblems    = 4   // plan: checked against vCenter, problems found
 	ExitUnreachable = 5   // vCenter could not be reached, or refused the login
+	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
@@ -29,6 +30,7 @@ const exitCodeHelp = `Exit codes:
   3    the plan is invalid (errors listed with file:line:col)
   4    plan: checked against vCenter, problems found (listed with file:line:col)
   5    vCenter could not be reached or refused the login
+  9    the state file is unreadable, corrupt, foreign or from a newer wavectl
   130  interrupted (SIGINT/SIGTERM)`
 
 // ExitError carries an exit code with a message for the user. A message

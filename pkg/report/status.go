@@ -482,8 +482,13 @@ func redactURL(s string) string {
 	return s[:start+1] + "REDACTED@" + s[at+1:]
 }
 
-// sameFile reports whether two paths name the same file as far as their
-// text tells.
+// sameFile reports whether two paths name the same file, as far as their
+// text and the working directory tell.
 func sameFile(a, b string) bool {
-	return filepath.Clean(a) == filepath.Clean(b)
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }
