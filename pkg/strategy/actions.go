@@ -825,8 +825,7 @@ func remapped(vm *vsphere.VM, nets map[string]string) bool {
 }
 
 // relocate: move the VM into the target cluster, datastore and folder
-// (another datacenter, or with Runtime.TargetService another vCenter),
-// remapping its NICs to the target portgroups on the way. Check: it is
+// (in another datacenter of its vCenter), remapping its NICs to the target portgroups on the way. Check: it is
 // there with its NICs remapped. Undo: move it back to the recorded
 // placement and networks.
 func relocate() Action {
@@ -843,18 +842,17 @@ func relocate() Action {
 			if err != nil {
 				return err
 			}
+			// Within the vCenter that holds the VM: the target datacenter
+			// must be there too (one vCenter, or the same one under two
+			// names).
 			spec := vsphere.RelocateSpec{Target: target(rt), Networks: networks(rt.App)}
-			after := d
-			if rt.Target != nil && d != rt.Target && d.Name() != rt.Target.Name() {
-				if rt.TargetService == nil {
-					return fmt.Errorf("moving %s from vCenter %s to %s needs the target vCenter's service locator: this version moves VMs within one vCenter", vm.Name, d.Name(), rt.Target.Name())
-				}
-				spec.Service, after = rt.TargetService, rt.Target
-			}
 			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
+				if rt.Target != nil && rt.Target.Name() != d.Name() && vsphere.IsNotFound(err) {
+					return fmt.Errorf("%w (moving a VM from vCenter %s into another vCenter, %s, is not supported by this version)", err, d.Name(), rt.Target.Name())
+				}
 				return err
 			}
-			return after.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate))
+			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate))
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)

@@ -53,6 +53,7 @@ applications:
     servers:
       - {name: phys-01, cpus: 4, memoryMB: 8192, disksGB: [40, 100], networks: [App-DMZ, VM Network]}
       - {name: phys-02, cpus: 2, memoryMB: 2048, disksGB: [1], image: images/phys-02.ova}
+      - {name: phys-03, cpus: 1, memoryMB: 1024, disksGB: [1], image: images/phys-03.ova, networks: [App-DMZ]}
     checks: [{tcp: 18001, timeout: 10s}]
   - name: redep
     strategy: redeploy
@@ -87,6 +88,7 @@ type world struct {
 	sim     *sim.Sim
 	c       *govmomi.Client
 	d       *vsphere.Govmomi
+	tgt     *vsphere.Govmomi // the target's driver: d, or another on the same vCenter
 	clock   time.Time
 	outputs map[string]map[string]string
 	hooks   *strategy.ShellHooks
@@ -129,6 +131,7 @@ func newWorld(t *testing.T, planYAML string, files map[string]func(string)) *wor
 		clock:   time.Date(2027, 3, 6, 20, 0, 0, 0, time.UTC),
 		outputs: map[string]map[string]string{},
 	}
+	w.tgt = w.d
 	w.hooks = &strategy.ShellHooks{Dir: dir, Record: func(kind, unit, command string, code int, output string, err error, started, ended time.Time) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -144,7 +147,7 @@ func (w *world) runtime(a *plan.Application, st strategy.Step) *strategy.Runtime
 	}
 	r := a.Resolved
 	return &strategy.Runtime{
-		Plan: w.p, App: a, Unit: st.Unit, Step: st, Source: w.d, Target: w.d,
+		Plan: w.p, App: a, Unit: st.Unit, Step: st, Source: w.d, Target: w.tgt,
 		Placement: vsphere.Placement{Datacenter: r.Datacenter, Cluster: r.Cluster, Host: r.Host, ResourcePool: r.ResourcePool, Datastore: r.Datastore, Folder: r.Folder},
 		Outputs:   w.outputs[key], Hooks: w.hooks, VerifyTimeout: 20 * time.Second,
 		Log: zerolog.Nop(), Now: func() time.Time { return w.clock },
@@ -482,7 +485,10 @@ func TestRemediateRelocatesUpgradesAndResizesAndLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestVirtualiseCreatesOrImportsTheServersAsVMs(t *testing.T) {
-	w := newWorld(t, actionsPlan, map[string]func(string){"images/phys-02.ova": func(p string) { writeOVA(t, p) }})
+	w := newWorld(t, actionsPlan, map[string]func(string){
+		"images/phys-02.ova": func(p string) { writeOVA(t, p, "VM Network") },
+		"images/phys-03.ova": func(p string) { writeOVA(t, p, "bridged") },
+	})
 	w.migrate(t, "virt", func(t *testing.T, inv map[string]*vmState) {
 		vm := at(t, inv, "/DC1/vm/migrated/phys-01")
 		if vm.Cluster != "C1" || !slices.Contains(vm.Datastores, "ds1") || vm.Power != "poweredOn" || vm.IP == "" ||
@@ -497,6 +503,11 @@ func TestVirtualiseCreatesOrImportsTheServersAsVMs(t *testing.T) {
 		}
 		wantMarkers(t, img, map[string]string{"wavectl.source": "phys-02"})
 		dialOK(t, img.IP, 18001)
+		// An OVF network of the image's own naming takes the portgroup of
+		// the server's NIC in its place.
+		if vm := at(t, inv, "/DC1/vm/migrated/phys-03"); !slices.Equal(vm.Networks, []string{"pg-dmz"}) {
+			t.Errorf("phys-03 (imported, OVF network \"bridged\") is on %v, want pg-dmz", vm.Networks)
+		}
 	})
 }
 
@@ -558,6 +569,51 @@ func TestDecommissionWaitsForTheRetentionThenDeletesOnlyTheRetiredVM(t *testing.
 		t.Errorf("decommission of a VM that was never retired: %v", err)
 	}
 	at(t, w2.inventory(), "/DC-OLD/vm/fax-01")
+}
+
+// A step finds its earlier work in vCenter even when the record of it is
+// lost (a crash before the state file was written): by the markers on the
+// VMs, not by the outputs.
+func TestChecksFindEarlierWorkWithoutTheRecord(t *testing.T) {
+	w := newWorld(t, actionsPlan, nil)
+	for _, app := range []string{"redep", "remed", "repl"} {
+		w.apply(app)
+	}
+	after := names(w.inventory())
+	kept := w.outputs
+	w.outputs = map[string]map[string]string{}
+	for _, app := range []string{"redep", "remed", "repl"} {
+		for _, o := range w.apply(app) {
+			if !o.already && !knowledge(o.step.Kind) && !o.deferred {
+				t.Errorf("%s %s %s: not found done without its record", app, o.step.Unit, o.step.Kind)
+			}
+		}
+	}
+	if got := names(w.inventory()); !slices.Equal(got, after) {
+		t.Errorf("the inventory changed:\n got %v\nwant %v", got, after)
+	}
+	for _, unit := range []string{"redep/web-01", "remed/app-01", "remed/batch-01", "repl/fax-01", "repl/fax-gw-01"} {
+		for _, k := range []string{strategy.OutVM, strategy.OutSource, strategy.OutPowerState, strategy.OutHost, strategy.OutFolder, strategy.OutCPUs, strategy.OutRetiredAt} {
+			if was := kept[unit][k]; was != "" && w.outputs[unit][k] != was {
+				t.Errorf("%s: %s = %q found again, was %q", unit, k, w.outputs[unit][k], was)
+			}
+		}
+	}
+}
+
+// A plan may name one vCenter twice (legacy and crown, both served by one
+// vCenter): the source and target drivers differ, the moves still work.
+func TestOneVCenterUnderTwoNames(t *testing.T) {
+	w := newWorld(t, actionsPlan, nil)
+	w.tgt = vsphere.NewGovmomi("crown", w.c.Client)
+	w.apply("remed")
+	w.apply("redep")
+	inv := w.inventory()
+	at(t, inv, "/DC1/vm/moved/apps/app-01")
+	at(t, inv, "/DC1/vm/migrated/web-01")
+	if old := at(t, inv, "/DC-OLD/vm/web-01"); old.Markers["wavectl.state"] != "superseded" {
+		t.Errorf("old web-01: %+v", *old)
+	}
 }
 
 // A remediate that fails after the move is rolled back with its snapshot:
@@ -653,8 +709,8 @@ func TestATCPCheckThatNothingAnswersFailsVerify(t *testing.T) {
 }
 
 // writeOVA writes a one-VM OVA (1 vCPU, 256 MB, a 1 GB disk, a NIC on the
-// OVF network "VM Network").
-func writeOVA(t *testing.T, path string) {
+// OVF network called network).
+func writeOVA(t *testing.T, path, network string) {
 	t.Helper()
 	disk := []byte("# Disk DescriptorFile\nversion=1\n") // the simulator discards disk content
 	f, err := os.Create(path)
@@ -665,7 +721,7 @@ func writeOVA(t *testing.T, path string) {
 	for _, e := range []struct {
 		name string
 		data []byte
-	}{{"tiny.ovf", []byte(fmt.Sprintf(tinyOVF, len(disk)))}, {"tiny-disk1.vmdk", disk}} {
+	}{{"tiny.ovf", []byte(strings.ReplaceAll(fmt.Sprintf(tinyOVF, len(disk)), "VM Network", network))}, {"tiny-disk1.vmdk", disk}} {
 		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.data))}); err != nil {
 			t.Fatal(err)
 		}

@@ -7,10 +7,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vmware/govmomi/ovf/importer"
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -116,9 +119,14 @@ func importImage() Action {
 			if s.Image == "" {
 				return fmt.Errorf("server %s has no image to import", s.Name)
 			}
+			img := imagePath(rt, s.Image)
+			nets, err := imageNetworks(rt, s, img)
+			if err != nil {
+				return err
+			}
 			vm, err := rt.Target.Import(ctx, vsphere.ImportSpec{
-				Name: s.Name, Path: imagePath(rt, s.Image), Target: target(rt),
-				Networks: networks(rt.App),
+				Name: s.Name, Path: img, Target: target(rt),
+				Networks: nets,
 				Markers:  marks(rt, plan.StepImportImage, vsphere.MarkerSource, rt.Unit),
 			})
 			if err != nil {
@@ -149,27 +157,57 @@ func importImage() Action {
 	}
 }
 
+// imageNetworks maps the image's OVF networks to target portgroups: an OVF
+// network named after a mapped source network takes its portgroup; any
+// other takes the portgroup of the server's NIC in the same place (OVF
+// networks often carry a tool's own names, "bridged" say). Networks the
+// OVF does not declare are left out of the mapping.
+func imageNetworks(rt *Runtime, s *plan.Server, img string) (map[string]string, error) {
+	var archive importer.Archive = &importer.FileArchive{Path: img}
+	ovfPath := img
+	if strings.EqualFold(filepath.Ext(img), ".ova") {
+		archive, ovfPath = &importer.TapeArchive{Path: img}, "*.ovf"
+	}
+	data, err := importer.ReadOvf(ovfPath, archive)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: read image %s: %w", s.Name, img, err)
+	}
+	env, err := importer.ReadEnvelope(data)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: image %s: %w", s.Name, img, err)
+	}
+	nets, nics := networks(rt.App), serverNetworks(rt, s)
+	out := map[string]string{}
+	if env.Network == nil {
+		return out, nil
+	}
+	for i, n := range env.Network.Networks {
+		if to, ok := nets[n.Name]; ok && to != "" {
+			out[n.Name] = to
+		} else if i < len(nics) {
+			out[n.Name] = nics[i]
+		}
+	}
+	return out, nil
+}
+
 // template finds the template a clone starts from: in the target
-// datacenter, else in the source one when it is the same vCenter.
+// datacenter, else in the source one when the target vCenter holds it. A
+// template wins over a VM of the same name.
 func template(ctx context.Context, rt *Runtime, name string) (*vsphere.VM, error) {
-	type where struct {
-		d  vsphere.Driver
-		dc string
-	}
-	places := []where{{rt.Target, target(rt).Datacenter}}
-	if rt.Source == rt.Target || (rt.Source != nil && rt.Source.Name() == rt.Target.Name()) {
-		places = append(places, where{rt.Target, rt.Plan.Source.Datacenter})
-	}
-	for _, p := range places {
-		vms, err := p.d.FindVMs(ctx, p.dc, name)
-		if err != nil && !vsphere.IsNotFound(err) {
+	for _, dc := range []string{target(rt).Datacenter, rt.Plan.Source.Datacenter} {
+		vms, err := rt.Target.FindVMs(ctx, dc, name)
+		if vsphere.IsNotFound(err) {
+			continue // the source datacenter is in another vCenter
+		}
+		if err != nil {
 			return nil, err
 		}
 		var tpls, others []*vsphere.VM
 		for _, vm := range vms {
 			if vm.Template {
 				tpls = append(tpls, vm)
-			} else {
+			} else if vm.Markers[vsphere.MarkerSource] == "" {
 				others = append(others, vm)
 			}
 		}

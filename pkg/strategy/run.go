@@ -68,9 +68,6 @@ type Runtime struct {
 	// ShutdownTimeout bounds a guest shutdown before the VM is powered
 	// off hard (default DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
-	// TargetService names the target vCenter, with credentials, for a
-	// remediate relocate into another vCenter; nil within one vCenter.
-	TargetService *vsphere.ServiceLocator
 }
 
 // HookRunner runs one kind of hook (pre, post, verify) for an application
