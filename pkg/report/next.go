@@ -51,6 +51,7 @@ func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) 
 type scope struct {
 	waves, apps []string
 	conveyor    bool
+	simulate    bool     // a rehearsal against the embedded simulator
 	flags       []string // --wave, --app and --conveyor, as given
 	other       []string // --state, --simulate, --ignore-windows
 	state       string
@@ -97,6 +98,7 @@ func parseScope(args []string) scope {
 		case "--simulate", "--ignore-windows":
 			if on {
 				s.other = append(s.other, name)
+				s.simulate = s.simulate || name == "--simulate"
 			}
 		}
 	}
@@ -120,6 +122,10 @@ type nextContext struct {
 	path  string // the state file as the operator named it
 	apps  map[string]*state.App
 	alive bool // the last run is recorded as running
+	// simulated: the last run was a --simulate rehearsal, which starts
+	// afresh every time (the simulator keeps nothing), so nothing carries
+	// on.
+	simulated bool
 }
 
 func newContext(st *state.State, run *state.Run, now time.Time, statePath string) *nextContext {
@@ -128,6 +134,7 @@ func newContext(st *state.State, run *state.Run, now time.Time, statePath string
 		c.apps[a.Name] = a
 	}
 	c.alive = run != nil && run.Result == "running"
+	c.simulated = run != nil && run.Command == "apply" && parseScope(run.Args).simulate
 	return c
 }
 
@@ -141,6 +148,14 @@ func (c *nextContext) appNext(a *state.App) *Next {
 	n := c.appNextText(a)
 	if n == nil {
 		return nil
+	}
+	if c.simulated {
+		if a.Status == state.Done {
+			return nil
+		}
+		cmd := carryOn(c.st, c.run, c.path, a)
+		return &Next{Kind: "rehearse", Command: cmd, Text: "this was a --simulate rehearsal, which starts afresh every run: `" + cmd +
+			"` rehearses it again from the beginning"}
 	}
 	if n.Command == "" {
 		n.Command = carryOn(c.st, c.run, c.path, a)
@@ -293,6 +308,9 @@ func (c *nextContext) overallNext(r *StatusReport) *Next {
 	switch {
 	case c.run == nil:
 		return &Next{Kind: "start", Command: c.cmd, Text: "nothing has run yet: " + cmd + " starts the migration"}
+	case c.simulated:
+		return &Next{Kind: "rehearse", Command: c.cmd, Text: "this was a --simulate rehearsal against the embedded vCenter simulator, which keeps " +
+			"nothing between runs: " + cmd + " rehearses again from the beginning; apply without --simulate does it for real"}
 	case c.alive:
 		return &Next{Kind: "wait", Command: c.cmd, Text: fmt.Sprintf(
 			"a run is recorded as running (%s, pid %d on %s, since %s): if it is still going, let it finish (run status again to follow it); "+

@@ -310,3 +310,25 @@ func TestJSONIsTheReport(t *testing.T) {
 		t.Errorf("an internal field leaked into JSON")
 	}
 }
+
+// A --simulate run starts afresh every time, so nothing carries on: the
+// next actions say so rather than promise a carry-on.
+func TestASimulatedRunIsRehearsedAgainNotCarriedOn(t *testing.T) {
+	st := failedState(t)
+	st.CurrentRun().Args = []string{"apply", "--simulate", "--yes", "examples/demo.yaml"}
+	r := Status(st, reportTime)
+	if r.Next.Kind != "rehearse" || !strings.Contains(r.Next.Text, "`wavectl apply --simulate examples/demo.yaml` rehearses again from the beginning") {
+		t.Errorf("next = %+v", r.Next)
+	}
+	if n := appOf(r, "care-case-mgmt").Next; n == nil || n.Kind != "rehearse" || strings.Contains(n.Text, "carries on") {
+		t.Errorf("care-case-mgmt next = %+v", n)
+	}
+	if n := appOf(r, "fax-gateway").Next; n != nil {
+		t.Errorf("a done application of a rehearsal has next %+v", n)
+	}
+	var buf bytes.Buffer
+	WriteText(&buf, r, false)
+	if !strings.Contains(buf.String(), "why: step relocate of ccm-app-02: Insufficient disk space") {
+		t.Errorf("the reason is not shown:\n%s", buf.String())
+	}
+}
