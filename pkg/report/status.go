@@ -390,7 +390,7 @@ func summary(r *StatusReport) string {
 	case r.Result == "running":
 		b.WriteString(" (or stopped without recording it: see Next)")
 	case r.LastRun != nil && r.LastRun.Note != "" && r.Result != "succeeded":
-		fmt.Fprintf(&b, " (%s)", r.LastRun.Note)
+		fmt.Fprintf(&b, " (%s)", noteText(r.LastRun))
 	}
 	a := r.Totals.Apps
 	fmt.Fprintf(&b, "; %d of %s done", a.Done, plural(a.Total, "application"))
@@ -404,6 +404,12 @@ func summary(r *StatusReport) string {
 	}
 	fmt.Fprintf(&b, "; %d of %s done", r.Totals.VMs.Done, plural(r.Totals.VMs.Total, "VM"))
 	return b.String()
+}
+
+// noteText is a run's note without a repeat of its result ("interrupted:
+// interrupted: ...").
+func noteText(run *RunView) string {
+	return strings.TrimPrefix(run.Note, run.Result+": ")
 }
 
 func plural(n int, word string) string {

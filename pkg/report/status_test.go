@@ -332,3 +332,15 @@ func TestASimulatedRunIsRehearsedAgainNotCarriedOn(t *testing.T) {
 		t.Errorf("the reason is not shown:\n%s", buf.String())
 	}
 }
+
+func TestARunsResultIsNotSaidTwice(t *testing.T) {
+	st := runningState(t)
+	endRun(st, st.CurrentRun(), reportTime, "interrupted", "interrupted: in-flight steps were finished; apply again to carry on")
+	r := Status(st, reportTime)
+	if want := "demo: interrupted (in-flight steps were finished; apply again to carry on);"; !strings.HasPrefix(r.Summary, want) {
+		t.Errorf("summary %q, want it to start %q", r.Summary, want)
+	}
+	if got := runText(r.LastRun); strings.Contains(got, "interrupted: interrupted") {
+		t.Errorf("run %q", got)
+	}
+}

@@ -120,7 +120,7 @@ func runText(run *RunView) string {
 		fmt.Fprintf(&b, ", %s so far: %s, no end recorded", run.Duration, run.Result)
 	}
 	if run.Note != "" {
-		fmt.Fprintf(&b, ": %s", run.Note)
+		fmt.Fprintf(&b, ": %s", noteText(run))
 	}
 	return b.String()
 }
