@@ -156,7 +156,13 @@ func cmdInventory(ts *testscript.TestScript, neg bool, args []string) {
 				}
 			}
 			sort.Strings(markers)
-			line += fmt.Sprintf(" template=%t version=%s cpus=%d memoryMB=%d", cfg.Template, cfg.Version, cfg.Hardware.NumCPU, cfg.Hardware.MemoryMB)
+			var disks []string
+			for _, dev := range cfg.Hardware.Device {
+				if d, ok := dev.(*types.VirtualDisk); ok {
+					disks = append(disks, fmt.Sprint(d.CapacityInKB/(1<<20)))
+				}
+			}
+			line += fmt.Sprintf(" template=%t version=%s cpus=%d memoryMB=%d disksGB=%s", cfg.Template, cfg.Version, cfg.Hardware.NumCPU, cfg.Hardware.MemoryMB, strings.Join(disks, ","))
 		}
 		snaps := 0
 		if vm.Snapshot != nil {

@@ -18,6 +18,8 @@ const (
 	ExitInvalid     = 3   // the plan is invalid (validate, plan, and every command that loads a plan)
 	ExitProblems    = 4   // plan: checked against vCenter, problems found
 	ExitUnreachable = 5   // vCenter could not be reached, or refused the login
+	ExitFailed      = 6   // apply: some applications failed or were skipped
+	ExitPaused      = 7   // apply: paused, a change window closed
 	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
@@ -30,6 +32,8 @@ const exitCodeHelp = `Exit codes:
   3    the plan is invalid (errors listed with file:line:col)
   4    plan: checked against vCenter, problems found (listed with file:line:col)
   5    vCenter could not be reached or refused the login
+  6    apply: some applications failed or were skipped
+  7    apply: paused because a change window closed
   9    the state file is unreadable, corrupt, foreign or from a newer wavectl
   130  interrupted (SIGINT/SIGTERM)`
 

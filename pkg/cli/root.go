@@ -89,6 +89,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdPlan(f, nil),
 		NewCmdSchema(f, nil),
 		NewCmdSim(f, nil),
+		NewCmdApply(f, nil),
 		NewCmdStatus(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")

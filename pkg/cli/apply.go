@@ -1,0 +1,352 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wavectl/wavectl/pkg/engine"
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/schedule"
+	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/strategy"
+	"github.com/wavectl/wavectl/pkg/vsphere"
+	"github.com/wavectl/wavectl/pkg/vsphere/sim"
+)
+
+// ApplyOptions are apply's parsed flags.
+type ApplyOptions struct {
+	IO            *IOStreams
+	Plan          string
+	State         string
+	Scope         engine.Scope
+	Simulate      bool
+	Yes           bool
+	IgnoreWindows bool
+	VerifyTimeout time.Duration
+	Args          []string
+	// Connect returns the drivers (not read-only) of the plan's vCenters.
+	Connect func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error)
+}
+
+// NewCmdApply builds `wavectl apply`.
+func NewCmdApply(f *Factory, runF func(*ApplyOptions) error) *cobra.Command {
+	opts := &ApplyOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "apply PLAN",
+		Short: "Migrate: run the plan's waves and conveyor against vCenter",
+		Long: `Carry out the plan against vCenter: waves in order (each inside its change
+window), the conveyor alongside, applications in dependency order, each VM's
+steps for its strategy, bounded by the plan's limits overall, per ESXi host and
+per datastore. Transient vSphere faults are retried with backoff; a permanent
+fault fails the VM's application with the fault's own text, and the wave's
+onFailure decides what happens to the others.
+
+Every step is recorded in the state file (--state, default <plan name>.state.json
+in the working directory) before the VM's next step starts. Running apply again
+with the same state carries on: done steps are skipped, and a step that was
+running is checked against vCenter before it is redone.
+
+On a terminal apply asks for confirmation (--yes skips it; without a terminal
+--yes is required) and draws progress bars; otherwise it logs one line per
+event. Ctrl-C stops gracefully: nothing new starts and in-flight steps finish;
+a second Ctrl-C abandons them (their next run checks vCenter).
+
+--simulate runs against an in-process vCenter simulator seeded from the plan:
+a whole migration with no vCenter. A simulated run always starts fresh (the
+simulator does), with its state in <plan name>.simulate.state.json.
+
+Exit codes: 0 done, 3 invalid plan, 5 vCenter unreachable, 6 some applications
+failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
+		Example: `  wavectl apply --simulate --yes examples/demo.yaml
+  wavectl apply --wave wave-1 plans/crown-hosting.yaml
+  wavectl apply --conveyor --app fax-gateway plans/crown-hosting.yaml`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("apply takes one plan file, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := f.Config
+			opts.Plan = args[0]
+			opts.State = v.GetString("state")
+			opts.Scope = engine.Scope{Waves: v.GetStringSlice("wave"), Conveyor: v.GetBool("conveyor"), Apps: v.GetStringSlice("app")}
+			opts.Simulate = v.GetBool("simulate")
+			opts.Yes = v.GetBool("yes")
+			opts.IgnoreWindows = v.GetBool("ignore-windows")
+			opts.VerifyTimeout = v.GetDuration("verify-timeout")
+			opts.Args = os.Args[1:]
+			if opts.Simulate {
+				opts.Connect = simulatedWriteDrivers(f)
+			} else {
+				opts.Connect = vcenterWriteDrivers(f, cmd)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return applyRun(cmd.Context(), f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.String("state", "", "state file (default <plan name>.state.json in the working directory)")
+	fl.StringSlice("wave", nil, "run only this wave (repeatable)")
+	fl.Bool("conveyor", false, "run only the conveyor")
+	fl.StringSlice("app", nil, "run only this application (repeatable; with --wave or --conveyor, within them)")
+	fl.Bool("simulate", false, "run against an in-process vCenter simulator seeded from the plan")
+	fl.BoolP("yes", "y", false, "do not ask for confirmation")
+	fl.Bool("ignore-windows", false, "run waves outside their change windows (rehearsals)")
+	fl.Duration("verify-timeout", 10*time.Minute, "how long verification waits for tools, an IP and the TCP checks")
+	AddConnectionFlags(cmd)
+	return cmd
+}
+
+func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
+	p, err := loadPlan(opts.IO, opts.Plan)
+	if err != nil {
+		return err
+	}
+	sched, warnings := schedule.Compile(p)
+	for _, w := range warnings {
+		fmt.Fprintln(opts.IO.ErrOut, w.String())
+	}
+	path := opts.State
+	if path == "" {
+		path = state.DefaultPath(p.Metadata.Name)
+		if opts.Simulate {
+			path = strings.TrimSuffix(path, ".state.json") + ".simulate.state.json"
+		}
+	}
+	if opts.Simulate && opts.State == "" {
+		// The simulator starts empty-handed every time; so does its record.
+		_ = os.Remove(path)
+	}
+	if !opts.Yes {
+		if !opts.IO.InTTY {
+			return usageError{errors.New("apply changes vCenter: pass --yes to confirm when not on a terminal")}
+		}
+		if !confirm(opts, p, sched) {
+			return exitf(ExitFailure, "not confirmed; nothing was changed")
+		}
+	}
+	store, err := openState(path, p, f)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	drivers, closeAll, err := opts.Connect(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+
+	hard, stopHard := context.WithCancel(context.Background())
+	defer stopHard()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				fmt.Fprintln(opts.IO.ErrOut, "stopping: nothing new starts and in-flight steps finish; press Ctrl-C again to stop at once")
+			} else {
+				stopHard()
+				return
+			}
+		}
+	}()
+
+	var prog engine.Progress = logProgress{log: f.Log}
+	var bars *barProgress
+	if opts.IO.ErrTTY {
+		bars = newBarProgress(opts.IO.ErrOut, stepsPerApp(sched), waveOf(p))
+		prog = bars
+	}
+	res, err := engine.Run(ctx, engine.Options{
+		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope,
+		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, Hard: hard,
+		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
+			return newHooks(p, record)
+		},
+		Progress: prog, Log: f.Log, Args: opts.Args,
+	})
+	if bars != nil {
+		bars.Wait()
+	}
+	var scopeErr *engine.ScopeError
+	if errors.As(err, &scopeErr) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	writeSummary(opts.IO, store, res, path)
+	switch res.Status {
+	case engine.Succeeded:
+		return nil
+	case engine.Paused:
+		return silentExit(ExitPaused)
+	case engine.Interrupted:
+		return silentExit(ExitInterrupted)
+	}
+	return silentExit(ExitFailed)
+}
+
+func confirm(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) bool {
+	where := "vCenter"
+	if opts.Simulate {
+		where = "the embedded simulator"
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "This migrates %s (%s) of plan %s against %s.\nContinue? [y/N] ",
+		plural(s.Totals.Applications, "application"), plural(s.Totals.Units, "VM"), p.Metadata.Name, where)
+	line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes"
+}
+
+// openState opens the plan's state, or creates it.
+func openState(path string, p *plan.Plan, f *Factory) (*state.Store, error) {
+	store, err := state.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		store, err = state.Create(path, state.NewState(p.Metadata.Name, p.File, p.Hash))
+		if err != nil {
+			return nil, exitf(ExitState, "create state %s: %v", path, err)
+		}
+		return store, nil
+	}
+	if err != nil {
+		return nil, exitf(ExitState, "%v", err)
+	}
+	var name, hash string
+	store.View(func(st *state.State) { name, hash = st.Plan, st.PlanHash })
+	if name != p.Metadata.Name {
+		store.Close()
+		return nil, exitf(ExitState, "state %s belongs to plan %s, not %s: pass --state to use another file", path, name, p.Metadata.Name)
+	}
+	if hash != p.Hash {
+		f.Log.Warn().Str("state", path).Msg("the plan changed since this state was written; done steps stay done, the rest follow the plan as it is now")
+		_ = store.Update(func(st *state.State) { st.PlanHash, st.PlanFile = p.Hash, p.File })
+	}
+	return store, nil
+}
+
+func stepsPerApp(s *schedule.Schedule) map[string]int {
+	out := map[string]int{}
+	add := func(apps []*schedule.App) {
+		for _, a := range apps {
+			for _, st := range a.Steps {
+				if !st.Deferred {
+					out[a.Name]++
+				}
+			}
+		}
+	}
+	for _, w := range s.Waves {
+		add(w.Apps)
+	}
+	if s.Conveyor != nil {
+		add(s.Conveyor.Apps)
+	}
+	return out
+}
+
+func waveOf(p *plan.Plan) map[string]string {
+	out := map[string]string{}
+	for _, a := range p.Applications {
+		out[a.Name] = a.Wave
+	}
+	return out
+}
+
+// writeSummary prints what the run did, per application, on stdout.
+func writeSummary(io *IOStreams, store *state.Store, res *engine.Result, path string) {
+	w := io.Out
+	store.View(func(st *state.State) {
+		fmt.Fprintf(w, "Run %s", res.Status)
+		if res.Note != "" {
+			fmt.Fprintf(w, ": %s", res.Note)
+		}
+		fmt.Fprintln(w)
+		counts := map[state.Status]int{}
+		for _, a := range st.Apps {
+			counts[a.Status]++
+			line := fmt.Sprintf("  %-28s %-10s %-12s", a.Name, a.Strategy, a.Status)
+			if a.Reason != "" {
+				line += " " + a.Reason
+			}
+			fmt.Fprintln(w, line)
+		}
+		var parts []string
+		for _, s := range []state.Status{state.Done, state.Failed, state.RolledBack, state.Skipped, state.Pending, state.Running} {
+			if counts[s] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+			}
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "Applications: %s. State: %s (wavectl status for details).\n", strings.Join(parts, ", "), path)
+	})
+}
+
+// vcenterWriteDrivers connects to the plan's vCenters, one session each.
+func vcenterWriteDrivers(f *Factory, cmd *cobra.Command) func(context.Context, *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+		ss, err := VCenterSessions(f, cmd, p, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var mu sync.Mutex
+		cache := map[string]vsphere.Driver{}
+		return func(ctx context.Context, name string) (vsphere.Driver, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d, ok := cache[name]; ok {
+				return d, nil
+			}
+			sess, err := ss.Get(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			d := vsphere.NewGovmomi(name, sess.Client())
+			cache[name] = d
+			return d, nil
+		}, func() { _ = ss.CloseAll(context.Background()) }, nil
+	}
+}
+
+// simulatedWriteDrivers starts the embedded simulator seeded from the plan.
+func simulatedWriteDrivers(f *Factory) func(context.Context, *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+		s, err := sim.New(p, sim.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := s.Client(ctx)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		f.Log.Debug().Str("url", s.URL().Redacted()).Msg("embedded simulator started")
+		d := vsphere.NewGovmomi("simulator", c.Client)
+		return func(context.Context, string) (vsphere.Driver, error) { return d, nil },
+			func() { _ = c.Logout(context.Background()); s.Close() }, nil
+	}
+}
+
+// newHooks runs the plan's hook commands in the plan file's folder.
+func newHooks(p *plan.Plan, record engine.HookRecorder) strategy.HookRunner {
+	return &strategy.ShellHooks{Dir: filepath.Dir(p.File), Record: record}
+}

@@ -1,0 +1,555 @@
+// Package engine runs a compiled plan against vCenter: waves in order, the
+// conveyor alongside, dependencies honoured, work bounded per run, host and
+// datastore, transient faults retried, and every step recorded durably.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/user"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/schedule"
+	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/strategy"
+	"github.com/wavectl/wavectl/pkg/vsphere"
+)
+
+// Results of a run.
+const (
+	Succeeded   = "succeeded"
+	FailedRun   = "failed"
+	Paused      = "paused"
+	Interrupted = "interrupted"
+)
+
+// Scope narrows a run. The zero value is the whole plan.
+type Scope struct {
+	Waves    []string
+	Conveyor bool
+	Apps     []string
+}
+
+func (s Scope) empty() bool { return len(s.Waves) == 0 && !s.Conveyor && len(s.Apps) == 0 }
+
+// HookRecorder receives each hook command's run (the strategy package's type).
+type HookRecorder = strategy.HookRecorder
+
+// Options configure a run.
+type Options struct {
+	Plan     *plan.Plan
+	Schedule *schedule.Schedule
+	Store    *state.Store
+	// Drivers returns the driver of a vCenter the plan names.
+	Drivers func(ctx context.Context, vcenter string) (vsphere.Driver, error)
+	Scope   Scope
+	// IgnoreWindows runs waves outside their change windows (rehearsals).
+	IgnoreWindows bool
+	// Actions returns how a step is carried out (default
+	// strategy.ActionFor); tests replace it.
+	Actions func(strategy.Step) strategy.Action
+	// NewHooks returns the hook runner for one application, reporting each
+	// command's run to record.
+	NewHooks func(record HookRecorder) strategy.HookRunner
+	// VerifyTimeout bounds verification per unit (default 10m).
+	VerifyTimeout time.Duration
+	// RetryBase and RetryMax shape the exponential backoff between
+	// attempts after a transient fault (defaults 2s and 1m).
+	RetryBase, RetryMax time.Duration
+	// Hard is cancelled on a second interrupt: in-flight vCenter calls are
+	// abandoned. The run's own context only stops new work.
+	Hard     context.Context
+	Now      func() time.Time
+	Progress Progress
+	Log      zerolog.Logger
+	// Args are recorded in the run's record.
+	Args []string
+}
+
+// Result is how a run ended.
+type Result struct {
+	Status string
+	Note   string
+	// Apps counts the selected applications by final status.
+	Apps map[state.Status]int
+	// Failed names the applications that failed, with their reason.
+	Failed map[string]string
+}
+
+// Run carries out the plan, or the part of it opts.Scope selects, and
+// records everything in opts.Store. ctx stops new work when cancelled;
+// opts.Hard stops in-flight work.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	e, err := newEngine(opts)
+	if err != nil {
+		return nil, err
+	}
+	return e.run(ctx)
+}
+
+type engine struct {
+	opts  Options
+	p     *plan.Plan
+	store *state.Store
+	log   zerolog.Logger
+	now   func() time.Time
+	prog  Progress
+	hard  context.Context
+
+	selected map[string]bool
+	apps     map[string]*appRun // every scheduled application, by name
+	limits   *limiter
+	hc       hostCache
+
+	mu        sync.Mutex
+	stopWaves bool   // a wave with onFailure: stop had a failure
+	paused    string // why new work stopped, when a window closed
+}
+
+// appRun is an application's progress within this run.
+type appRun struct {
+	sched *schedule.App
+	app   *plan.Application
+	done  chan struct{} // closed when it reaches a final status in this run
+	final state.Status
+}
+
+func newEngine(opts Options) (*engine, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.VerifyTimeout == 0 {
+		opts.VerifyTimeout = 10 * time.Minute
+	}
+	if opts.RetryBase == 0 {
+		opts.RetryBase = 2 * time.Second
+	}
+	if opts.RetryMax == 0 {
+		opts.RetryMax = time.Minute
+	}
+	if opts.Hard == nil {
+		opts.Hard = context.Background()
+	}
+	if opts.Progress == nil {
+		opts.Progress = nopProgress{}
+	}
+	if opts.Actions == nil {
+		opts.Actions = strategy.ActionFor
+	}
+	e := &engine{opts: opts, p: opts.Plan, store: opts.Store, log: opts.Log, now: opts.Now, prog: opts.Progress,
+		hard: opts.Hard, apps: map[string]*appRun{}, selected: map[string]bool{}}
+	for _, sa := range e.scheduled() {
+		e.apps[sa.Name] = &appRun{sched: sa, app: e.p.Application(sa.Name), done: make(chan struct{})}
+	}
+	if err := e.selectScope(); err != nil {
+		return nil, err
+	}
+	e.limits = newLimiter(e.p.Limits)
+	return e, nil
+}
+
+func (e *engine) scheduled() []*schedule.App {
+	var out []*schedule.App
+	for _, w := range e.opts.Schedule.Waves {
+		out = append(out, w.Apps...)
+	}
+	if c := e.opts.Schedule.Conveyor; c != nil {
+		out = append(out, c.Apps...)
+	}
+	return out
+}
+
+// ScopeError is a --wave, --app or --conveyor that names nothing.
+type ScopeError struct{ Msg string }
+
+func (e *ScopeError) Error() string { return e.Msg }
+
+func (e *engine) selectScope() error {
+	sc := e.opts.Scope
+	if sc.empty() {
+		for name := range e.apps {
+			e.selected[name] = true
+		}
+		return nil
+	}
+	for _, w := range sc.Waves {
+		found := false
+		for _, sw := range e.opts.Schedule.Waves {
+			if sw.Name == w {
+				found = true
+				for _, a := range sw.Apps {
+					e.selected[a.Name] = true
+				}
+			}
+		}
+		if !found {
+			return &ScopeError{fmt.Sprintf("--wave %s: the plan has no such wave (waves: %s)", w, strings.Join(e.waveNames(), ", "))}
+		}
+	}
+	if sc.Conveyor {
+		if e.opts.Schedule.Conveyor == nil {
+			return &ScopeError{"--conveyor: the plan has no conveyor"}
+		}
+		for _, a := range e.opts.Schedule.Conveyor.Apps {
+			e.selected[a.Name] = true
+		}
+	}
+	if len(sc.Apps) > 0 {
+		only := map[string]bool{}
+		for _, a := range sc.Apps {
+			if e.apps[a] == nil {
+				return &ScopeError{fmt.Sprintf("--app %s: no scheduled application of that name", a)}
+			}
+			only[a] = true
+		}
+		if len(sc.Waves) == 0 && !sc.Conveyor {
+			e.selected = only
+		} else {
+			for name := range e.selected {
+				if !only[name] {
+					delete(e.selected, name)
+				}
+			}
+		}
+	}
+	if len(e.selected) == 0 {
+		return &ScopeError{"the scope selects no application"}
+	}
+	return nil
+}
+
+func (e *engine) waveNames() []string {
+	var out []string
+	for _, w := range e.opts.Schedule.Waves {
+		out = append(out, w.Name)
+	}
+	return out
+}
+
+// run is the whole run: record it, prepare the state, run the waves and
+// the conveyor side by side, and close the record.
+func (e *engine) run(ctx context.Context) (*Result, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	e.prog.Event(Event{Kind: RunStarted, Time: e.now(), Total: e.totals()})
+
+	// Applications outside the scope, and ones already done, count as
+	// finished for their dependents.
+	e.store.View(func(st *state.State) {
+		for name, ar := range e.apps {
+			if !e.selected[name] {
+				ar.final = st.App(name).Status
+				close(ar.done)
+			}
+		}
+	})
+
+	var wg sync.WaitGroup
+	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.runConveyor(ctx, c)
+		}()
+	}
+	e.runWaves(ctx)
+	wg.Wait()
+	return e.finish(ctx)
+}
+
+func (e *engine) anySelected(apps []*schedule.App) bool {
+	for _, a := range apps {
+		if e.selected[a.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// begin adds this run to the state and makes sure every scheduled
+// application has its records.
+func (e *engine) begin() error {
+	host, _ := os.Hostname()
+	who := ""
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return e.store.Update(func(st *state.State) {
+		st.Runs = append(st.Runs, &state.Run{Command: "apply", Args: e.opts.Args, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
+		for _, sa := range e.scheduled() {
+			ensureApp(st, e.apps[sa.Name], sa)
+		}
+	})
+}
+
+// ensureApp adds an application's records from the schedule, keeping what
+// an earlier run recorded.
+func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
+	a := st.App(sa.Name)
+	if a == nil {
+		a = &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
+		st.Apps = append(st.Apps, a)
+	}
+	for _, step := range sa.Steps {
+		u := a.Unit(step.Unit)
+		if u == nil {
+			u = &state.Unit{Name: step.Unit, Status: state.Pending, Outputs: map[string]string{}}
+			a.Units = append(a.Units, u)
+		}
+		if u.Outputs == nil {
+			u.Outputs = map[string]string{}
+		}
+		if u.Step(step.Kind, step.Phase) == nil {
+			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
+		}
+	}
+}
+
+func (e *engine) totals() Totals {
+	var t Totals
+	for name, ar := range e.apps {
+		if !e.selected[name] {
+			continue
+		}
+		t.Apps++
+		t.Units += len(ar.sched.Units)
+		for _, st := range ar.sched.Steps {
+			if !st.Deferred {
+				t.Steps++
+			}
+		}
+	}
+	return t
+}
+
+// runWaves runs the selected waves one after another. Applications of
+// waves it does not reach are left pending, saying why, so that nothing
+// (the conveyor) waits on them for ever.
+func (e *engine) runWaves(ctx context.Context) {
+	waves := e.opts.Schedule.Waves
+	for i, w := range waves {
+		if !e.anySelected(w.Apps) {
+			continue
+		}
+		why := ""
+		switch {
+		case ctx.Err() != nil:
+			why = "not started: the run was interrupted"
+		case e.stopped():
+			why = "not started: an earlier wave stopped after a failure (onFailure: stop)"
+		case e.isPaused():
+			why = "not started: " + e.pausedNote()
+		}
+		pw := e.p.Waves[e.waveIndex(w.Name)]
+		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows {
+			now := e.now()
+			switch {
+			case now.Before(pw.Window.Start):
+				e.pause(fmt.Sprintf("window closed: wave %s's window opens at %s", w.Name, pw.Window.Start.Format(time.RFC3339)))
+				why = "not started: " + e.pausedNote()
+			case !now.Before(pw.Window.End):
+				e.pause(fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
+				why = "not started: " + e.pausedNote()
+			}
+		}
+		if why != "" {
+			for _, rest := range waves[i:] {
+				for _, sa := range rest.Apps {
+					if e.selected[sa.Name] {
+						e.notStarted(e.apps[sa.Name], why)
+					}
+				}
+			}
+			return
+		}
+		e.prog.Event(Event{Kind: WaveStarted, Wave: w.Name, Time: e.now()})
+		var wg sync.WaitGroup
+		for _, sa := range w.Apps {
+			if !e.selected[sa.Name] {
+				continue
+			}
+			wg.Add(1)
+			go func(ar *appRun) {
+				defer wg.Done()
+				e.runApp(ctx, ar, pw.Window, pw.OnFailure)
+			}(e.apps[sa.Name])
+		}
+		wg.Wait()
+		e.prog.Event(Event{Kind: WaveDone, Wave: w.Name, Time: e.now()})
+	}
+}
+
+func (e *engine) waveIndex(name string) int {
+	for i, w := range e.p.Waves {
+		if w != nil && w.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// runConveyor moves the conveyor's applications in order, inFlight at a
+// time.
+func (e *engine) runConveyor(ctx context.Context, c *schedule.Conveyor) {
+	slots := make(chan struct{}, max(c.InFlight, 1))
+	var wg sync.WaitGroup
+	stop := false
+	var stopMu sync.Mutex
+	for _, sa := range c.Apps {
+		if !e.selected[sa.Name] {
+			continue
+		}
+		ar := e.apps[sa.Name]
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		stopMu.Lock()
+		halt := stop
+		stopMu.Unlock()
+		if ctx.Err() != nil || halt || e.isPaused() {
+			if ctx.Err() == nil {
+				<-slots
+			}
+			e.notStarted(ar, e.haltReason(ctx, "the conveyor stopped after a failure"))
+			continue
+		}
+		if c.Window != nil && !e.opts.IgnoreWindows {
+			now := e.now()
+			if now.Before(c.Window.Start) || !now.Before(c.Window.End) {
+				<-slots
+				e.pause(fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
+				e.notStarted(ar, "window closed")
+				continue
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			e.runApp(ctx, ar, c.Window, c.OnFailure)
+			if ar.final == state.Failed && c.OnFailure == plan.OnFailureStop {
+				stopMu.Lock()
+				stop = true
+				stopMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (e *engine) haltReason(ctx context.Context, stopped string) string {
+	switch {
+	case ctx.Err() != nil:
+		return "not started: the run was interrupted"
+	case e.isPaused():
+		return "not started: " + e.pausedNote()
+	}
+	return "not started: " + stopped
+}
+
+func (e *engine) pause(note string) {
+	e.mu.Lock()
+	first := e.paused == ""
+	if first {
+		e.paused = note
+	}
+	e.mu.Unlock()
+	if first {
+		e.prog.Event(Event{Kind: RunPaused, Message: note, Time: e.now()})
+	}
+}
+
+func (e *engine) isPaused() bool { return e.pausedNote() != "" }
+
+func (e *engine) pausedNote() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.paused
+}
+
+func (e *engine) stopped() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stopWaves
+}
+
+// notStarted leaves an application pending, saying why, and releases its
+// dependents.
+func (e *engine) notStarted(ar *appRun, reason string) {
+	_ = e.store.Update(func(st *state.State) {
+		a := st.App(ar.sched.Name)
+		if a.Status != state.Done {
+			a.Reason = reason
+		}
+		ar.final = a.Status
+	})
+	close(ar.done)
+}
+
+// finish closes the run's record and works out its result.
+func (e *engine) finish(ctx context.Context) (*Result, error) {
+	res := &Result{Apps: map[state.Status]int{}, Failed: map[string]string{}}
+	e.store.View(func(st *state.State) {
+		for name := range e.selected {
+			a := st.App(name)
+			res.Apps[a.Status]++
+			if a.Status == state.Failed || a.Status == state.Skipped || a.Status == state.RolledBack {
+				res.Failed[name] = a.Reason
+			}
+		}
+	})
+	switch {
+	case ctx.Err() != nil:
+		res.Status, res.Note = Interrupted, "interrupted: in-flight steps were finished; apply again to carry on"
+	case e.isPaused():
+		res.Status, res.Note = Paused, e.pausedNote()
+	case len(res.Failed) > 0:
+		names := make([]string, 0, len(res.Failed))
+		for n := range res.Failed {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		res.Status, res.Note = FailedRun, "not every application moved: "+strings.Join(names, ", ")
+	case res.Apps[state.Pending] > 0:
+		res.Status, res.Note = FailedRun, fmt.Sprintf("%d applications did not start", res.Apps[state.Pending])
+	default:
+		res.Status = Succeeded
+	}
+	end := e.now()
+	err := e.store.Update(func(st *state.State) {
+		if r := st.CurrentRun(); r != nil {
+			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
+		}
+	})
+	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
+	return res, err
+}
+
+// backoff is the wait before attempt n+1: exponential with full jitter.
+func (e *engine) backoff(n int) time.Duration {
+	d := e.opts.RetryBase << min(n, 10)
+	d = min(d, e.opts.RetryMax)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// sleep waits d or until the hard context ends.
+func (e *engine) sleep(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-e.hard.Done():
+		return e.hard.Err()
+	}
+}
