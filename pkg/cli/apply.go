@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,6 +40,8 @@ type ApplyOptions struct {
 	Args          []string
 	// Connect returns the drivers (not read-only) of the plan's vCenters.
 	Connect func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error)
+	// Dial reaches guests for the TCP checks; the simulator sets it.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // NewCmdApply builds `wavectl apply`.
@@ -87,9 +91,9 @@ failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
 			opts.Yes = v.GetBool("yes")
 			opts.IgnoreWindows = v.GetBool("ignore-windows")
 			opts.VerifyTimeout = v.GetDuration("verify-timeout")
-			opts.Args = os.Args[1:]
+			opts.Args = redactArgs(os.Args[1:])
 			if opts.Simulate {
-				opts.Connect = simulatedWriteDrivers(f)
+				opts.Connect = simulatedWriteDrivers(f, opts)
 			} else {
 				opts.Connect = vcenterWriteDrivers(f, cmd)
 			}
@@ -178,7 +182,7 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 	}
 	res, err := engine.Run(ctx, engine.Options{
 		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope,
-		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, Hard: hard,
+		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, Hard: hard, Dial: opts.Dial,
 		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
 			return newHooks(p, record)
 		},
@@ -328,7 +332,7 @@ func vcenterWriteDrivers(f *Factory, cmd *cobra.Command) func(context.Context, *
 }
 
 // simulatedWriteDrivers starts the embedded simulator seeded from the plan.
-func simulatedWriteDrivers(f *Factory) func(context.Context, *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+func simulatedWriteDrivers(f *Factory, opts *ApplyOptions) func(context.Context, *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
 	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
 		s, err := sim.New(p, sim.Options{})
 		if err != nil {
@@ -340,6 +344,7 @@ func simulatedWriteDrivers(f *Factory) func(context.Context, *plan.Plan) (func(c
 			return nil, nil, err
 		}
 		f.Log.Debug().Str("url", s.URL().Redacted()).Msg("embedded simulator started")
+		opts.Dial = s.DialContext
 		d := vsphere.NewGovmomi("simulator", c.Client)
 		return func(context.Context, string) (vsphere.Driver, error) { return d, nil },
 			func() { _ = c.Logout(context.Background()); s.Close() }, nil
@@ -349,4 +354,30 @@ func simulatedWriteDrivers(f *Factory) func(context.Context, *plan.Plan) (func(c
 // newHooks runs the plan's hook commands in the plan file's folder.
 func newHooks(p *plan.Plan, record engine.HookRecorder) strategy.HookRunner {
 	return &strategy.ShellHooks{Dir: filepath.Dir(p.File), Record: record}
+}
+
+// redactArgs hides credentials in a command line before it is recorded:
+// the value of --password and any user:password@ in a URL.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	hideNext := false
+	for i, a := range args {
+		switch {
+		case hideNext:
+			out[i], hideNext = "***", false
+		case a == "--password":
+			out[i], hideNext = a, true
+		case strings.HasPrefix(a, "--password="):
+			out[i] = "--password=***"
+		case strings.Contains(a, "@") && strings.Contains(a, "://"):
+			if u, err := url.Parse(a); err == nil && u.User != nil {
+				u.User = url.User("***")
+				a = u.String()
+			}
+			out[i] = a
+		default:
+			out[i] = a
+		}
+	}
+	return out
 }

@@ -444,3 +444,13 @@ func TestARunFunctionsPlainErrorIsAnUnexpectedFailure(t *testing.T) {
 		t.Errorf("exit code %d (%v), want %d", code, err, ExitFailure)
 	}
 }
+
+func TestRecordedCommandLinesCarryNoCredentials(t *testing.T) {
+	got := strings.Join(redactArgs([]string{"apply", "--password", "s3cret", "--password=s3cret", "--url", "https://admin:s3cret@vc/sdk", "plan.yaml"}), " ")
+	if strings.Contains(got, "s3cret") {
+		t.Errorf("recorded args %q hold the password", got)
+	}
+	if !strings.Contains(got, "plan.yaml") || !strings.Contains(got, "vc/sdk") {
+		t.Errorf("recorded args %q lost what is not a credential", got)
+	}
+}

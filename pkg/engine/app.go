@@ -343,7 +343,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		outputs[strategy.OutTargetHost] = place.Host
 	}
 	rt := &strategy.Runtime{Plan: e.p, App: ar.app, Unit: unit, Step: st.Step, Source: src, Target: tgt, Placement: place,
-		Outputs: outputs, Hooks: hooks, VerifyTimeout: e.opts.VerifyTimeout,
+		Outputs: outputs, Hooks: hooks, VerifyTimeout: e.opts.VerifyTimeout, Dial: e.opts.Dial,
 		Log: e.log.With().Str("app", app).Str("unit", unit).Str("step", st.Kind).Logger(), Now: e.now}
 	act := e.opts.Actions(st.Step)
 
@@ -387,6 +387,14 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 			}
 		case call.Err() != nil:
 			return e.interruptedStep(app, unit, st, err)
+		case st.Kind == plan.StepPostHook:
+			// A post hook reports; it does not undo a verified migration.
+			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+				r.Status, r.Ended, r.Attempts = state.Done, &now, r.Attempts+1
+				r.Error = "post hook failed (reported, not fatal): " + err.Error()
+			})
+			e.prog.Event(Event{Kind: StepDone, App: app, Unit: unit, Step: st.Kind, Attempt: attempt, Err: err, Message: "post hook failed (not fatal)", Time: now})
+			return nil
 		default:
 			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
 				r.Status, r.Ended, r.Error, r.Attempts = state.Failed, &now, err.Error(), r.Attempts+1

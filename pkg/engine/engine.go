@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/user"
 	"sort"
@@ -59,6 +60,9 @@ type Options struct {
 	// NewHooks returns the hook runner for one application, reporting each
 	// command's run to record.
 	NewHooks func(record HookRecorder) strategy.HookRunner
+	// Dial makes verification's TCP connections (nil: net.Dialer); the
+	// simulator's DialContext reaches the guests it serves.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// VerifyTimeout bounds verification per unit (default 10m).
 	VerifyTimeout time.Duration
 	// RetryBase and RetryMax shape the exponential backoff between

@@ -483,3 +483,25 @@ func TestScopeNarrowsTheRun(t *testing.T) {
 		t.Errorf("err = %v, want a scope error listing the waves", err)
 	}
 }
+
+func TestAFailingPostHookIsReportedButDoesNotFailTheApplication(t *testing.T) {
+	f := setup(t, `applications:
+  - {name: a, strategy: redeploy, template: tpl, vms: [a-1], hooks: {post: ["notify-cab"]}}
+waves: [{name: w1, applications: [a]}]
+`)
+	r := newRecorder()
+	r.outcome = func(app, unit, kind string, attempt int) error {
+		if kind == plan.StepPostHook {
+			return errors.New("notify-cab: exit status 1")
+		}
+		return nil
+	}
+	res := f.run(t, context.Background(), r, nil)
+	if res.Status != engine.Succeeded {
+		t.Fatalf("result %s %q, want succeeded", res.Status, res.Note)
+	}
+	s := f.app("a").Unit("").Step(plan.StepPostHook, 2)
+	if s == nil || s.Status != state.Done || !strings.Contains(s.Error, "post hook failed (reported, not fatal): notify-cab") {
+		t.Errorf("post-hook step = %+v, want done with the failure reported", s)
+	}
+}

@@ -175,7 +175,7 @@ func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeou
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "/bin/sh", "-c", command)
 	cmd.Dir = h.Dir
-	cmd.Env = append(append(os.Environ(), h.Env...), env...)
+	cmd.Env = append(append(hookEnviron(), h.Env...), env...)
 	out := &tailBuffer{limit: HookOutputLimit}
 	cmd.Stdout, cmd.Stderr = out, out
 	processGroup(cmd)
@@ -239,4 +239,19 @@ func (b *tailBuffer) String() string {
 		return fmt.Sprintf("[%d bytes cut]\n", b.cut) + string(b.buf)
 	}
 	return string(b.buf)
+}
+
+// hookEnviron is the process's environment without vCenter passwords:
+// hooks get the migration's context, not its credentials, so that a hook
+// that prints its environment cannot put a password in the state file.
+func hookEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasSuffix(k, "_PASSWORD") && (strings.HasPrefix(k, "WAVECTL_") || strings.HasPrefix(k, "GOVC_")) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
