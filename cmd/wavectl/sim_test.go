@@ -120,8 +120,21 @@ func cmdInventory(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	defer v.Destroy(ctx)
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "parent", "runtime.host", "datastore", "runtime.powerState", "config", "network", "snapshot"}, &vms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "parent", "runtime.host", "datastore", "runtime.powerState", "config", "snapshot"}, &vms); err != nil {
 		ts.Fatalf("inventory: %v", err)
+	}
+	pgv, err := view.NewManager(c.Client).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"DistributedVirtualPortgroup"}, true)
+	if err != nil {
+		ts.Fatalf("inventory: %v", err)
+	}
+	defer pgv.Destroy(ctx)
+	var pgs []mo.DistributedVirtualPortgroup
+	if err := pgv.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key"}, &pgs); err != nil {
+		ts.Fatalf("inventory: %v", err)
+	}
+	portgroups := map[string]string{}
+	for _, pg := range pgs {
+		portgroups[pg.Key] = pg.Name
 	}
 	names := map[types.ManagedObjectReference]string{}
 	name := func(ref *types.ManagedObjectReference) string {
@@ -144,8 +157,21 @@ func cmdInventory(ts *testscript.TestScript, neg bool, args []string) {
 		for i := range vm.Datastore {
 			ds = append(ds, name(&vm.Datastore[i]))
 		}
-		for i := range vm.Network {
-			nets = append(nets, name(&vm.Network[i]))
+		if vm.Config != nil {
+			// Each NIC's backing, not the VM's network list (which the
+			// simulator leaves empty), says where it is connected.
+			for _, dev := range vm.Config.Hardware.Device {
+				nic, ok := dev.(types.BaseVirtualEthernetCard)
+				if !ok {
+					continue
+				}
+				switch b := nic.GetVirtualEthernetCard().Backing.(type) {
+				case *types.VirtualEthernetCardNetworkBackingInfo:
+					nets = append(nets, b.DeviceName)
+				case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+					nets = append(nets, portgroups[b.Port.PortgroupKey])
+				}
+			}
 		}
 		sort.Strings(nets)
 		line := fmt.Sprintf("%s folder=%s host=%s ds=%s power=%s", vm.Name, name(vm.Parent), name(vm.Runtime.Host), strings.Join(ds, ","), vm.Runtime.PowerState)
