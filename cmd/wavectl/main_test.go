@@ -53,6 +53,7 @@ func TestScripts(t *testing.T) {
 			"loadenv":   cmdLoadEnv,
 			"waitfile":  cmdWaitFile,
 			"inventory": cmdInventory,
+			"sleep":     cmdSleep,
 		},
 	})
 }

@@ -202,3 +202,17 @@ func cmdInventory(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("inventory: %v", err)
 	}
 }
+
+// cmdSleep waits, to let a background command get going.
+//
+//	sleep DURATION
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		ts.Fatalf("sleep: %v", err)
+	}
+	time.Sleep(d)
+}

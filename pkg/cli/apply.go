@@ -37,6 +37,7 @@ type ApplyOptions struct {
 	Yes           bool
 	IgnoreWindows bool
 	VerifyTimeout time.Duration
+	RetryBase     time.Duration
 	Args          []string
 	// Connect returns the drivers (not read-only) of the plan's vCenters.
 	Connect func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error)
@@ -91,6 +92,10 @@ failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
 			opts.Yes = v.GetBool("yes")
 			opts.IgnoreWindows = v.GetBool("ignore-windows")
 			opts.VerifyTimeout = v.GetDuration("verify-timeout")
+			opts.RetryBase = v.GetDuration("retry-base")
+			if opts.RetryBase <= 0 {
+				return usageError{errors.New("--retry-base must be positive, e.g. 2s")}
+			}
 			opts.Args = redactArgs(os.Args[1:])
 			if opts.Simulate {
 				opts.Connect = simulatedWriteDrivers(f, opts)
@@ -112,6 +117,7 @@ failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
 	fl.BoolP("yes", "y", false, "do not ask for confirmation")
 	fl.Bool("ignore-windows", false, "run waves outside their change windows (rehearsals)")
 	fl.Duration("verify-timeout", 10*time.Minute, "how long verification waits for tools, an IP and the TCP checks")
+	fl.Duration("retry-base", 2*time.Second, "wait before the first retry after a transient fault; it doubles per attempt, up to 1m, with jitter")
 	AddConnectionFlags(cmd)
 	return cmd
 }
@@ -182,7 +188,7 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 	}
 	res, err := engine.Run(ctx, engine.Options{
 		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope,
-		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, Hard: hard, Dial: opts.Dial,
+		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, RetryBase: opts.RetryBase, Hard: hard, Dial: opts.Dial,
 		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
 			return newHooks(p, record)
 		},

@@ -376,6 +376,19 @@ func (e *engine) runWaves(ctx context.Context) {
 			return
 		}
 		e.prog.Event(Event{Kind: WaveStarted, Wave: w.Name, Time: e.now()})
+		if err := e.waveHook(ctx, "pre", pw); err != nil {
+			why := "not started: wave " + w.Name + "'s pre hook failed: " + err.Error()
+			for _, sa := range w.Apps {
+				if e.selected[sa.Name] {
+					e.notStarted(e.apps[sa.Name], why)
+				}
+			}
+			e.mu.Lock()
+			e.stopWaves = true
+			e.mu.Unlock()
+			e.prog.Event(Event{Kind: WaveDone, Wave: w.Name, Message: why, Time: e.now()})
+			continue
+		}
 		var wg sync.WaitGroup
 		for _, sa := range w.Apps {
 			if !e.selected[sa.Name] {
@@ -388,8 +401,34 @@ func (e *engine) runWaves(ctx context.Context) {
 			}(e.apps[sa.Name])
 		}
 		wg.Wait()
+		if err := e.waveHook(ctx, "post", pw); err != nil {
+			e.log.Warn().Err(err).Str("wave", w.Name).Msg("the wave's post hook failed (reported, not fatal)")
+		}
 		e.prog.Event(Event{Kind: WaveDone, Wave: w.Name, Time: e.now()})
 	}
+}
+
+// WaveHookRunner runs a wave's own hooks; strategy.ShellHooks is one.
+type WaveHookRunner interface {
+	RunWave(ctx context.Context, kind string, p *plan.Plan, w *plan.Wave) error
+}
+
+// waveHook runs a wave's pre or post hooks, recording each command.
+func (e *engine) waveHook(ctx context.Context, kind string, w *plan.Wave) error {
+	if e.opts.NewHooks == nil || w.Hooks == nil {
+		return nil
+	}
+	h, ok := e.opts.NewHooks(func(k, unit, command string, code int, output string, err error, started, ended time.Time) {
+		run := state.HookRun{Kind: k, Wave: w.Name, Command: command, ExitCode: code, Output: tail(output, state.OutputLimit), Started: started, Ended: ended}
+		if err != nil {
+			run.Error = err.Error()
+		}
+		_ = e.store.Update(func(st *state.State) { st.WaveHooks = append(st.WaveHooks, run) })
+	}).(WaveHookRunner)
+	if !ok {
+		return nil
+	}
+	return h.RunWave(e.hard, kind, e.p, w)
 }
 
 func (e *engine) waveIndex(name string) int {
@@ -514,7 +553,7 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	})
 	switch {
 	case ctx.Err() != nil:
-		res.Status, res.Note = Interrupted, "interrupted: in-flight steps were finished; apply again to carry on"
+		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
 	case e.isPaused():
 		res.Status, res.Note = Paused, e.pausedNote()
 	case len(res.Failed) > 0:

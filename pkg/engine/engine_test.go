@@ -505,3 +505,54 @@ waves: [{name: w1, applications: [a]}]
 		t.Errorf("post-hook step = %+v, want done with the failure reported", s)
 	}
 }
+
+// waveHooks is a fake hook runner that records wave hooks and fails the
+// ones it is told to.
+type waveHooks struct {
+	mu   sync.Mutex
+	ran  []string
+	fail string
+}
+
+func (h *waveHooks) Run(context.Context, string, *strategy.Runtime) error { return nil }
+
+func (h *waveHooks) RunWave(ctx context.Context, kind string, p *plan.Plan, w *plan.Wave) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ran = append(h.ran, w.Name+":"+kind)
+	if h.fail == w.Name+":"+kind {
+		return errors.New("change freeze is on")
+	}
+	return nil
+}
+
+func TestWaveHooksRunAroundTheirWaveAndAFailingPreHookHoldsItBack(t *testing.T) {
+	body := `applications:
+  - {name: a, strategy: redeploy, template: tpl, vms: [a-1]}
+  - {name: b, strategy: redeploy, template: tpl, vms: [b-1]}
+waves:
+  - {name: w1, applications: [a], hooks: {pre: ["freeze on"], post: ["freeze off"]}}
+  - {name: w2, applications: [b], hooks: {pre: ["freeze on"]}}
+`
+	f := setup(t, body)
+	h := &waveHooks{}
+	res := f.run(t, context.Background(), newRecorder(), func(o *engine.Options) {
+		o.NewHooks = func(engine.HookRecorder) strategy.HookRunner { return h }
+	})
+	if res.Status != engine.Succeeded || strings.Join(h.ran, " ") != "w1:pre w1:post w2:pre w2:post" {
+		t.Fatalf("result %s, wave hooks %v", res.Status, h.ran)
+	}
+
+	f = setup(t, body)
+	h = &waveHooks{fail: "w1:pre"}
+	r := newRecorder()
+	res = f.run(t, context.Background(), r, func(o *engine.Options) {
+		o.NewHooks = func(engine.HookRecorder) strategy.HookRunner { return h }
+	})
+	if res.Status != engine.FailedRun || len(r.log) != 0 {
+		t.Errorf("result %s with %d steps run, want failed with nothing run", res.Status, len(r.log))
+	}
+	if a := f.app("a"); a.Status != state.Pending || !strings.Contains(a.Reason, "pre hook failed: change freeze is on") {
+		t.Errorf("a: %s %q, want not started because of the wave's pre hook", a.Status, a.Reason)
+	}
+}

@@ -41,6 +41,8 @@ type State struct {
 
 	Runs []*Run `json:"runs"`
 	Apps []*App `json:"applications"`
+	// WaveHooks are the runs of the waves' own pre and post hooks.
+	WaveHooks []HookRun `json:"waveHooks,omitempty"`
 }
 
 // Run is one invocation of apply (later: resume, rollback).
@@ -107,7 +109,8 @@ type Step struct {
 
 // HookRun is one hook command's run.
 type HookRun struct {
-	Kind     string    `json:"kind"` // pre, post, verify
+	Kind     string    `json:"kind"`           // pre, post, verify
+	Wave     string    `json:"wave,omitempty"` // set for a wave's own hooks
 	Unit     string    `json:"unit,omitempty"`
 	Command  string    `json:"command"`
 	ExitCode int       `json:"exitCode"`
