@@ -27,11 +27,13 @@ tools: $(TOOLS)/govc
 $(TOOLS)/govc:
 	GOBIN=$(TOOLS) $(GO) install github.com/vmware/govmomi/govc@$(GOVC_VERSION)
 
-## demo: an example migration plan checked offline and against the embedded vCenter simulator
+## demo: a whole example migration (all four strategies, a wave and the conveyor) against the embedded vCenter simulator
 demo: build
 	./$(BIN) validate examples/demo.yaml
-	./$(BIN) plan --offline examples/demo.yaml
 	./$(BIN) plan --simulate examples/demo.yaml
+	rm -f demo.state.json
+	./$(BIN) apply --simulate --yes --ignore-windows --state demo.state.json examples/demo.yaml
+	./$(BIN) status --state demo.state.json
 
 ## bench: benchmarks of validate and plan --offline on the reference plan, against a bare YAML parse
 bench:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -138,9 +139,18 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 			path = strings.TrimSuffix(path, ".state.json") + ".simulate.state.json"
 		}
 	}
-	if opts.Simulate && opts.State == "" {
-		// The simulator starts empty-handed every time; so does its record.
-		_ = os.Remove(path)
+	if opts.Simulate {
+		// The simulator starts afresh every time, so its record must too:
+		// an earlier rehearsal's record is replaced, but never a record of
+		// runs against a real vCenter.
+		if _, err := os.Stat(path); err == nil {
+			if opts.State != "" && !onlyRehearsals(path) {
+				return usageError{fmt.Errorf("a --simulate run starts afresh, and %s records runs against a real vCenter: name another --state", path)}
+			}
+			if err := os.Remove(path); err != nil {
+				return exitf(ExitState, "replace the rehearsal record %s: %v", path, err)
+			}
+		}
 	}
 	if !opts.Yes {
 		if !opts.IO.InTTY {
@@ -386,4 +396,19 @@ func redactArgs(args []string) []string {
 		}
 	}
 	return out
+}
+
+// onlyRehearsals reports whether every run a state file records was a
+// --simulate one.
+func onlyRehearsals(path string) bool {
+	st, err := state.Read(path)
+	if err != nil {
+		return false
+	}
+	for _, r := range st.Runs {
+		if !slices.Contains(r.Args, "--simulate") {
+			return false
+		}
+	}
+	return true
 }
