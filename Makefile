@@ -11,7 +11,7 @@ FUZZTIME ?= 60s
 GOVC_VERSION := v0.46.0
 TOOLS   := $(CURDIR)/bin/tools
 
-.PHONY: all build test demo bench lint fuzz plans schema clean tools
+.PHONY: all build test demo bench lint fuzz plans schema clean tools reference
 
 all: build
 
@@ -43,6 +43,11 @@ bench:
 lint:
 	@out=$$(gofmt -l cmd pkg plans testdata); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## reference: the whole reference programme (1,500+ VMs) migrated against the embedded simulator (about 15 minutes)
+reference: build
+	./$(BIN) apply --simulate --yes --ignore-windows plans/crown-hosting.yaml
+	./$(BIN) status plans/crown-hosting.yaml --state crown-hosting.simulate.state.json | head -40
 
 ## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
 fuzz:
