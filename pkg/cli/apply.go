@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,9 @@ type ApplyOptions struct {
 	IgnoreWindows bool
 	VerifyTimeout time.Duration
 	RetryBase     time.Duration
-	Args          []string
+	// Command is apply, resume or rollback.
+	Command string
+	Args    []string
 	// Connect returns the drivers (not read-only) of the plan's vCenters.
 	Connect func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error)
 	// Dial reaches guests for the TCP checks; the simulator sets it.
@@ -152,9 +155,19 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 			}
 		}
 	}
+	return execute(ctx, f, opts, p, sched, path, func(o engine.Options) (*engine.Result, error) {
+		return engine.Run(ctx, o)
+	})
+}
+
+// execute is what apply, resume and rollback share: confirmation, the
+// state, vCenter, signals, progress, the summary and the exit code.
+func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, sched *schedule.Schedule, path string,
+	run func(engine.Options) (*engine.Result, error)) error {
+	command := cmp.Or(opts.Command, "apply")
 	if !opts.Yes {
 		if !opts.IO.InTTY {
-			return usageError{errors.New("apply changes vCenter: pass --yes to confirm when not on a terminal")}
+			return usageError{fmt.Errorf("%s changes vCenter: pass --yes to confirm when not on a terminal", command)}
 		}
 		if !confirm(opts, p, sched) {
 			return exitf(ExitFailure, "not confirmed; nothing was changed")
@@ -196,8 +209,8 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 		bars = newBarProgress(opts.IO.ErrOut, stepsPerApp(sched), waveOf(p))
 		prog = bars
 	}
-	res, err := engine.Run(ctx, engine.Options{
-		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope,
+	res, err := run(engine.Options{
+		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope, Command: command,
 		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, RetryBase: opts.RetryBase, Hard: hard, Dial: opts.Dial,
 		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
 			return newHooks(p, record)
@@ -208,7 +221,8 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 		bars.Wait()
 	}
 	var scopeErr *engine.ScopeError
-	if errors.As(err, &scopeErr) {
+	var rbErr *engine.RollbackError
+	if errors.As(err, &scopeErr) || errors.As(err, &rbErr) {
 		return usageError{err}
 	}
 	if err != nil {
@@ -231,8 +245,14 @@ func confirm(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) bool {
 	if opts.Simulate {
 		where = "the embedded simulator"
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "This migrates %s (%s) of plan %s against %s.\nContinue? [y/N] ",
-		plural(s.Totals.Applications, "application"), plural(s.Totals.Units, "VM"), p.Metadata.Name, where)
+	what := fmt.Sprintf("migrates %s (%s) of plan %s", plural(s.Totals.Applications, "application"), plural(s.Totals.Units, "VM"), p.Metadata.Name)
+	switch opts.Command {
+	case "resume":
+		what = "carries on the migration of plan " + p.Metadata.Name
+	case "rollback":
+		what = fmt.Sprintf("undoes the migration of %s of plan %s", strings.Join(opts.Scope.Apps, ", "), p.Metadata.Name)
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "This %s against %s.\nContinue? [y/N] ", what, where)
 	line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
 	line = strings.ToLower(strings.TrimSpace(line))
 	return line == "y" || line == "yes"

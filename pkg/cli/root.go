@@ -90,6 +90,8 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdSchema(f, nil),
 		NewCmdSim(f, nil),
 		NewCmdApply(f, nil),
+		NewCmdResume(f, nil),
+		NewCmdRollback(f, nil),
 		NewCmdStatus(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")

@@ -471,7 +471,9 @@ func (e *engine) rollback(ar *appRun) error {
 			u := s.App(ar.sched.Name).Unit(st.Unit)
 			status, outputs = u.Step(st.Kind, st.Phase).Status, maps.Clone(u.Outputs)
 		})
-		if status != state.Done {
+		// A step that failed or was cut off may have taken effect in
+		// part; undoing is idempotent, so it is undone too.
+		if status != state.Done && status != state.Running && status != state.Failed {
 			continue
 		}
 		act := e.opts.Actions(st.Step)

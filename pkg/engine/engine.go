@@ -74,8 +74,9 @@ type Options struct {
 	Now      func() time.Time
 	Progress Progress
 	Log      zerolog.Logger
-	// Args are recorded in the run's record.
-	Args []string
+	// Command and Args are recorded in the run's record (default apply).
+	Command string
+	Args    []string
 }
 
 // Result is how a run ended.
@@ -147,6 +148,9 @@ func newEngine(opts Options) (*engine, error) {
 	}
 	if opts.Actions == nil {
 		opts.Actions = strategy.ActionFor
+	}
+	if opts.Command == "" {
+		opts.Command = "apply"
 	}
 	e := &engine{opts: opts, p: opts.Plan, store: opts.Store, log: opts.Log, now: opts.Now, prog: opts.Progress,
 		hard: opts.Hard, apps: map[string]*appRun{}, selected: map[string]bool{}}
@@ -288,7 +292,7 @@ func (e *engine) begin() error {
 		who = u.Username
 	}
 	return e.store.Update(func(st *state.State) {
-		st.Runs = append(st.Runs, &state.Run{Command: "apply", Args: e.opts.Args, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
+		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
 		for _, sa := range e.scheduled() {
 			ensureApp(st, e.apps[sa.Name], sa)
 		}

@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/wavectl/wavectl/pkg/state"
+)
+
+// RollbackError is a rollback that cannot be done as asked.
+type RollbackError struct{ Msg string }
+
+func (e *RollbackError) Error() string { return e.Msg }
+
+// Rollback undoes the named applications' steps that took effect, newest
+// first: applications in reverse schedule order, each one's steps in
+// reverse. It is itself resumable: every undone step is recorded, and a
+// rollback run again undoes only what is left. An application that
+// depends on one being rolled back must be rolled back with it.
+func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error) {
+	opts.Scope = Scope{Apps: apps}
+	if opts.Command == "" {
+		opts.Command = "rollback"
+	}
+	e, err := newEngine(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkDependents(apps); err != nil {
+		return nil, err
+	}
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	order := e.scheduled()
+	slices.Reverse(order)
+	for _, sa := range order {
+		if !e.selected[sa.Name] {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		ar := e.apps[sa.Name]
+		e.prog.Event(Event{Kind: AppStarted, App: sa.Name, Message: "rollback", Time: e.now()})
+		err := e.rollback(ar)
+		status, reason := state.RolledBack, "rolled back by an operator (wavectl rollback)"
+		if err != nil {
+			status, reason = state.Failed, "rollback stopped: "+err.Error()+"; fix the cause and run wavectl rollback again to undo the rest"
+		}
+		end := e.now()
+		_ = e.store.Update(func(st *state.State) {
+			a := st.App(sa.Name)
+			a.Status, a.Reason, a.Ended = status, reason, &end
+		})
+		e.prog.Event(Event{Kind: AppDone, App: sa.Name, Status: status, Message: reason, Time: end})
+	}
+	res, err := e.finishRollback(ctx)
+	return res, err
+}
+
+// checkDependents refuses to roll back an application while something
+// that depends on it stays migrated.
+func (e *engine) checkDependents(apps []string) error {
+	var problems []string
+	e.store.View(func(st *state.State) {
+		for _, a := range e.p.Applications {
+			if e.selected[a.Name] {
+				continue
+			}
+			rec := st.App(a.Name)
+			if rec == nil || rec.Status == state.Pending || rec.Status == state.RolledBack || rec.Status == state.Skipped {
+				continue
+			}
+			for _, d := range a.DependsOn {
+				if e.selected[d] {
+					problems = append(problems, fmt.Sprintf("%s depends on %s and is %s", a.Name, d, rec.Status))
+				}
+			}
+		}
+	})
+	if len(problems) > 0 {
+		return &RollbackError{fmt.Sprintf("cannot roll back alone: %s; roll those back first, or together (--app for each)", strings.Join(problems, "; "))}
+	}
+	return nil
+}
+
+func (e *engine) finishRollback(ctx context.Context) (*Result, error) {
+	res := &Result{Apps: map[state.Status]int{}, Failed: map[string]string{}}
+	e.store.View(func(st *state.State) {
+		for name := range e.selected {
+			a := st.App(name)
+			res.Apps[a.Status]++
+			if a.Status != state.RolledBack {
+				res.Failed[name] = a.Reason
+			}
+		}
+	})
+	switch {
+	case ctx.Err() != nil:
+		res.Status, res.Note = Interrupted, "the rollback stopped part-way; run it again to undo the rest"
+	case len(res.Failed) > 0:
+		res.Status, res.Note = FailedRun, "not everything was rolled back"
+	default:
+		res.Status = Succeeded
+	}
+	end := e.now()
+	err := e.store.Update(func(st *state.State) {
+		if r := st.CurrentRun(); r != nil {
+			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
+		}
+	})
+	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
+	return res, err
+}
