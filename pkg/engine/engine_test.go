@@ -361,7 +361,9 @@ waves: [{name: w1, applications: [db], onFailure: rollback}]
 		return nil
 	}
 	f.run(t, context.Background(), r, nil)
-	want := "db/db-1/upgrade-hardware db/db-1/power-off db/db-1/snapshot db/db-1/record-state"
+	// The failed relocate is undone too: it may have taken effect in part,
+	// and undoing is idempotent.
+	want := "db/db-1/relocate db/db-1/upgrade-hardware db/db-1/power-off db/db-1/snapshot db/db-1/record-state"
 	if got := strings.Join(r.undone, " "); got != want {
 		t.Errorf("undone %q, want %q", got, want)
 	}
