@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -25,8 +24,6 @@ import (
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/strategy"
-	"github.com/wavectl/wavectl/pkg/vsphere"
-	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
 // ApplyOptions are apply's parsed flags.
@@ -44,7 +41,7 @@ type ApplyOptions struct {
 	Command string
 	Args    []string
 	// Connect returns the drivers (not read-only) of the plan's vCenters.
-	Connect func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error)
+	Connect connector
 	// Dial reaches guests for the TCP checks; the simulator sets it.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
@@ -88,23 +85,13 @@ failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := f.Config
-			opts.Plan = args[0]
-			opts.State = v.GetString("state")
-			opts.Scope = engine.Scope{Waves: v.GetStringSlice("wave"), Conveyor: v.GetBool("conveyor"), Apps: v.GetStringSlice("app")}
-			opts.Simulate = v.GetBool("simulate")
-			opts.Yes = v.GetBool("yes")
-			opts.IgnoreWindows = v.GetBool("ignore-windows")
-			opts.VerifyTimeout = v.GetDuration("verify-timeout")
-			opts.RetryBase = v.GetDuration("retry-base")
-			if opts.RetryBase <= 0 {
-				return usageError{errors.New("--retry-base must be positive, e.g. 2s")}
+			if err := fillRunOptions(f, cmd, opts); err != nil {
+				return err
 			}
-			opts.Args = redactArgs(os.Args[1:])
+			opts.Plan = args[0]
+			opts.Simulate = f.Config.GetBool("simulate")
 			if opts.Simulate {
-				opts.Connect = simulatedWriteDrivers(f, opts)
-			} else {
-				opts.Connect = vcenterWriteDrivers(f, cmd)
+				opts.Connect = simulatedDrivers(f, nil, &opts.Dial)
 			}
 			if runF != nil {
 				return runF(opts)
@@ -112,16 +99,11 @@ failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
 			return applyRun(cmd.Context(), f, opts)
 		},
 	}
+	addRunFlags(cmd)
 	fl := cmd.Flags()
-	fl.String("state", "", "state file (default <plan name>.state.json in the working directory)")
-	fl.StringSlice("wave", nil, "run only this wave (repeatable)")
 	fl.Bool("conveyor", false, "run only the conveyor")
-	fl.StringSlice("app", nil, "run only this application (repeatable; with --wave or --conveyor, within them)")
 	fl.Bool("simulate", false, "run against an in-process vCenter simulator seeded from the plan")
-	fl.BoolP("yes", "y", false, "do not ask for confirmation")
 	fl.Bool("ignore-windows", false, "run waves outside their change windows (rehearsals)")
-	fl.Duration("verify-timeout", 10*time.Minute, "how long verification waits for tools, an IP and the TCP checks")
-	fl.Duration("retry-base", 2*time.Second, "wait before the first retry after a transient fault; it doubles per attempt, up to 1m, with jitter")
 	AddConnectionFlags(cmd)
 	return cmd
 }
@@ -339,52 +321,6 @@ func writeSummary(io *IOStreams, store *state.Store, res *engine.Result, path st
 		sort.Strings(parts)
 		fmt.Fprintf(w, "Applications: %s. State: %s (wavectl status for details).\n", strings.Join(parts, ", "), path)
 	})
-}
-
-// vcenterWriteDrivers connects to the plan's vCenters, one session each.
-func vcenterWriteDrivers(f *Factory, cmd *cobra.Command) func(context.Context, *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
-	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
-		ss, err := VCenterSessions(f, cmd, p, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		var mu sync.Mutex
-		cache := map[string]vsphere.Driver{}
-		return func(ctx context.Context, name string) (vsphere.Driver, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if d, ok := cache[name]; ok {
-				return d, nil
-			}
-			sess, err := ss.Get(ctx, name)
-			if err != nil {
-				return nil, err
-			}
-			d := vsphere.NewGovmomi(name, sess.Client())
-			cache[name] = d
-			return d, nil
-		}, func() { _ = ss.CloseAll(context.Background()) }, nil
-	}
-}
-
-// simulatedWriteDrivers starts the embedded simulator seeded from the plan.
-func simulatedWriteDrivers(f *Factory, opts *ApplyOptions) func(context.Context, *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
-	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
-		s, err := sim.New(p, sim.Options{})
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := s.Client(ctx)
-		if err != nil {
-			s.Close()
-			return nil, nil, err
-		}
-		f.Log.Debug().Str("url", s.URL().Redacted()).Msg("embedded simulator started")
-		opts.Dial = s.DialContext
-		d := vsphere.NewGovmomi("simulator", c.Client)
-		return func(context.Context, string) (vsphere.Driver, error) { return d, nil },
-			func() { _ = c.Logout(context.Background()); s.Close() }, nil
-	}
 }
 
 // newHooks runs the plan's hook commands in the plan file's folder.

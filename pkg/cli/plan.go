@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +18,6 @@ import (
 	"github.com/wavectl/wavectl/pkg/preflight"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/vsphere"
-	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
 // PlanOptions are plan's parsed flags.
@@ -32,7 +32,7 @@ type PlanOptions struct {
 	// Connect returns read-only drivers for the plan's vCenters and a
 	// function that closes them. It connects lazily: --offline never
 	// calls it.
-	Connect func(ctx context.Context, p *plan.Plan) (preflight.Drivers, func(), error)
+	Connect connector
 }
 
 // NewCmdPlan builds `wavectl plan`.
@@ -83,9 +83,9 @@ Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
 				return usageError{errors.New("--offline and --simulate exclude each other: --simulate checks against a simulated vCenter")}
 			}
 			if opts.Simulate {
-				opts.Connect = simulatedDrivers(f)
+				opts.Connect = simulatedDrivers(f, vsphere.NewReadOnlyDriver, nil)
 			} else {
-				opts.Connect = vcenterDrivers(f, cmd)
+				opts.Connect = vcenterDrivers(f, cmd, vsphere.NewReadOnlyDriver)
 			}
 			if runF != nil {
 				return runF(opts)
@@ -164,7 +164,9 @@ func runPreflight(ctx context.Context, opts *PlanOptions, p *plan.Plan) (*prefli
 		d, err := drivers(ctx, name)
 		if ro, ok := d.(*vsphere.ReadOnly); ok {
 			mu.Lock()
-			used = append(used, ro)
+			if !slices.Contains(used, ro) {
+				used = append(used, ro)
+			}
 			mu.Unlock()
 		}
 		return d, err
@@ -190,55 +192,6 @@ func runPreflight(ctx context.Context, opts *PlanOptions, p *plan.Plan) (*prefli
 		res.Refused = append(res.Refused, ro.Changes()...)
 	}
 	return res, nil
-}
-
-// vcenterDrivers connects to the plan's vCenters, one session each, on
-// first use.
-func vcenterDrivers(f *Factory, cmd *cobra.Command) func(context.Context, *plan.Plan) (preflight.Drivers, func(), error) {
-	return func(ctx context.Context, p *plan.Plan) (preflight.Drivers, func(), error) {
-		ss, err := VCenterSessions(f, cmd, p, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		var mu sync.Mutex
-		cache := map[string]vsphere.Driver{}
-		drivers := func(ctx context.Context, name string) (vsphere.Driver, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if d, ok := cache[name]; ok {
-				return d, nil
-			}
-			sess, err := ss.Get(ctx, name)
-			if err != nil {
-				return nil, err
-			}
-			d := vsphere.NewReadOnly(vsphere.NewGovmomi(name, sess.Client()))
-			cache[name] = d
-			return d, nil
-		}
-		return drivers, func() { _ = ss.CloseAll(context.Background()) }, nil
-	}
-}
-
-// simulatedDrivers starts the embedded simulator seeded from the plan; it
-// stands in for every vCenter the plan names.
-func simulatedDrivers(f *Factory) func(context.Context, *plan.Plan) (preflight.Drivers, func(), error) {
-	return func(ctx context.Context, p *plan.Plan) (preflight.Drivers, func(), error) {
-		s, err := sim.New(p, sim.Options{})
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := s.Client(ctx)
-		if err != nil {
-			s.Close()
-			return nil, nil, err
-		}
-		f.Log.Debug().Str("url", s.URL().Redacted()).Msg("embedded simulator started")
-		drivers := func(ctx context.Context, name string) (vsphere.Driver, error) {
-			return vsphere.NewReadOnly(vsphere.NewGovmomi(name, c.Client)), nil
-		}
-		return drivers, func() { _ = c.Logout(context.Background()); s.Close() }, nil
-	}
 }
 
 func writePreflightText(w io.Writer, r *preflightResult) {

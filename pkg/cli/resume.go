@@ -96,7 +96,7 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 		return usageError{errors.New("--retry-base must be positive, e.g. 2s")}
 	}
 	opts.Args = redactArgs(os.Args[1:])
-	opts.Connect = vcenterWriteDrivers(f, cmd)
+	opts.Connect = vcenterDrivers(f, cmd, nil)
 	return nil
 }
 

@@ -572,14 +572,7 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	default:
 		res.Status = Succeeded
 	}
-	end := e.now()
-	err := e.store.Update(func(st *state.State) {
-		if r := st.CurrentRun(); r != nil {
-			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
-		}
-	})
-	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
-	return res, err
+	return res, e.closeRun(res)
 }
 
 // backoff is the wait before attempt n+1: exponential with full jitter.
@@ -599,4 +592,16 @@ func (e *engine) sleep(d time.Duration) error {
 	case <-e.hard.Done():
 		return e.hard.Err()
 	}
+}
+
+// closeRun records how the run ended.
+func (e *engine) closeRun(res *Result) error {
+	end := e.now()
+	err := e.store.Update(func(st *state.State) {
+		if r := st.CurrentRun(); r != nil {
+			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
+		}
+	})
+	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
+	return err
 }

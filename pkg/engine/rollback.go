@@ -57,8 +57,7 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 		})
 		e.prog.Event(Event{Kind: AppDone, App: sa.Name, Status: status, Message: reason, Time: end})
 	}
-	res, err := e.finishRollback(ctx)
-	return res, err
+	return e.finishRollback(ctx)
 }
 
 // checkDependents refuses to roll back an application while something
@@ -106,12 +105,5 @@ func (e *engine) finishRollback(ctx context.Context) (*Result, error) {
 	default:
 		res.Status = Succeeded
 	}
-	end := e.now()
-	err := e.store.Update(func(st *state.State) {
-		if r := st.CurrentRun(); r != nil {
-			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
-		}
-	})
-	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
-	return res, err
+	return res, e.closeRun(res)
 }

@@ -126,3 +126,6 @@ func (r *ReadOnly) Destroy(ctx context.Context, ref string) error {
 func (r *ReadOnly) SetMarkers(ctx context.Context, ref string, m map[string]string) error {
 	return r.refuse("set-markers", ref, "%v", m)
 }
+
+// NewReadOnlyDriver is NewReadOnly as a plain Driver decorator.
+func NewReadOnlyDriver(d Driver) Driver { return NewReadOnly(d) }
