@@ -351,6 +351,13 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 	e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
 	})
+	if st.Outage {
+		_ = e.store.Update(func(s *state.State) {
+			if a := s.App(app); a.OutageStart == nil || started.Before(*a.OutageStart) {
+				a.OutageStart = &started
+			}
+		})
+	}
 	e.prog.Event(Event{Kind: StepStarted, App: app, Unit: unit, Step: st.Kind, Time: started})
 
 	call := e.hard // in-flight vCenter work stops only on a second interrupt
@@ -364,6 +371,13 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 				r.Status, r.Ended, r.Error, r.Attempts = state.Done, &now, "", r.Attempts+1
 				u.Outputs = maps.Clone(rt.Outputs)
 			})
+			if st.Outage {
+				_ = e.store.Update(func(s *state.State) {
+					if a := s.App(app); a.OutageEnd == nil || a.OutageEnd.Before(now) {
+						a.OutageEnd = &now
+					}
+				})
+			}
 			e.prog.Event(Event{Kind: StepDone, App: app, Unit: unit, Step: st.Kind, Attempt: attempt, Time: now})
 			return nil
 		case errors.As(err, &d):

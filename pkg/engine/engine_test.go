@@ -558,3 +558,40 @@ waves:
 		t.Errorf("a: %s %q, want not started because of the wave's pre hook", a.Status, a.Reason)
 	}
 }
+
+func TestOutageIsMeasuredFromTheFirstOutageStepToTheLastOne(t *testing.T) {
+	f := setup(t, `applications:
+  - {name: db, strategy: remediate, users: 100, vms: [db-1, db-2]}
+  - {name: web, strategy: redeploy, template: tpl, vms: [web-1]}
+waves: [{name: w1, applications: [db, web]}]
+`)
+	var mu sync.Mutex
+	now := time.Date(2027, 3, 5, 18, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Second) // every reading of the clock is a second later
+		return now
+	}
+	f.run(t, context.Background(), newRecorder(), func(o *engine.Options) { o.Now = clock })
+	db := f.app("db")
+	if db.OutageStart == nil || db.OutageEnd == nil || !db.OutageEnd.After(*db.OutageStart) {
+		t.Fatalf("db outage %v to %v, want a start and a later end", db.OutageStart, db.OutageEnd)
+	}
+	// The outage starts with a power-off and ends with a verify.
+	var firstOff, lastVerify time.Time
+	for _, u := range db.Units {
+		if s := u.Step(plan.StepPowerOff, 1); firstOff.IsZero() || s.Started.Before(firstOff) {
+			firstOff = *s.Started
+		}
+		if s := u.Step(plan.StepVerify, 1); s.Ended.After(lastVerify) {
+			lastVerify = *s.Ended
+		}
+	}
+	if !db.OutageStart.Equal(firstOff) || !db.OutageEnd.Equal(lastVerify) {
+		t.Errorf("db outage %v to %v, want %v (first power-off) to %v (last verify)", db.OutageStart, db.OutageEnd, firstOff, lastVerify)
+	}
+	if web := f.app("web"); web.OutageStart != nil || web.OutageEnd != nil {
+		t.Errorf("web (redeploy) has an outage %v to %v; its old service ran until the new one verified", web.OutageStart, web.OutageEnd)
+	}
+}

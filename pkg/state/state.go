@@ -73,6 +73,13 @@ type App struct {
 	Reason  string     `json:"reason,omitempty"`
 	Started *time.Time `json:"started,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`
+	// OutageStart is when its service first went down (the first outage
+	// step of any of its VMs began); OutageEnd when the last of those
+	// steps finished and the application was verified. Both stay nil for
+	// an application whose old service kept running until the new one was
+	// verified (redeploy, replace).
+	OutageStart *time.Time `json:"outageStart,omitempty"`
+	OutageEnd   *time.Time `json:"outageEnd,omitempty"`
 
 	Units []*Unit   `json:"units"`
 	Hooks []HookRun `json:"hooks,omitempty"`
