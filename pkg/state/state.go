@@ -8,7 +8,9 @@ import (
 )
 
 // FormatVersion is the version of the state file format this build writes.
-const FormatVersion = 1
+// Version 2 added the checksum, the backup beside the file and the journal
+// of every change; version 1 files are read through a migration.
+const FormatVersion = 2
 
 // Status is where an application, unit or step stands.
 type Status string
@@ -28,10 +30,14 @@ const (
 // State is the whole record of a plan's migration. It is written as
 // indented JSON so that an operator can read it.
 type State struct {
-	FormatVersion int    `json:"formatVersion"`
-	Plan          string `json:"plan"`     // the plan's metadata.name
-	PlanFile      string `json:"planFile"` // as given on the command line
-	PlanHash      string `json:"planHash"` // SHA-256 of the plan file's bytes
+	FormatVersion int `json:"formatVersion"`
+	// Checksum seals the file: "sha256:" and the hex SHA-256 of the file's
+	// bytes with this value empty (""). It exists only in the file: Read
+	// checks it and leaves it empty in memory, and every write fills it in.
+	Checksum string `json:"checksum"`
+	Plan     string `json:"plan"`     // the plan's metadata.name
+	PlanFile string `json:"planFile"` // as given on the command line
+	PlanHash string `json:"planHash"` // SHA-256 of the plan file's bytes
 	// Lineage is fixed when the state is created; Serial rises with every
 	// write.
 	Lineage string    `json:"lineage"`

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +22,13 @@ import (
 
 // FileSuffix ends every state file's name.
 const FileSuffix = ".state.json"
+
+// BackupSuffix and JournalSuffix end the names of the files kept beside a
+// state file: the previous good version, and the journal of every change.
+const (
+	BackupSuffix  = ".backup"
+	JournalSuffix = ".journal"
+)
 
 // FileMode is the state file's mode: it names hosts, users and the estate's
 // VMs, so only its owner reads it.
@@ -65,7 +74,8 @@ func NewLineage() string {
 var ErrClosed = errors.New("state store is closed")
 
 // CorruptError is a state file that cannot be used: not JSON, cut short,
-// or JSON that is not a wavectl state.
+// JSON that is not a wavectl state, or a file whose checksum does not
+// match its content.
 type CorruptError struct {
 	Path string
 	// Line and Col (1-based) locate the problem when it has a place in the
@@ -74,6 +84,16 @@ type CorruptError struct {
 	// Reason says what is wrong, e.g. "unexpected end of JSON input".
 	Reason string
 	Err    error
+	// Backup is the previous good version beside the file (path +
+	// BackupSuffix) when it reads cleanly, with its serial and time; ""
+	// when there is none. Read and Open fill it in.
+	Backup        string
+	BackupSerial  int64
+	BackupUpdated time.Time
+	// Journal is the journal beside the file when the state can be rebuilt
+	// from it (Rebuild), with the serial it rebuilds; "" otherwise.
+	Journal       string
+	JournalSerial int64
 }
 
 func (e *CorruptError) Error() string {
@@ -81,10 +101,34 @@ func (e *CorruptError) Error() string {
 	if e.Line > 0 {
 		at = fmt.Sprintf("%s:%d:%d", e.Path, e.Line, e.Col)
 	}
-	return fmt.Sprintf("state file %s is corrupt: %s\n"+
-		"  wavectl replaces its state file in one atomic rename, so a damaged file was changed by something\n"+
-		"  else (an editor, a copy cut short, a full disk). Restore it from your backup or version control,\n"+
-		"  or move it aside; nothing was changed", at, e.Reason)
+	var b strings.Builder
+	fmt.Fprintf(&b, "state file %s is corrupt: %s\n"+
+		"  wavectl replaces its state file whole, in one atomic rename, and seals it with a checksum, so something else\n"+
+		"  changed or damaged it (an editor, a copy cut short, a full or failing disk); nothing was changed\n"+
+		"  To carry on, one of:", at, e.Reason)
+	if e.Backup != "" {
+		fmt.Fprintf(&b, "\n  - Restore the previous good version (serial %d, written %s):\n      cp -p %s %s",
+			e.BackupSerial, e.BackupUpdated.UTC().Format(time.RFC3339), shellQuote(e.Backup), shellQuote(e.Path))
+	}
+	if e.Journal != "" {
+		newer := ""
+		if e.Backup != "" && e.JournalSerial > e.BackupSerial {
+			newer = ", newer than the backup"
+		}
+		fmt.Fprintf(&b, "\n  - Rebuild it from its journal %s, which records every change up to serial %d%s", e.Journal, e.JournalSerial, newer)
+	}
+	b.WriteString("\n  - Restore it from your backup or version control, or move it aside to start a new record")
+	return b.String()
+}
+
+// shellQuote quotes a path for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./+,:@%=", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
@@ -127,21 +171,48 @@ func CheckPlan(path string, st *State, planName string) error {
 
 // migrations[v-1] turns a decoded file of format version v into version
 // v+1, on its generic JSON form, since the structs of old formats are not
-// kept. Version 1 is the first, so there are none yet; a change to the
-// format raises FormatVersion and appends one here (a test checks that
-// they match).
-var migrations []func(doc map[string]json.RawMessage) error
+// kept. A change to the format raises FormatVersion and appends one here (a
+// test checks that they match).
+var migrations = []func(doc map[string]json.RawMessage) error{
+	// 1 to 2: version 2 seals the file with a checksum (filled in by the
+	// next write) and keeps a backup and a journal beside it; the record
+	// itself is unchanged.
+	func(doc map[string]json.RawMessage) error {
+		doc["checksum"] = json.RawMessage(`""`)
+		return nil
+	},
+}
 
 // Read loads the state file at path without taking any lock and without
 // writing; for status and report. Errors: a missing file wraps
-// os.ErrNotExist; an unusable one is a *CorruptError; one from a newer
-// wavectl is a *VersionError.
+// os.ErrNotExist; an unusable one is a *CorruptError (saying whether the
+// backup or the journal beside it can stand in); one from a newer wavectl
+// is a *VersionError.
 func Read(path string) (*State, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, pathError(path, err)
 	}
-	return Decode(path, data)
+	st, err := Decode(path, data)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		ce.findRemedies()
+	}
+	return st, err
+}
+
+// findRemedies says which of the files beside a corrupt state can replace
+// it. It reads them whole, but only when something is already wrong.
+func (e *CorruptError) findRemedies() {
+	bak := e.Path + BackupSuffix
+	if data, err := os.ReadFile(bak); err == nil {
+		if st, err := Decode(bak, data); err == nil {
+			e.Backup, e.BackupSerial, e.BackupUpdated = bak, st.Serial, st.Updated
+		}
+	}
+	if st, err := Rebuild(e.Path); err == nil {
+		e.Journal, e.JournalSerial = e.Path+JournalSuffix, st.Serial
+	}
 }
 
 // Decode parses a state file's bytes; path names it in errors. Older
@@ -156,6 +227,7 @@ func Decode(path string, data []byte) (*State, error) {
 	// The header first: the version decides how the rest is read.
 	var head struct {
 		FormatVersion *json.RawMessage `json:"formatVersion"`
+		Checksum      *string          `json:"checksum"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, jsonError(path, data, err)
@@ -183,7 +255,64 @@ func Decode(path string, data []byte) (*State, error) {
 	if problem := check(st); problem != "" {
 		return nil, corrupt(problem, nil)
 	}
+	// The checksum last: damage that JSON decoding finds has a place in the
+	// file to show.
+	if version >= 2 {
+		if problem := verify(data, head.Checksum); problem != "" {
+			return nil, corrupt(problem, nil)
+		}
+	}
+	st.Checksum = ""
 	return st, nil
+}
+
+// checksumKey is how the checksum's member starts in the indented file.
+const checksumKey = `"checksum": `
+
+// verify checks a file's checksum (nil: the file has none) against its
+// bytes and says what is wrong, or "". An empty checksum is accepted: it is
+// how an operator who edited the file by hand vouches for it.
+func verify(data []byte, sum *string) string {
+	switch {
+	case sum == nil:
+		return "it has no checksum, which every state file of format version 2 or later has: it was changed or damaged"
+	case *sum == "":
+		return ""
+	}
+	member := []byte(checksumKey + jsonString(*sum))
+	i := bytes.Index(data, member)
+	if i < 0 || !strings.HasPrefix(*sum, "sha256:") {
+		return "its checksum cannot be checked (it is not where and how wavectl writes it): the file was changed or damaged"
+	}
+	h := sha256.New()
+	h.Write(data[:i])
+	h.Write([]byte(checksumKey + `""`))
+	h.Write(data[i+len(member):])
+	if "sha256:"+hex.EncodeToString(h.Sum(nil)) != *sum {
+		return "its checksum does not match its content: the file was changed or damaged after wavectl wrote it " +
+			`(if you edited it on purpose, set "checksum" to "" to vouch for your edit)`
+	}
+	return ""
+}
+
+// jsonString is the JSON form of a checksum (hex digits and a colon:
+// nothing to escape).
+func jsonString(s string) string { return `"` + s + `"` }
+
+// seal fills in the checksum of an encoded state, whose checksum member is
+// empty. The member is the first of its kind in the file (it comes second,
+// after formatVersion), so no key of the same name further down (a unit's
+// outputs) can be taken for it. The sealed file is head, member, tail, in
+// three parts so that a 3 MB record is not copied again to make it.
+func seal(data []byte) (parts [3][]byte, err error) {
+	empty := []byte(checksumKey + `""`)
+	i := bytes.Index(data, empty)
+	if i < 0 {
+		return parts, errors.New("encoded state has no empty checksum to fill in")
+	}
+	sum := sha256.Sum256(data)
+	member := []byte(checksumKey + jsonString("sha256:"+hex.EncodeToString(sum[:])))
+	return [3][]byte{data[:i], member, data[i+len(empty):]}, nil
 }
 
 // pathError says which state file an OS error is about, once: "state file
@@ -296,13 +425,32 @@ func lineCol(data []byte, off int64) (int, int) {
 	return line, col
 }
 
-// Encode returns the file's bytes: indented JSON ending in a newline.
+// Encode returns the file's bytes: indented JSON ending in a newline,
+// sealed with its checksum.
 func Encode(st *State) ([]byte, error) {
+	if st.Checksum != "" {
+		c := *st
+		c.Checksum = ""
+		st = &c
+	}
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, err
 	}
-	return indent(raw)
+	parts, err := encodeRaw(raw)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Join(parts[:], nil), nil
+}
+
+// encodeRaw lays out and seals a marshalled state, in parts (see seal).
+func encodeRaw(raw []byte) ([3][]byte, error) {
+	data, err := indent(raw)
+	if err != nil {
+		return [3][]byte{}, err
+	}
+	return seal(data)
 }
 
 // indent lays out compact JSON as the file has it. It is apart from the
@@ -321,7 +469,13 @@ func indent(raw []byte) ([]byte, error) {
 // Store keeps a State on disk. Every Update is durable when it returns:
 // the whole file is rewritten atomically (temp file, fsync, rename, fsync
 // the folder), so a reader, or a crash at any moment, sees the previous
-// version or the new one, never a mix.
+// version or the new one, never a mix. Beside the file it keeps:
+//
+//   - <path>.backup, the version it replaced, made by a hard link renamed
+//     into place just before the rename (no copy, and never half of one);
+//   - <path>.journal, an append-only journal of every change (see Entry),
+//     appended and fsynced before the file is replaced, from which Rebuild
+//     recovers the record.
 //
 // Updates from many goroutines are committed in groups: one writer
 // goroutine writes whatever has changed since its last write, so one
@@ -329,21 +483,26 @@ func indent(raw []byte) ([]byte, error) {
 // hundred VMs finishing steps at once cost a handful of writes, not a
 // hundred.
 //
-// A Store does not lock the file against other processes (the run lock
-// will); don't call Update or View from inside fn (it deadlocks).
+// A Store does not lock the file against other processes: take Lock
+// before Open or Create, and release it after Close. Don't call Update or
+// View from inside fn (it deadlocks).
 type Store struct {
 	path string
 	now  func() time.Time
 
 	mu      sync.Mutex
 	st      *State
-	pending *commit // the commit the next write makes, nil when nothing waits
+	j       *journal // its lines and shadow are guarded by mu, its file is the writer's
+	pending *commit  // the commit the next write makes, nil when nothing waits
 	closed  bool
 
 	kick chan struct{} // wakes the writer; buffered, one is enough
 	done chan struct{} // closed when the writer has stopped
 	// closeErr is the last write's error when the store closed.
 	closeErr error
+
+	// last is the file as this store last wrote (or read) it; the writer's.
+	last fs.FileInfo
 
 	// beforeRename, when set (tests), runs after the temp file is written
 	// and synced, before it replaces the target: a crash there must leave
@@ -362,7 +521,8 @@ type commit struct {
 // Create writes st as a new state file at path and returns its store. It
 // refuses to replace an existing file. It fills in what st lacks (format
 // version, lineage, created time), raises the serial and sets the file's
-// mode to 0600.
+// mode to 0600. The journal beside the file starts with the whole record,
+// and the backup with this first version.
 func Create(path string, st *State) (*Store, error) {
 	if st.FormatVersion == 0 {
 		st.FormatVersion = FormatVersion
@@ -376,37 +536,62 @@ func Create(path string, st *State) (*Store, error) {
 	}
 	st.Updated = now
 	st.Serial++
-	data, err := Encode(st)
+	st.Checksum = ""
+	raw, err := json.Marshal(st)
+	var data [3][]byte
+	if err == nil {
+		data, err = encodeRaw(raw)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
-	if err := writeNew(path, data); err != nil {
+	if err := writeNew(path, data[:]...); err != nil {
 		return nil, err
 	}
-	return newStore(path, st), nil
+	s := newStore(path, st)
+	s.last, _ = os.Stat(path)
+	// A backup left by an earlier record of this name is not this one's.
+	// Failures here are not the new record's: the first write retries both.
+	_ = linkBackup(path)
+	s.j.queueState(raw, st.Serial, st.Updated)
+	if err := s.j.append(s.j.take()); err != nil {
+		s.j.resync = true
+	}
+	go s.writer()
+	return s, nil
 }
 
 // Open loads the state file at path for updating, with the errors Read
 // gives. A file of an older format version is migrated in memory and
-// written in this build's format with the first Update.
+// written in this build's format with the first Update. The first write
+// starts the journal over with the record as it was read, so that the
+// journal follows the file even if the file was restored from its backup.
 func Open(path string) (*Store, error) {
 	st, err := Read(path)
 	if err != nil {
 		return nil, err
 	}
-	return newStore(path, st), nil
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	s := newStore(path, st)
+	s.last, _ = os.Stat(path)
+	s.j.queueState(raw, st.Serial, st.Updated)
+	go s.writer()
+	return s, nil
 }
 
+// newStore returns a store of st; the caller starts its writer.
 func newStore(path string, st *State) *Store {
-	s := &Store{
+	return &Store{
 		path: path,
 		now:  func() time.Time { return time.Now().UTC() },
 		st:   st,
+		j:    newJournal(path+JournalSuffix, st),
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
-	go s.writer()
-	return s
 }
 
 // Path returns the state file's path.
@@ -418,8 +603,13 @@ func (s *Store) Path() string { return s.path }
 // the write fails, the change stays in memory (the next write carries it)
 // and the error comes back: the record is no longer durable, and the
 // caller should stop starting new work.
+//
+// The journal learns of fn's changes at the write, by comparing the record
+// with what the journal last said: two changes of one step that one write
+// covers become one line (running to done, say). UpdateApp and UpdateStep
+// journal each change as it is made.
 func (s *Store) Update(fn func(*State)) error {
-	c, err := s.apply(fn)
+	c, err := s.apply("", func(st *State) error { fn(st); return nil })
 	if err != nil {
 		return err
 	}
@@ -427,15 +617,80 @@ func (s *Store) Update(fn func(*State)) error {
 	return c.err
 }
 
-func (s *Store) apply(fn func(*State)) (*commit, error) {
+// UpdateApp is Update for a change to one application's record: fn gets
+// the record of the application named app, and the journal gets a line for
+// each step, unit and application field fn changed, at once. It fails
+// without calling fn when there is no such application.
+func (s *Store) UpdateApp(app string, fn func(*App)) error {
+	c, err := s.apply(app, func(st *State) error {
+		a := st.App(app)
+		if a == nil {
+			return fmt.Errorf("state file %s: no application %q in the record", s.path, app)
+		}
+		fn(a)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	<-c.done
+	return c.err
+}
+
+// UpdateStep is UpdateApp for a change to one step (and its unit): the
+// engine's step transitions. It fails without calling fn when the record
+// has no such step.
+func (s *Store) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Unit)) error {
+	c, err := s.apply(app, func(st *State) error {
+		a := st.App(app)
+		if a == nil {
+			return fmt.Errorf("state file %s: no application %q in the record", s.path, app)
+		}
+		u := a.Unit(unit)
+		if u == nil {
+			return fmt.Errorf("state file %s: application %s has no unit %q in the record", s.path, app, unit)
+		}
+		r := u.Step(kind, phase)
+		if r == nil {
+			return fmt.Errorf("state file %s: %s of %s has no step %s (phase %d) in the record", s.path, unitName(unit), app, kind, phase)
+		}
+		fn(r, u)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	<-c.done
+	return c.err
+}
+
+func unitName(u string) string {
+	if u == "" {
+		return "the application's own unit"
+	}
+	return u
+}
+
+// apply changes the state with fn under the lock and joins the next
+// commit. With app set, the journal compares that application before fn
+// (catching up with plain Updates) and after it.
+func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	fn(s.st)
+	if app != "" {
+		s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated)
+	}
+	if err := fn(s.st); err != nil {
+		return nil, err
+	}
 	s.st.Serial++
 	s.st.Updated = s.now()
+	if app != "" {
+		s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated)
+	}
 	if s.pending == nil {
 		s.pending = &commit{done: make(chan struct{})}
 		select {
@@ -457,9 +712,10 @@ func (s *Store) writer() {
 }
 
 // flush writes the state if Updates are waiting, and tells them how it
-// went. The state is marshalled under the lock, so the bytes hold every
-// Update that took the lock before, and no half of a later one; indenting
-// and writing happen outside it.
+// went. The state is marshalled, and compared with what the journal last
+// said, under the lock, so the bytes hold every Update that took the lock
+// before, and no half of a later one; the journal's lines are appended and
+// synced, then the file is laid out, sealed and written, outside it.
 func (s *Store) flush() {
 	s.mu.Lock()
 	c := s.pending
@@ -469,16 +725,32 @@ func (s *Store) flush() {
 		return
 	}
 	raw, err := json.Marshal(s.st)
-	s.mu.Unlock()
-	var data []byte
+	var lines []byte
 	if err == nil {
-		data, err = indent(raw)
+		lines = s.j.collect(s.st, raw)
+	}
+	s.mu.Unlock()
+	var jerr error
+	if err == nil {
+		if jerr = s.j.append(lines); jerr != nil {
+			// The lines are lost: start the journal over with the whole
+			// record at the next write.
+			s.mu.Lock()
+			s.j.resync = true
+			s.mu.Unlock()
+		}
+	}
+	var data [3][]byte
+	if err == nil {
+		data, err = encodeRaw(raw)
 	}
 	if err == nil {
-		err = s.write(data)
+		err = s.write(data[:]...)
 	}
 	if err != nil {
 		err = fmt.Errorf("state file %s: %w", s.path, err)
+	} else if jerr != nil {
+		err = fmt.Errorf("state file %s: the state was written but its journal %s was not: %w", s.path, s.j.path, jerr)
 	}
 	c.err = err
 	close(c.done)
@@ -511,15 +783,17 @@ func (s *Store) Close() error {
 	// before sending.
 	close(s.kick)
 	<-s.done
+	s.j.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closeErr
 }
 
-// write replaces the file atomically with data.
-func (s *Store) write(data []byte) error {
+// write replaces the file atomically with data (the parts in turn),
+// keeping the version it replaces as the backup.
+func (s *Store) write(data ...[]byte) error {
 	s.writes.Add(1)
-	tmp, err := writeTemp(s.path, data)
+	tmp, err := writeTemp(s.path, data...)
 	if err != nil {
 		return err
 	}
@@ -529,24 +803,83 @@ func (s *Store) write(data []byte) error {
 			return err
 		}
 	}
+	if err := s.backup(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
 	if err := os.Rename(tmp, s.path); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(s.path))
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	s.last, _ = os.Stat(s.path)
+	return nil
+}
+
+// backup makes the file as it stands the backup, if it is still the
+// version this store wrote or read: a file that something else changed
+// since is no good version to go back to, and the older backup stays.
+func (s *Store) backup() error {
+	cur, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s.last != nil && !(os.SameFile(cur, s.last) && cur.Size() == s.last.Size() && cur.ModTime().Equal(s.last.ModTime())) {
+		return nil
+	}
+	return linkBackup(s.path)
+}
+
+// linkBackup makes path's file its backup: a hard link to it under a
+// temporary name, renamed over the backup, so the backup is at every
+// moment one whole version, and costs no copy. The rename of the new
+// version over path, which follows, leaves the link holding the old one.
+func linkBackup(path string) error {
+	bak := path + BackupSuffix
+	tmp := bak + ".tmp"
+	_ = os.Remove(tmp) // left by a crash between link and rename
+	if err := os.Link(path, tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		// Some network and FUSE filesystems have no hard links: copy.
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("backup %s: %w", bak, err)
+		}
+		t, err := writeTemp(bak, data)
+		if err != nil {
+			return fmt.Errorf("backup %s: %w", bak, err)
+		}
+		if err := os.Rename(t, bak); err != nil {
+			os.Remove(t)
+			return fmt.Errorf("backup %s: %w", bak, err)
+		}
+		return nil
+	}
+	if err := os.Rename(tmp, bak); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup %s: %w", bak, err)
+	}
+	return nil
 }
 
 // writeNew writes data at path only if nothing is there. The file appears
 // whole or not at all: the temp file is hard-linked into place, which,
 // unlike a rename, fails when the target exists.
-func writeNew(path string, data []byte) error {
+func writeNew(path string, data ...[]byte) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("state file %s already exists: it records an earlier run of this plan; "+
 			"carry that run on, or move the file aside to start a new record", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return pathError(path, err)
 	}
-	tmp, err := writeTemp(path, data)
+	tmp, err := writeTemp(path, data...)
 	if err != nil {
 		return err
 	}
@@ -563,9 +896,10 @@ func writeNew(path string, data []byte) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// writeTemp writes data to a new temp file next to path (same folder, so
-// that the rename is atomic), synced and closed, with the state's mode.
-func writeTemp(path string, data []byte) (string, error) {
+// writeTemp writes data (the parts in turn) to a new temp file next to
+// path (same folder, so that the rename is atomic), synced and closed, with
+// the state's mode.
+func writeTemp(path string, data ...[]byte) (string, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -584,8 +918,10 @@ func writeTemp(path string, data []byte) (string, error) {
 	if err := f.Chmod(FileMode); err != nil && runtime.GOOS != "windows" {
 		return fail(err)
 	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
+	for _, d := range data {
+		if _, err := f.Write(d); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return fail(err)

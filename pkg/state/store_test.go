@@ -2,12 +2,14 @@ package state
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,7 +18,7 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.json from sampleState")
+var update = flag.Bool("update", false, "rewrite testdata/v2.json from sampleState")
 
 func TestDefaultPathIsThePlanNameInTheWorkingDirectory(t *testing.T) {
 	if got := DefaultPath("crown-hosting"); got != "crown-hosting.state.json" {
@@ -36,9 +38,9 @@ func TestNewStateHasAVersionALineageAndACreatedTime(t *testing.T) {
 
 // The golden file pins the format: decoding it must give sampleState field
 // for field (a renamed JSON key would not), and encoding it again must give
-// the same bytes.
-func TestGoldenV1RoundTripsByteForByte(t *testing.T) {
-	const golden = "testdata/v1.json"
+// the same bytes, checksum included.
+func TestGoldenV2RoundTripsByteForByte(t *testing.T) {
+	const golden = "testdata/v2.json"
 	if *update {
 		data, err := Encode(sampleState())
 		if err != nil {
@@ -65,6 +67,45 @@ func TestGoldenV1RoundTripsByteForByte(t *testing.T) {
 	}
 	if !bytes.Equal(again, data) {
 		t.Errorf("re-encoding %s changed it:\n%s", golden, again)
+	}
+	if !bytes.Contains(data, []byte(`"checksum": "sha256:`)) {
+		t.Errorf("%s is not sealed", golden)
+	}
+}
+
+// A file of format version 1 (written by wavectl before the checksum)
+// still reads, through the migration, as the record it holds; its first
+// write is in this build's format.
+func TestGoldenV1ReadsThroughTheMigration(t *testing.T) {
+	const golden = "testdata/v1.json"
+	st, err := Read(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sampleState(); !reflect.DeepEqual(st, want) {
+		t.Errorf("decoding %s through the migration does not give sampleState", golden)
+	}
+	path := filepath.Join(t.TempDir(), "p.state.json")
+	data, _ := os.ReadFile(golden)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(*State) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Contains(after, []byte(fmt.Sprintf(`"formatVersion": %d,`, FormatVersion))) || !bytes.Contains(after, []byte(`"checksum": "sha256:`)) {
+		t.Errorf("the first write kept the old format:\n%.200s", after)
+	}
+	if _, err := Read(path); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -384,9 +425,16 @@ func TestBadFilesGiveTheirOwnErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	future := bytes.Replace(good, []byte(`"formatVersion": 1`), []byte(`"formatVersion": 7`), 1)
+	future := bytes.Replace(good, []byte(fmt.Sprintf(`"formatVersion": %d`, FormatVersion)), []byte(`"formatVersion": 7`), 1)
 	badType := bytes.Replace(good, []byte(`"serial": 42`), []byte(`"serial": "42"`), 1)
 	nullApp := bytes.Replace(good, []byte(`"applications": [`), []byte(`"applications": [null, `), 1)
+	flipped := bytes.Replace(good, []byte(`"status": "failed"`), []byte(`"status": "faile\u0064"`), 1)
+	unsealed := regexp.MustCompile(`\n  "checksum": "[^"]*",`).ReplaceAll(good, nil)
+	var compactBuf bytes.Buffer
+	if err := json.Compact(&compactBuf, good); err != nil {
+		t.Fatal(err)
+	}
+	compact := compactBuf.Bytes()
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -404,9 +452,12 @@ func TestBadFilesGiveTheirOwnErrors(t *testing.T) {
 		{name: "JSON that is not a state", data: []byte(`{"apiVersion": "wavectl/v1"}`), want: "corrupt", contains: "not a wavectl state file"},
 		{name: "a JSON list", data: []byte(`[1, 2]`), want: "corrupt", line: 1, contains: "holds a JSON array, not an object"},
 		{name: "format version zero", data: []byte(`{"formatVersion": 0, "plan": "p"}`), want: "corrupt", contains: "formatVersion 0"},
-		{name: "a value of the wrong type", data: badType, want: "corrupt", line: 7, contains: "serial is a JSON string, want a whole number"},
+		{name: "a value of the wrong type", data: badType, want: "corrupt", line: 8, contains: "serial is a JSON string, want a whole number"},
 		{name: "a null application", data: nullApp, want: "corrupt", contains: "applications[0] is null"},
 		{name: "a newer format version", data: future, want: "version", contains: "upgrade wavectl"},
+		{name: "a byte changed in a status", data: flipped, want: "corrupt", contains: "its checksum does not match its content: the file was changed or damaged"},
+		{name: "no checksum", data: unsealed, want: "corrupt", contains: "it has no checksum"},
+		{name: "a checksum moved by reformatting", data: compact, want: "corrupt", contains: "its checksum cannot be checked"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "p.state.json")

@@ -1,0 +1,500 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Entry is one line of a state file's journal, <path>.journal: JSON, one
+// object a line, appended and fsynced by the store before it replaces the
+// file. Every line says the state's absolute value for what it names (not
+// a difference), so replaying the lines after a whole-state line gives the
+// record: that is Rebuild. The journal is also the audit trail of a run:
+// `jq 'select(.type=="step")' x.state.json.journal` lists every step
+// transition with its time, attempt and error.
+//
+// The journal is not kept bounded: it grows by a whole-state line each
+// time a store opens the file (once per run) and by a few hundred bytes per
+// change, some 15 MB for a 1,500-VM programme; move it aside between
+// programmes if that matters (a store starts a new one).
+type Entry struct {
+	// Type is what the line records:
+	//   - state: the whole record (in State); the journal's first line, and
+	//     the first of each store (each run) and after a failed append;
+	//   - record: the record's own fields (in Record: plan, runs, the waves'
+	//     hook runs), not its applications;
+	//   - app: an application's own fields (in Application); with its units
+	//     when it is new or its units or steps changed, replacing it whole;
+	//   - unit: a unit's status and outputs;
+	//   - step: a step's transition: From, then the step's record after it
+	//     (kind, phase, status, attempts, error, times), with its unit's
+	//     status and outputs;
+	//   - commit: the store wrote the state file with this serial.
+	Type string `json:"type"`
+	// Serial and Time are the record's serial and time once the change was
+	// made (for lines a write's comparison found, at that write).
+	Serial int64     `json:"serial"`
+	Time   time.Time `json:"time"`
+	App    string    `json:"app,omitempty"`
+	Unit   string    `json:"unit,omitempty"` // "" is the application's own unit (its hooks)
+	From   Status    `json:"from,omitempty"`
+	*Step
+	UnitStatus  Status            `json:"unitStatus,omitempty"`
+	Outputs     map[string]string `json:"outputs,omitempty"`
+	Application *App              `json:"application,omitempty"`
+	Record      *State            `json:"record,omitempty"`
+	State       json.RawMessage   `json:"state,omitempty"`
+}
+
+// Journal line types.
+const (
+	EntryState  = "state"
+	EntryRecord = "record"
+	EntryApp    = "app"
+	EntryUnit   = "unit"
+	EntryStep   = "step"
+	EntryCommit = "commit"
+)
+
+// journal is a store's side of the journal. shadow is the record as the
+// lines so far leave it; comparing the record with it finds what to write.
+// shadow, queued and resync are guarded by the store's mutex; f is used by
+// the store's writer (and Create, before the writer starts).
+type journal struct {
+	path   string
+	f      *os.File
+	shadow *State
+	queued []byte // lines waiting for the next write
+	// resync starts the next write's lines over with the whole record:
+	// lines were lost (a failed append), or the shadow cannot follow.
+	resync bool
+}
+
+func newJournal(path string, st *State) *journal {
+	return &journal{path: path, shadow: cloneState(st)}
+}
+
+// queueState queues a whole-state line from the marshalled record.
+func (j *journal) queueState(raw []byte, serial int64, at time.Time) {
+	j.queued = appendStateLine(j.queued, raw, serial, at)
+}
+
+// appendStateLine is built by hand: the record is marshalled already, and
+// Rebuild finds these lines by their start.
+func appendStateLine(b, raw []byte, serial int64, at time.Time) []byte {
+	b = append(b, stateLinePrefix...)
+	b = strconv.AppendInt(b, serial, 10)
+	b = append(b, `,"time":`...)
+	b = at.AppendFormat(append(b, '"'), time.RFC3339Nano)
+	b = append(b, `","state":`...)
+	b = append(b, raw...)
+	return append(b, "}\n"...)
+}
+
+const stateLinePrefix = `{"type":"state","serial":`
+
+// take returns the queued lines and empties the queue.
+func (j *journal) take() []byte {
+	out := j.queued
+	j.queued = nil
+	return out
+}
+
+// line queues one entry.
+func (j *journal) line(e Entry) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		// Only a record that cannot be marshalled gets here, and then the
+		// state file cannot be written either; start over when it can.
+		j.resync = true
+		return
+	}
+	j.queued = append(append(j.queued, b...), '\n')
+}
+
+// collect returns the lines a write appends: those queued, those a
+// comparison of the record with the shadow finds, and the commit line.
+// raw is the marshalled record.
+func (j *journal) collect(st *State, raw []byte) []byte {
+	if j.resync {
+		// A newline first ends any line a failed append left half-written.
+		j.queued = appendStateLine([]byte("\n"), raw, st.Serial, st.Updated)
+		j.shadow = cloneState(st)
+		j.resync = false
+	} else if !j.diff(st) {
+		j.queueState(raw, st.Serial, st.Updated)
+		j.shadow = cloneState(st)
+	}
+	j.line(Entry{Type: EntryCommit, Serial: st.Serial, Time: st.Updated})
+	return j.take()
+}
+
+// diff queues a line for each part of st that differs from the shadow, and
+// brings the shadow up to date. It returns false when applications were
+// removed or reordered, which only a whole-state line can say.
+func (j *journal) diff(st *State) bool {
+	sh := j.shadow
+	if len(st.Apps) < len(sh.Apps) {
+		return false
+	}
+	for i, o := range sh.Apps {
+		if st.Apps[i].Name != o.Name {
+			return false
+		}
+	}
+	if !sameRecord(sh, st) {
+		rec := *st
+		rec.Apps, rec.Checksum = nil, ""
+		j.line(Entry{Type: EntryRecord, Serial: st.Serial, Time: st.Updated, Record: &rec})
+		copyRecord(sh, st)
+	}
+	for i, a := range st.Apps {
+		if i >= len(sh.Apps) {
+			j.line(Entry{Type: EntryApp, Serial: st.Serial, Time: st.Updated, App: a.Name, Application: a})
+			sh.Apps = append(sh.Apps, cloneApp(a))
+			continue
+		}
+		j.diffAt(i, a, st.Serial, st.Updated)
+	}
+	return true
+}
+
+// diffApp compares one application with the shadow (UpdateApp). One that
+// the shadow does not have at the same place is left to the write's
+// comparison.
+func (j *journal) diffApp(st *State, name string, serial int64, at time.Time) {
+	if j.resync {
+		return
+	}
+	for i, a := range st.Apps {
+		if a.Name == name {
+			if i < len(j.shadow.Apps) && j.shadow.Apps[i].Name == name {
+				j.diffAt(i, a, serial, at)
+			}
+			return
+		}
+	}
+}
+
+// diffAt compares the application a with the shadow's at index i.
+func (j *journal) diffAt(i int, a *App, serial int64, at time.Time) {
+	o := j.shadow.Apps[i]
+	if !sameShape(o, a) {
+		if len(a.Units) == 0 {
+			// An app line without units keeps the units it had; only a
+			// whole-state line can say they are gone.
+			j.resync = true
+			return
+		}
+		j.line(Entry{Type: EntryApp, Serial: serial, Time: at, App: a.Name, Application: a})
+		j.shadow.Apps[i] = cloneApp(a)
+		return
+	}
+	for k, u := range a.Units {
+		ou := o.Units[k]
+		stepped := false
+		for m, r := range u.Steps {
+			or := ou.Steps[m]
+			if sameStep(or, r) {
+				continue
+			}
+			j.line(Entry{Type: EntryStep, Serial: serial, Time: at, App: a.Name, Unit: u.Name, From: or.Status, Step: r,
+				UnitStatus: u.Status, Outputs: u.Outputs})
+			ou.Steps[m] = cloneStep(r)
+			stepped = true
+		}
+		if stepped || ou.Status != u.Status || !maps.Equal(ou.Outputs, u.Outputs) {
+			if !stepped {
+				j.line(Entry{Type: EntryUnit, Serial: serial, Time: at, App: a.Name, Unit: u.Name, UnitStatus: u.Status, Outputs: u.Outputs})
+			}
+			ou.Status, ou.Outputs = u.Status, maps.Clone(u.Outputs)
+		}
+	}
+	if !sameAppFields(o, a) {
+		fields := *a
+		fields.Units = nil
+		j.line(Entry{Type: EntryApp, Serial: serial, Time: at, App: a.Name, Application: &fields})
+		units := o.Units
+		*o = *cloneApp(&fields)
+		o.Units = units
+	}
+}
+
+// append writes lines at the journal's end and syncs them. A journal it
+// creates gets the state file's mode, and its folder entry is synced.
+func (j *journal) append(lines []byte) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	if j.f == nil {
+		_, statErr := os.Stat(j.path)
+		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, FileMode)
+		if err != nil {
+			return err
+		}
+		if errors.Is(statErr, fs.ErrNotExist) {
+			if err := syncDir(filepath.Dir(j.path)); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		j.f = f
+	}
+	if _, err := j.f.Write(lines); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+func (j *journal) close() {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+}
+
+// Rebuild returns the record of the state file at path as its journal has
+// it: the journal's last whole-state line with every line after it
+// applied. It reads only the journal; use it when the state file is
+// damaged. A last line cut short (a crash while appending) never counted
+// and is ignored.
+func Rebuild(path string) (*State, error) {
+	jpath := path + JournalSuffix
+	data, err := os.ReadFile(jpath)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("journal %s: %w", jpath, err)
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
+		data = data[:i+1]
+	}
+	start, n := -1, 0
+	for off, no := 0, 1; off < len(data); no++ {
+		if bytes.HasPrefix(data[off:], []byte(stateLinePrefix)) {
+			start, n = off, no
+		}
+		off += bytes.IndexByte(data[off:], '\n') + 1
+	}
+	if start < 0 {
+		return nil, fmt.Errorf("journal %s has no whole-state line to start from", jpath)
+	}
+	var st *State
+	for off, no := start, n; off < len(data); no++ {
+		end := off + bytes.IndexByte(data[off:], '\n')
+		line := data[off:end]
+		off = end + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("journal %s:%d: %w", jpath, no, err)
+		}
+		if e.Type == EntryState {
+			if st, err = Decode(fmt.Sprintf("%s:%d", jpath, no), e.State); err != nil {
+				return nil, err
+			}
+		} else if err := replay(st, &e); err != nil {
+			return nil, fmt.Errorf("journal %s:%d: %w", jpath, no, err)
+		}
+		st.Serial, st.Updated = e.Serial, e.Time
+	}
+	return st, nil
+}
+
+// replay applies one line to the record.
+func replay(st *State, e *Entry) error {
+	switch e.Type {
+	case EntryCommit:
+		return nil
+	case EntryRecord:
+		if e.Record == nil {
+			return errors.New("a record line without its record")
+		}
+		copyRecord(st, e.Record)
+		return nil
+	case EntryApp:
+		if e.Application == nil {
+			return errors.New("an app line without its application")
+		}
+		a := st.App(e.Application.Name)
+		switch {
+		case a == nil:
+			st.Apps = append(st.Apps, e.Application)
+		case e.Application.Units != nil:
+			*a = *e.Application
+		default:
+			units := a.Units
+			*a = *e.Application
+			a.Units = units
+		}
+		return nil
+	case EntryUnit, EntryStep:
+		a := st.App(e.App)
+		if a == nil {
+			return fmt.Errorf("no application %q before this line", e.App)
+		}
+		u := a.Unit(e.Unit)
+		if u == nil {
+			return fmt.Errorf("application %s has no unit %q before this line", e.App, e.Unit)
+		}
+		if e.Type == EntryStep {
+			if e.Step == nil {
+				return errors.New("a step line without its step")
+			}
+			r := u.Step(e.Kind, e.Phase)
+			if r == nil {
+				return fmt.Errorf("%s of %s has no step %s (phase %d) before this line", unitName(e.Unit), e.App, e.Kind, e.Phase)
+			}
+			*r = *e.Step
+		}
+		u.Status, u.Outputs = e.UnitStatus, e.Outputs
+		return nil
+	}
+	return fmt.Errorf("unknown line type %q", e.Type)
+}
+
+// sameRecord compares the record's own fields, not its applications.
+func sameRecord(a, b *State) bool {
+	return a.FormatVersion == b.FormatVersion && a.Plan == b.Plan && a.PlanFile == b.PlanFile && a.PlanHash == b.PlanHash &&
+		a.Lineage == b.Lineage && a.Created.Equal(b.Created) &&
+		slices.EqualFunc(a.Runs, b.Runs, sameRun) && slices.Equal(a.WaveHooks, b.WaveHooks)
+}
+
+// copyRecord copies the record's own fields from src to dst (not the
+// applications, the serial, the time or the checksum).
+func copyRecord(dst, src *State) {
+	dst.FormatVersion, dst.Plan, dst.PlanFile, dst.PlanHash, dst.Lineage, dst.Created =
+		src.FormatVersion, src.Plan, src.PlanFile, src.PlanHash, src.Lineage, src.Created
+	dst.Runs = make([]*Run, len(src.Runs))
+	for i, r := range src.Runs {
+		dst.Runs[i] = cloneRun(r)
+	}
+	if src.Runs == nil {
+		dst.Runs = nil
+	}
+	dst.WaveHooks = slices.Clone(src.WaveHooks)
+}
+
+func sameRun(a, b *Run) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && a.Host == b.Host && a.User == b.User && a.PID == b.PID &&
+		a.Started.Equal(b.Started) && sameTime(a.Ended, b.Ended) && a.Result == b.Result && a.Note == b.Note
+}
+
+// sameShape reports whether two records of an application have the same
+// units and steps, in the same order.
+func sameShape(a, b *App) bool {
+	if len(a.Units) != len(b.Units) {
+		return false
+	}
+	for i, u := range a.Units {
+		v := b.Units[i]
+		if u == nil || v == nil || u.Name != v.Name || len(u.Steps) != len(v.Steps) {
+			return false
+		}
+		for k, s := range u.Steps {
+			t := v.Steps[k]
+			if s == nil || t == nil || s.Kind != t.Kind || s.Phase != t.Phase {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sameAppFields(a, b *App) bool {
+	return a.Name == b.Name && a.Wave == b.Wave && a.Conveyor == b.Conveyor && a.Strategy == b.Strategy && a.Users == b.Users &&
+		a.Status == b.Status && a.Reason == b.Reason && sameTime(a.Started, b.Started) && sameTime(a.Ended, b.Ended) &&
+		slices.Equal(a.Hooks, b.Hooks)
+}
+
+func sameStep(a, b *Step) bool {
+	return a.Kind == b.Kind && a.Phase == b.Phase && a.Status == b.Status && a.Attempts == b.Attempts &&
+		sameTime(a.Started, b.Started) && sameTime(a.Ended, b.Ended) && a.Error == b.Error &&
+		slices.Equal(a.Retried, b.Retried) && sameTime(a.NotBefore, b.NotBefore)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+func cloneState(st *State) *State {
+	c := *st
+	copyRecord(&c, st)
+	c.Apps = make([]*App, len(st.Apps))
+	for i, a := range st.Apps {
+		c.Apps[i] = cloneApp(a)
+	}
+	return &c
+}
+
+func cloneApp(a *App) *App {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.Started, c.Ended = cloneTime(a.Started), cloneTime(a.Ended)
+	c.Hooks = slices.Clone(a.Hooks)
+	if a.Units != nil {
+		c.Units = make([]*Unit, len(a.Units))
+		for i, u := range a.Units {
+			if u == nil {
+				continue
+			}
+			cu := *u
+			cu.Outputs = maps.Clone(u.Outputs)
+			cu.Steps = make([]*Step, len(u.Steps))
+			for k, s := range u.Steps {
+				cu.Steps[k] = cloneStep(s)
+			}
+			c.Units[i] = &cu
+		}
+	}
+	return &c
+}
+
+func cloneStep(s *Step) *Step {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Started, c.Ended, c.NotBefore = cloneTime(s.Started), cloneTime(s.Ended), cloneTime(s.NotBefore)
+	c.Retried = slices.Clone(s.Retried)
+	return &c
+}
+
+func cloneRun(r *Run) *Run {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Args = slices.Clone(r.Args)
+	c.Ended = cloneTime(r.Ended)
+	return &c
+}
