@@ -20,6 +20,7 @@ const (
 	ExitUnreachable = 5   // vCenter could not be reached, or refused the login
 	ExitFailed      = 6   // apply: some applications failed or were skipped
 	ExitPaused      = 7   // apply: paused, a change window closed
+	ExitLocked      = 8   // another run holds the state's lock
 	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
@@ -34,6 +35,7 @@ const exitCodeHelp = `Exit codes:
   5    vCenter could not be reached or refused the login
   6    apply: some applications failed or were skipped
   7    apply: paused because a change window closed
+  8    another run holds the state's lock (the message names it)
   9    the state file is unreadable, corrupt, foreign or from a newer wavectl
   130  interrupted (SIGINT/SIGTERM)`
 

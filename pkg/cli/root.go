@@ -93,6 +93,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdResume(f, nil),
 		NewCmdRollback(f, nil),
 		NewCmdStatus(f, nil),
+		NewCmdUnlock(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
 	return root
