@@ -155,6 +155,11 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			return exitf(ExitFailure, "not confirmed; nothing was changed")
 		}
 	}
+	lock, err := takeLock(f, path, command)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	store, err := openState(path, p, f)
 	if err != nil {
 		return err
@@ -367,4 +372,20 @@ func onlyRehearsals(path string) bool {
 		}
 	}
 	return true
+}
+
+// takeLock takes the state's run lock for command, or says who holds it.
+func takeLock(f *Factory, path, command string) (*state.RunLock, error) {
+	lock, err := state.Lock(path, command)
+	var le *state.LockedError
+	switch {
+	case errors.As(err, &le):
+		return nil, &ExitError{Code: ExitLocked, Err: err}
+	case err != nil:
+		return nil, exitf(ExitState, "%v", err)
+	}
+	if w := lock.TakeoverWarning(); w != "" {
+		f.Log.Warn().Str("state", path).Msg(w)
+	}
+	return lock, nil
 }
