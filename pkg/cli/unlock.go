@@ -97,23 +97,3 @@ func unlockRun(opts *UnlockOptions) error {
 	fmt.Fprintf(opts.IO.Out, "Removed lock %s of %s: %s%s.\n", h.ID, path, h.Describe(opts.Now()), gone)
 	return nil
 }
-
-// lockState takes the run lock of the state at path for operation (apply,
-// resume or rollback), before the state is read: exit 8 naming the holder
-// when another run holds it, and a warning when it takes over the lock of
-// a run whose process is gone. The caller releases it once the store is
-// closed.
-func lockState(f *Factory, path, operation string) (*state.RunLock, error) {
-	l, err := state.Lock(path, operation)
-	var le *state.LockedError
-	switch {
-	case errors.As(err, &le):
-		return nil, &ExitError{Code: ExitLocked, Err: err}
-	case err != nil:
-		return nil, exitf(ExitState, "%v", err)
-	}
-	if w := l.TakeoverWarning(); w != "" {
-		f.Log.Warn().Str("state", path).Str("lock", l.Holder().ID).Str("previousLock", l.TookOver().ID).Msg(w)
-	}
-	return l, nil
-}

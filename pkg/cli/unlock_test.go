@@ -122,16 +122,16 @@ func TestUnlockFindsTheStateLikeStatus(t *testing.T) {
 	}
 }
 
-func TestLockStateRefusesASecondRunWithExitEight(t *testing.T) {
+func TestTakeLockRefusesASecondRunWithExitEight(t *testing.T) {
 	dir := isolate(t)
 	path := filepath.Join(dir, "demo.state.json")
 	var logs bytes.Buffer
 	f := &Factory{Log: zerolog.New(&logs)}
-	first, err := lockState(f, path, "apply")
+	first, err := takeLock(f, path, "apply")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = lockState(f, path, "resume")
+	_, err = takeLock(f, path, "resume")
 	if codeOf(err) != ExitLocked || !strings.Contains(err.Error(), "is locked by apply on host") {
 		t.Fatalf("second lock: exit %d: %v", codeOf(err), err)
 	}
@@ -142,7 +142,7 @@ func TestLockStateRefusesASecondRunWithExitEight(t *testing.T) {
 	gone := state.Holder{ID: "0badc0de", Operation: "apply", Host: host, PID: 1 << 30, Since: time.Now().Add(-time.Hour)}
 	data, _ := json.Marshal(gone)
 	os.WriteFile(path+state.LockSuffix, data, 0o600)
-	l, err := lockState(f, path, "resume")
+	l, err := takeLock(f, path, "resume")
 	if err != nil {
 		t.Fatal(err)
 	}

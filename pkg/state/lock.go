@@ -248,15 +248,20 @@ func (l *RunLock) Unlock() error {
 
 // Unlock removes the lock of the state file at statePath whose ID is id,
 // and returns who held it: for a lock whose run is gone without releasing
-// it, typically on another host. It fails with a *LockedError when a
-// process still holds the OS lock (the kernel keeps it for that process,
-// so removing its description would only hide who holds it; restic's
-// unlock likewise leaves live locks alone), with a *NoLockError when
-// nothing is locked, and with a *LockIDError when id is not the holder's.
+// it, typically on another host. It fails with a *LockIDError when id is
+// not the holder's (live or not); with a *LockedError when a process still
+// holds the OS lock, since the kernel keeps it for that process and
+// removing its description would only hide who holds it (restic's unlock
+// likewise leaves live locks alone); and with a *NoLockError when nothing
+// is locked.
 func Unlock(statePath, id string) (Holder, error) {
 	path := statePath + LockSuffix
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return Holder{}, &NoLockError{Path: path}
+	}
+	// A wrong ID is a mistake whoever holds the lock, live or not.
+	if h, err := readHolder(path); err == nil && h != nil && h.ID != id {
+		return Holder{}, &LockIDError{Path: path, ID: id, Holder: *h}
 	}
 	fl := flock.New(path, flock.SetPermissions(FileMode))
 	ok, err := fl.TryLock()
@@ -267,9 +272,10 @@ func Unlock(statePath, id string) (Holder, error) {
 		return Holder{}, lockedError(path)
 	}
 	defer fl.Unlock()
+	// Holding the OS lock, nobody can change the description under us.
 	h, err := readHolder(path)
 	if err != nil {
-		// Nobody holds the OS lock, so nobody is writing it: it is damaged.
+		// Nobody is writing it, so it is damaged: clear it.
 		if cerr := clearHolder(path); cerr != nil {
 			return Holder{}, fmt.Errorf("unlock %s: %w", path, cerr)
 		}
