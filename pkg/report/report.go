@@ -33,7 +33,9 @@ import (
 //     none was attempted); retries (transient faults retried); failedSteps;
 //     hookFailures; outageSeconds and userHoursLost (measured, summed over
 //     the applications); and projected (estimateSeconds, outageSeconds,
-//     projectedUserHoursLost), left out without projections.
+//     projectedUserHoursLost), left out without projections. A group also
+//     has kind (wave or conveyor), name, status (as status has it) and
+//     applicationNames.
 //   - applications: per application its group, strategy, users, status,
 //     reason, times, vms, changeAttempted, retries; the measured outage
 //     (outageStart, outageEnd, outageSeconds, outageOpen, outageNote) and
@@ -138,7 +140,9 @@ type GroupView struct {
 	Name   string `json:"name"`
 	Status string `json:"status"` // as status has it
 	Figures
-	Applications []string `json:"applications"`
+	// ApplicationNames are its applications, in order; their figures are
+	// in Report.Applications.
+	ApplicationNames []string `json:"applicationNames"`
 }
 
 // Title is "Wave NAME" or "Conveyor".
@@ -276,7 +280,7 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 	estimates := map[string]schedule.Seconds{}
 	var steps []*StepTime
 	for _, g := range sr.Groups {
-		gv := &GroupView{Kind: g.Kind, Name: g.Name, Status: g.Status, Applications: []string{}}
+		gv := &GroupView{Kind: g.Kind, Name: g.Name, Status: g.Status, ApplicationNames: []string{}}
 		gv.Started, gv.Ended, gv.Duration = g.Started, g.Ended, g.Duration
 		gv.Apps = g.Counts
 		if sg := sched.group(g); sg != nil {
@@ -293,7 +297,7 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 			}
 			r.Applications = append(r.Applications, av)
 			r.units[as.Name] = as.Units
-			gv.Applications = append(gv.Applications, as.Name)
+			gv.ApplicationNames = append(gv.ApplicationNames, as.Name)
 			gv.addApp(av)
 			r.Total.addApp(av)
 			for _, u := range as.Units {

@@ -440,7 +440,7 @@ func (t *timeline) group(g *GroupView) {
 		t.bar(*g.Started, t.end(g.Ended), y+5, 14, "grp", "", title)
 	}
 	t.y += groupH
-	for _, name := range g.Applications {
+	for _, name := range g.ApplicationNames {
 		for _, a := range t.r.Applications {
 			if a.Name == name {
 				t.app(a)
