@@ -94,6 +94,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdRollback(f, nil),
 		NewCmdStatus(f, nil),
 		NewCmdUnlock(f, nil),
+		NewCmdReport(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
 	return root
