@@ -16,6 +16,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/preflight"
+	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/vsphere"
 )
@@ -250,19 +251,20 @@ func writePlanText(w io.Writer, s *schedule.Schedule, detail bool) {
 		s.Limits.Concurrency, s.Limits.PerHost, s.Limits.PerDatastore, s.Limits.Retries)
 	for _, wv := range s.Waves {
 		fmt.Fprintf(w, "\nWave %s%s, on failure: %s\n", wv.Name, windowText(wv.Window), wv.OnFailure)
-		fmt.Fprintf(w, "  estimated %s; %s, %s; projected %s user-hours lost\n",
-			wv.Estimate, plural(len(wv.Apps), "application"), plural(units(wv.Apps), "VM"), hours(wv.ProjectedUserHours))
+		fmt.Fprintf(w, "  %s %s; %s, %s; %s %s\n", report.NameEstimate,
+			wv.Estimate, plural(len(wv.Apps), "application"), plural(units(wv.Apps), "VM"), hours(wv.ProjectedUserHours), report.NameProjectedHours)
 		writeApps(w, wv.Apps, detail)
 	}
 	if c := s.Conveyor; c != nil {
 		fmt.Fprintf(w, "\nConveyor%s, %d in flight, on failure: %s\n", windowText(c.Window), c.InFlight, c.OnFailure)
-		fmt.Fprintf(w, "  estimated %s; %s, %s; projected %s user-hours lost\n",
-			c.Estimate, plural(len(c.Apps), "application"), plural(units(c.Apps), "VM"), hours(c.ProjectedUserHours))
+		fmt.Fprintf(w, "  %s %s; %s, %s; %s %s\n", report.NameEstimate,
+			c.Estimate, plural(len(c.Apps), "application"), plural(units(c.Apps), "VM"), hours(c.ProjectedUserHours), report.NameProjectedHours)
 		writeApps(w, c.Apps, detail)
 	}
 	t := s.Totals
-	fmt.Fprintf(w, "\nTotal: %s, %s, %s; estimated %s (waves back to back, the conveyor alongside); projected %s user-hours lost.\n",
-		plural(t.Applications, "application"), plural(t.Units, "VM"), plural(t.Steps, "step"), t.Estimate, hours(t.ProjectedUserHours))
+	fmt.Fprintf(w, "\nTotal: %s, %s, %s; %s %s (waves back to back, the conveyor alongside); %s %s.\n",
+		plural(t.Applications, "application"), plural(t.Units, "VM"), plural(t.Steps, "step"), report.NameEstimate, t.Estimate,
+		hours(t.ProjectedUserHours), report.NameProjectedHours)
 	fmt.Fprintln(w, "Steps marked * are outage: the application's service is down while they run.")
 }
 
@@ -273,7 +275,8 @@ func writeApps(w io.Writer, apps []*schedule.App, detail bool) {
 			deps = ", after " + strings.Join(a.DependsOn, ", ")
 		}
 		fmt.Fprintf(w, "\n  %d. %s (%s, %s, %d users%s)\n", i+1, a.Name, a.Strategy, a.Criticality, a.Users, deps)
-		fmt.Fprintf(w, "     starts +%s, takes %s, outage %s, projected %s user-hours lost\n", a.Start, a.Estimate, a.Outage, hours(a.ProjectedUserHours))
+		fmt.Fprintf(w, "     starts +%s, %s %s, %s %s, %s %s\n", a.Start, report.NameEstimate, a.Estimate,
+			report.NameEstimatedOutage, a.Outage, hours(a.ProjectedUserHours), report.NameProjectedHours)
 		fmt.Fprintf(w, "     target: %s\n", placementText(a.Target))
 		if detail {
 			for _, st := range a.Steps {
