@@ -303,6 +303,7 @@ type timeline struct {
 	y      int
 	kinds  []string
 	units  bool
+	undone bool // a step undone by a rollback is drawn
 }
 
 const (
@@ -337,6 +338,19 @@ func (p *htmlPage) Timeline() template.HTML {
 	if p.Total.Ended != nil {
 		t.t1 = *p.Total.Ended
 	}
+	// A clock behind the record (a report made on another machine) must
+	// not hide what was recorded.
+	for _, us := range p.units {
+		for _, u := range us {
+			for _, s := range u.Steps {
+				for _, at := range []*time.Time{s.Started, s.Ended} {
+					if at != nil && s.Status != state.Deferred && at.After(t.t1) {
+						t.t1 = *at
+					}
+				}
+			}
+		}
+	}
 	for _, run := range p.Runs {
 		if run.Ended != nil && run.Ended.After(t.t1) && !run.Ended.After(p.Generated) {
 			t.t1 = *run.Ended
@@ -366,6 +380,9 @@ func (p *htmlPage) Timeline() template.HTML {
 	b.WriteString(`<li><svg width="14" height="10"><rect width="14" height="10" class="st-failed"/></svg>failed</li>`)
 	b.WriteString(`<li><svg width="14" height="10"><rect width="14" height="10" class="st-rolled-back"/></svg>rolled back</li>`)
 	b.WriteString(`<li><svg width="14" height="10"><rect width="14" height="10" class="outage"/></svg>measured outage</li>`)
+	if t.undone {
+		b.WriteString(`<li><svg width="14" height="10"><rect x="5" width="4" height="10" class="undo"/></svg>step undone (rollback)</li>`)
+	}
 	for _, k := range plan.StepKinds {
 		if slices.Contains(t.kinds, k) {
 			fmt.Fprintf(&b, `<li><svg width="14" height="10"><rect width="14" height="10" fill="%s"/></svg>%s</li>`, StepColours[k], html.EscapeString(k))
@@ -484,6 +501,7 @@ func (t *timeline) unit(a *AppView, u *UnitStatus) {
 		case state.RolledBack:
 			// Its end is when the rollback undid it: a mark there.
 			if s.Ended != nil {
+				t.undone = true
 				x := t.x(*s.Ended)
 				t.plot.rect(pct(x-0.2), pct(0.4), y+1, 11, "undo", "", fmt.Sprintf("%s undone at %s (rollback)", name, t.r.clock(s.Ended)))
 			}
@@ -554,6 +572,16 @@ func (p *htmlPage) UserHoursByApp() template.HTML {
 	return p.bars(rows, "User-hours lost per application, projected and measured")
 }
 
+// barValue writes a bar's value after its end, or inside it when the bar
+// is long: a phone leaves little room on the right.
+func barValue(s *svg, w float64, y int, class, value string) {
+	if w > 45 {
+		s.raw(`<text x="%s" y="%d" dx="-5" class="%s in" text-anchor="end">%s</text>`, pct(w), y+10, class, html.EscapeString(value))
+		return
+	}
+	s.raw(`<text x="%s" y="%d" dx="5" class="%s">%s</text>`, pct(w), y+10, class, html.EscapeString(value))
+}
+
 type barRow struct {
 	label               string
 	projected, measured float64
@@ -585,7 +613,7 @@ func (p *htmlPage) bars(rows []barRow, title string) template.HTML {
 		if r.hasProjection {
 			w := scale(r.projected)
 			s.rect("0", pct(max(w, 0.2)), y, barH, "proj", "", fmt.Sprintf("%s: %s %s", r.label, NameProjectedHours, userHours(r.projected)))
-			s.raw(`<text x="%s" y="%d" dx="5" class="bv">%s projected</text>`, pct(w), y+10, userHours(r.projected))
+			barValue(&s, w, y, "bv", userHours(r.projected)+" projected")
 			y += barH + 2
 		}
 		w := scale(r.measured)
@@ -594,7 +622,7 @@ func (p *htmlPage) bars(rows []barRow, title string) template.HTML {
 			value = "at least " + value + " (open)"
 		}
 		s.rect("0", pct(max(w, 0.2)), y, barH, "meas", "", fmt.Sprintf("%s: %s %s", r.label, NameUserHoursLost, value))
-		s.raw(`<text x="%s" y="%d" dx="5" class="bv">%s</text>`, pct(w), y+10, html.EscapeString(value))
+		barValue(&s, w, y, "bv", value)
 		y += barH + gap
 	}
 	return template.HTML(fmt.Sprintf(`<svg class="bars" width="100%%" height="%d" role="img" aria-label="%s">%s</svg>`,

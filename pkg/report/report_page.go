@@ -46,7 +46,7 @@ svg .grid { stroke: #e6e9ef; stroke-width: 1; }
 svg .grp { fill: #cfd8e3; }
 svg .st-done { fill: #43a047; } svg .st-failed { fill: #e53935; } svg .st-rolled-back { fill: #fb8c00; }
 svg .st-running { fill: #1e88e5; } svg .st-skipped, svg .st-pending { fill: #bdbdbd; }
-svg .outage { fill: #c62828; }
+svg .outage { fill: #263238; }
 svg .step { stroke: #fff; stroke-width: .5; }
 svg .step.failed { stroke: #b71c1c; stroke-width: 1.5; }
 svg .run { opacity: .6; }
@@ -55,6 +55,7 @@ svg .runbar { fill: #e3e8ef; stroke: #9aa5b5; stroke-width: 1; }
 svg .runlabel { font-size: 11px; fill: var(--fg); }
 svg .bl { font-size: 12.5px; font-weight: 600; }
 svg .bv { font-size: 11.5px; fill: var(--muted); }
+svg .proj + .bv.in { fill: #0d2a4a; } svg .meas + .bv.in { fill: #fff; }
 svg .proj { fill: #b3cde8; stroke: #5b8ec4; stroke-width: 1; }
 svg .meas { fill: #c62828; }
 .legend { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: .82rem; color: var(--muted); }
