@@ -416,6 +416,37 @@ func TestRebuildIgnoresALineCutShortByACrash(t *testing.T) {
 	}
 }
 
+// A run killed while appending to the journal leaves a line cut short; the
+// next run's store carries on after it, and the journal still rebuilds.
+func TestTheNextStoreCarriesOnAfterALineCutShort(t *testing.T) {
+	path := storeWithHistory(t, 2)
+	f, err := os.OpenFile(path+JournalSuffix, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"type":"step","serial":99,"app":"app-00","unit":"app00-vm-0`)
+	f.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateStep("app-01", "app01-vm-002", "verify", 1, func(r *Step, _ *Unit) { r.Status = Failed }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(path)
+	st, err := Rebuild(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := encoded(t, st); got != string(want) {
+		t.Errorf("rebuilt record differs from the file")
+		diffLines(t, string(want), got)
+	}
+}
+
 // A record started afresh under the same name (the old one moved aside)
 // starts its journal over in the same file; Rebuild takes the newest.
 func TestRebuildTakesTheNewestRecordOfAReusedJournal(t *testing.T) {

@@ -238,7 +238,7 @@ func (j *journal) append(lines []byte) error {
 	}
 	if j.f == nil {
 		_, statErr := os.Stat(j.path)
-		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, FileMode)
+		f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
 		if err != nil {
 			return err
 		}
@@ -246,6 +246,14 @@ func (j *journal) append(lines []byte) error {
 			if err := syncDir(filepath.Dir(j.path)); err != nil {
 				f.Close()
 				return err
+			}
+		}
+		// A process killed while appending leaves its last line cut
+		// short: end it, so that this store's first line stands alone.
+		if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+			last := make([]byte, 1)
+			if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+				lines = append([]byte("\n"), lines...)
 			}
 		}
 		j.f = f

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -185,7 +186,26 @@ func Lock(statePath, operation string) (*RunLock, error) {
 		fl.Unlock()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if prev != nil {
+		removeLeftovers(statePath)
+	}
 	return l, nil
+}
+
+// removeLeftovers removes the temp files a run killed while writing left
+// beside the state. Only the lock's holder writes them, so once a gone
+// holder's lock is taken over, none of them is in use.
+func removeLeftovers(statePath string) {
+	dir, base := filepath.Split(statePath)
+	if strings.ContainsAny(base, `*?[\`) {
+		return // not a glob pattern; leave them
+	}
+	for _, pattern := range []string{"." + base + ".tmp-*", "." + base + BackupSuffix + ".tmp-*", base + BackupSuffix + ".tmp"} {
+		found, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, f := range found {
+			os.Remove(f)
+		}
+	}
 }
 
 // lockedError describes the holder of a lock that is held. A holder that

@@ -144,11 +144,19 @@ func TestALockLeftByAKilledProcessIsTakenOver(t *testing.T) {
 	} else if alive, known := h.Alive(); alive || !known {
 		t.Errorf("Alive = %v, %v for a killed process", alive, known)
 	}
+	// What a run killed while writing leaves beside the state.
+	dir := filepath.Dir(path)
+	for _, f := range []string{".p.state.json.tmp-123", ".p.state.json.backup.tmp-456", "p.state.json.backup.tmp"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("{"), 0o600)
+	}
 	l, err := Lock(path, "resume")
 	if err != nil {
 		t.Fatalf("after the holder was killed: %v", err)
 	}
 	defer l.Unlock()
+	if left, _ := filepath.Glob(filepath.Join(dir, "*tmp*")); len(left) > 0 {
+		t.Errorf("temp files of the killed run are left: %v", left)
+	}
 	if p := l.TookOver(); p == nil || p.ID != id || p.PID != cmd.Process.Pid {
 		t.Errorf("TookOver = %+v", p)
 	}

@@ -555,7 +555,8 @@ func BenchmarkUpdate(b *testing.B) {
 	for _, mode := range []struct {
 		name  string
 		naive bool
-	}{{"baseline-naive-write-per-update", true}, {"group-commit", false}} {
+		step  bool // through UpdateStep, which journals each change at once
+	}{{"baseline-naive-write-per-update", true, false}, {"group-commit", false, false}, {"group-commit-UpdateStep", false, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "crown-hosting.state.json")
 			s, err := Create(path, bigState(60, 25))
@@ -579,12 +580,21 @@ func BenchmarkUpdate(b *testing.B) {
 							return
 						}
 						start := time.Now()
-						err := update(func(st *State) {
-							a := st.Apps[i%len(st.Apps)]
-							stp := a.Units[(i/len(st.Apps))%len(a.Units)].Steps[4]
-							stp.Attempts++
-							stp.Status = Done
-						})
+						var err error
+						if mode.step {
+							a, u := i%60, (i/60)%25
+							err = s.UpdateStep(fmt.Sprintf("app-%02d", a), fmt.Sprintf("app%02d-vm-%03d", a, u), stepKinds[4], 1, func(stp *Step, _ *Unit) {
+								stp.Attempts++
+								stp.Status = Done
+							})
+						} else {
+							err = update(func(st *State) {
+								a := st.Apps[i%len(st.Apps)]
+								stp := a.Units[(i/len(st.Apps))%len(a.Units)].Steps[4]
+								stp.Attempts++
+								stp.Status = Done
+							})
+						}
 						waited.Add(int64(time.Since(start)))
 						if err != nil {
 							b.Error(err)
