@@ -251,6 +251,13 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 		}
 	}
 	if e.unitFinished(ar.sched.Name, unit, steps) {
+		// A run that died after recording the unit's last step left the
+		// unit running.
+		var stale bool
+		e.store.View(func(st *state.State) { stale = st.App(ar.sched.Name).Unit(unit).Status == state.Running })
+		if stale {
+			e.setUnit(ar.sched.Name, unit, state.Done)
+		}
 		return nil
 	}
 	place := placement(ar.app.Resolved)
