@@ -14,7 +14,10 @@ package strategy
 //     itself moves.
 //
 // Every VM wavectl creates or changes carries the markers plan,
-// application and step (the last kind that changed it); a VM wavectl made
+// application and step (the last kind that changed it). A step sets its
+// marker before it acts, not after: when a run dies while vCenter carries
+// out the step's task, the next run's Check finds the effect and skips the
+// step, and the marker must already say so. A VM wavectl made
 // also carries source (the unit it stands for: the old VM's or server's
 // name, or the replacement's), which is how a step finds its earlier work.
 

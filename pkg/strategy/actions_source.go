@@ -135,13 +135,16 @@ func snapshot() Action {
 			if err != nil {
 				return err
 			}
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepSnapshot)); err != nil {
+				return err
+			}
 			s, err := d.CreateSnapshot(ctx, vm.Ref, SnapshotPrefix+rt.Plan.Metadata.Name,
 				fmt.Sprintf("wavectl: %s before plan %s remediates it (application %s)", vm.Name, rt.Plan.Metadata.Name, rt.App.Name))
 			if err != nil {
 				return err
 			}
 			rt.Outputs[OutSnapshot] = s.Ref
-			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepSnapshot))
+			return nil
 		},
 		Undo: func(ctx context.Context, rt *Runtime) error {
 			d, vm, err := sourceVM(ctx, rt)
@@ -202,10 +205,10 @@ func powerOff() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.Shutdown(ctx, vm.Ref, shutdownTimeout(rt)); err != nil {
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOff)); err != nil {
 				return err
 			}
-			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOff))
+			return d.Shutdown(ctx, vm.Ref, shutdownTimeout(rt))
 		},
 		Undo: func(ctx context.Context, rt *Runtime) error {
 			d, vm, err := sourceVM(ctx, rt)
@@ -250,10 +253,10 @@ func upgradeHardware() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.UpgradeHardware(ctx, vm.Ref, want(rt)); err != nil {
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware)); err != nil {
 				return err
 			}
-			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware))
+			return d.UpgradeHardware(ctx, vm.Ref, want(rt))
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)
@@ -383,13 +386,16 @@ func relocate() Action {
 			// must be there too (one vCenter, or the same one under two
 			// names).
 			spec := vsphere.RelocateSpec{Target: target(rt), Networks: networks(rt.App)}
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
+				return err
+			}
 			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
 				if rt.Target != nil && rt.Target.Name() != d.Name() && vsphere.IsNotFound(err) {
 					return fmt.Errorf("%w (moving a VM from vCenter %s into another vCenter, %s, is not supported by this version)", err, d.Name(), rt.Target.Name())
 				}
 				return err
 			}
-			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate))
+			return nil
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)
@@ -468,10 +474,10 @@ func removeSnapshot() Action {
 			if snap == "" || !slices.ContainsFunc(vm.Snapshots, func(s vsphere.Snapshot) bool { return s.Ref == snap }) {
 				snap = name(rt)
 			}
-			if err := d.RemoveSnapshot(ctx, vm.Ref, snap); err != nil {
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRemoveSnapshot)); err != nil {
 				return err
 			}
-			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRemoveSnapshot))
+			return d.RemoveSnapshot(ctx, vm.Ref, snap)
 		},
 	}
 }

@@ -332,10 +332,10 @@ func powerOn() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.PowerOn(ctx, vm.Ref); err != nil {
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOn)); err != nil {
 				return err
 			}
-			return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOn))
+			return d.PowerOn(ctx, vm.Ref)
 		},
 		Undo: func(ctx context.Context, rt *Runtime) error {
 			d, vm, err := subjectVM(ctx, rt)
