@@ -5,6 +5,7 @@ package strategy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -85,7 +86,7 @@ func createVM() Action {
 				Markers:  marks(rt, plan.StepCreateVM, vsphere.MarkerSource, rt.Unit),
 			})
 			if err != nil {
-				return err
+				return takeOwnDuplicate(ctx, rt, err)
 			}
 			rt.Outputs[OutVM] = vm.Ref
 			return nil
@@ -103,6 +104,24 @@ func createVM() Action {
 		},
 		Undo: destroyOwn,
 	}
+}
+
+// takeOwnDuplicate is what a step that makes a VM does with vCenter's
+// refusal of a name that is taken (DuplicateName): when the VM that holds
+// it is the unit's own, made by the task of an earlier run that died while
+// vCenter carried it out, that VM is the step's result. Any other error,
+// or a name taken by another VM, stays the step's failure.
+func takeOwnDuplicate(ctx context.Context, rt *Runtime, err error) error {
+	var f *vsphere.Fault
+	if !errors.As(err, &f) || f.Kind != "DuplicateName" {
+		return err
+	}
+	if own, ferr := findOwn(ctx, rt); ferr != nil || !own {
+		return err
+	}
+	rt.Log.Info().Str("vm", rt.Unit).Str("ref", rt.Outputs[OutVM]).
+		Msg("the name is taken by the VM an earlier run's task made for this unit: taking that VM")
+	return nil
 }
 
 // importImage: the server's OVF/OVA (relative to the plan file) imported
@@ -282,7 +301,7 @@ func cloneVM() Action {
 			}
 			vm, err := rt.Target.Clone(ctx, spec)
 			if err != nil {
-				return err
+				return takeOwnDuplicate(ctx, rt, err)
 			}
 			rt.Outputs[OutVM] = vm.Ref
 			return nil
