@@ -133,7 +133,7 @@ func (e *LockedError) Error() string {
 	}
 	return fmt.Sprintf("state file %s is locked by %s.\n"+
 		"  Another run is using this state: wait for it to finish, or stop it (Ctrl-C, or kill %d on %s).\n"+
-		"  Run `wavectl unlock %s` only if that process is gone.", state, who, h.PID, h.Host, h.ID)
+		"  Run `wavectl unlock %s --state %s` only if that process is gone.", state, who, h.PID, h.Host, h.ID, shellQuote(state))
 }
 
 // NoLockError is wavectl unlock on a state that nobody has locked.

@@ -86,7 +86,7 @@ func TestASecondLockFailsAtOnceNamingTheHolder(t *testing.T) {
 		t.Errorf("holder %+v", h)
 	}
 	for _, want := range []string{path, "apply on host " + host, fmt.Sprintf("PID %d", os.Getpid()), "user " + h.User,
-		"since " + h.Since.Format(time.RFC3339), ", for ", "wavectl unlock " + h.ID + "` only if that process is gone"} {
+		"since " + h.Since.Format(time.RFC3339), ", for ", "wavectl unlock " + h.ID + " --state " + path + "` only if that process is gone"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message lacks %q:\n%v", want, err)
 		}
