@@ -124,19 +124,6 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 			path = strings.TrimSuffix(path, ".state.json") + ".simulate.state.json"
 		}
 	}
-	if opts.Simulate {
-		// The simulator starts afresh every time, so its record must too:
-		// an earlier rehearsal's record is replaced, but never a record of
-		// runs against a real vCenter.
-		if _, err := os.Stat(path); err == nil {
-			if opts.State != "" && !onlyRehearsals(path) {
-				return usageError{fmt.Errorf("a --simulate run starts afresh, and %s records runs against a real vCenter: name another --state", path)}
-			}
-			if err := os.Remove(path); err != nil {
-				return exitf(ExitState, "replace the rehearsal record %s: %v", path, err)
-			}
-		}
-	}
 	return execute(ctx, f, opts, p, sched, path, func(o engine.Options) (*engine.Result, error) {
 		return engine.Run(ctx, o)
 	})
@@ -160,6 +147,19 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		return err
 	}
 	defer lock.Unlock()
+	if opts.Simulate && command == "apply" {
+		// The simulator starts afresh every time, so its record must too:
+		// an earlier rehearsal's record is replaced, but never a record of
+		// runs against a real vCenter.
+		if _, err := os.Stat(path); err == nil {
+			if opts.State != "" && !onlyRehearsals(path) {
+				return usageError{fmt.Errorf("a --simulate run starts afresh, and %s records runs against a real vCenter: name another --state", path)}
+			}
+			if err := os.Remove(path); err != nil {
+				return exitf(ExitState, "replace the rehearsal record %s: %v", path, err)
+			}
+		}
+	}
 	store, err := openState(path, p, f)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,7 @@ func TestStatusErrorsAboutTheStateFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unsealed := regexp.MustCompile(`"checksum": "[^"]*"`).ReplaceAll(good, []byte(`"checksum": ""`))
 	for _, c := range []struct {
 		name    string
 		content *string // nil: no file
@@ -167,9 +169,10 @@ func TestStatusErrorsAboutTheStateFile(t *testing.T) {
 		{name: "truncated", content: ptrTo(string(good[:len(good)/3])), state: true, code: ExitState, want: []string{
 			"is corrupt: it ends too early", "demo.state.json:", "nothing was changed"}},
 		{name: "garbage", content: ptrTo("PK\x03\x04garbage"), state: true, code: ExitState, want: []string{"is corrupt: invalid character"}},
-		{name: "from a newer wavectl", content: ptrTo(strings.Replace(string(good), `"formatVersion": 1`, `"formatVersion": 2`, 1)), state: true,
-			code: ExitState, want: []string{"format version 2", "upgrade wavectl"}},
-		{name: "of another plan", content: ptrTo(strings.Replace(string(good), `"plan": "demo"`, `"plan": "payroll"`, 1)), state: true, plan: demoPlan,
+		{name: "from a newer wavectl", content: ptrTo(strings.Replace(string(good), `"formatVersion": 2`, `"formatVersion": 3`, 1)), state: true,
+			code: ExitState, want: []string{"format version 3", "upgrade wavectl"}},
+		// An edited file whose editor vouched for it (an empty checksum).
+		{name: "of another plan", content: ptrTo(strings.Replace(string(unsealed), `"plan": "demo"`, `"plan": "payroll"`, 1)), state: true, plan: demoPlan,
 			code: ExitState, want: []string{`belongs to plan "payroll", not "demo"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -468,10 +468,7 @@ func (e *engine) attempt(ctx context.Context, act strategy.Action, rt *strategy.
 
 // update changes one step's record (and its unit's) durably.
 func (e *engine) update(app, unit string, st schedule.Step, fn func(*state.Step, *state.Unit)) {
-	if err := e.store.Update(func(s *state.State) {
-		u := s.App(app).Unit(unit)
-		fn(u.Step(st.Kind, st.Phase), u)
-	}); err != nil {
+	if err := e.store.UpdateStep(app, unit, st.Kind, st.Phase, fn); err != nil {
 		e.log.Error().Err(err).Str("app", app).Str("step", st.Kind).Msg("could not record a step in the state file")
 	}
 }
