@@ -11,7 +11,7 @@ FUZZTIME ?= 60s
 GOVC_VERSION := v0.46.0
 TOOLS   := $(CURDIR)/bin/tools
 
-.PHONY: all build test demo bench lint fuzz plans schema clean tools reference
+.PHONY: all build test demo bench lint fuzz plans schema clean tools reference report
 
 all: build
 
@@ -34,6 +34,7 @@ demo: build
 	rm -f demo.state.json
 	./$(BIN) apply --simulate --yes --ignore-windows --state demo.state.json examples/demo.yaml
 	./$(BIN) status --state demo.state.json
+	./$(BIN) report --state demo.state.json
 
 ## bench: benchmarks of validate and plan --offline on the reference plan, against a bare YAML parse
 bench:
@@ -48,6 +49,11 @@ lint:
 reference: build
 	./$(BIN) apply --simulate --yes --ignore-windows plans/crown-hosting.yaml
 	./$(BIN) status plans/crown-hosting.yaml --state crown-hosting.simulate.state.json | head -40
+
+## report: the demo's report as HTML, with desktop and phone screenshots (needs Debian's chromium)
+report: demo
+	./$(BIN) report --state demo.state.json -o html --out demo-report.html
+	testdata/report-screenshot.sh demo-report.html demo-report
 
 ## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
 fuzz:
