@@ -470,14 +470,20 @@ func removeSnapshot() Action {
 			if err != nil {
 				return err
 			}
-			snap := rt.Outputs[OutSnapshot]
-			if snap == "" || !slices.ContainsFunc(vm.Snapshots, func(s vsphere.Snapshot) bool { return s.Ref == snap }) {
-				snap = name(rt)
-			}
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRemoveSnapshot)); err != nil {
 				return err
 			}
-			return d.RemoveSnapshot(ctx, vm.Ref, snap)
+			// Every one of wavectl's, by ref: a run killed while vCenter
+			// took the snapshot, and the next run's snapshot step taking
+			// it again before that task ended, leave two of the name.
+			for _, s := range vm.Snapshots {
+				if s.Name == name(rt) || (rt.Outputs[OutSnapshot] != "" && s.Ref == rt.Outputs[OutSnapshot]) {
+					if err := d.RemoveSnapshot(ctx, vm.Ref, s.Ref); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
 		},
 	}
 }
