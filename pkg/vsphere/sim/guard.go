@@ -549,10 +549,12 @@ func (w *folderOverride) CreateVMTask(ctx *simulator.Context, req *types.CreateV
 	name := req.Config.Name
 	fault := w.sim.faults.taskFault("CreateVM_Task", name, name, w.Name)
 	delay := w.sim.faults.delay("CreateVm")
-	if fault == nil && delay == 0 {
-		return w.Folder.CreateVMTask(ctx, req)
-	}
 	folder := w.Folder
+	// vCenter refuses a VM whose name the folder already holds
+	// (DuplicateName); the simulator's own CreateVM does not check, so two
+	// creates of one name (a run killed mid-task, then resumed) would both
+	// succeed here as they cannot there. The check and the create happen
+	// under the folder's lock, as one.
 	ref := startTask(ctx, w.Self, "createVm", func() (types.AnyType, *types.LocalizedMethodFault) {
 		time.Sleep(delay)
 		if fault != nil {
@@ -561,6 +563,13 @@ func (w *folderOverride) CreateVMTask(ctx *simulator.Context, req *types.CreateV
 		var res types.AnyType
 		var lf *types.LocalizedMethodFault
 		ctx.WithLock(folder, func() {
+			if obj := ctx.Map.FindByName(name, folder.ChildEntity); obj != nil {
+				lf = &types.LocalizedMethodFault{
+					Fault:            &types.DuplicateName{Name: name, Object: obj.Reference()},
+					LocalizedMessage: fmt.Sprintf("The name '%s' already exists.", name),
+				}
+				return
+			}
 			res, lf = awaitBody(ctx, folder.CreateVMTask(ctx, req))
 		})
 		return res, lf
