@@ -11,7 +11,7 @@ FUZZTIME ?= 60s
 GOVC_VERSION := v0.46.0
 TOOLS   := $(CURDIR)/bin/tools
 
-.PHONY: all build test demo bench lint fuzz plans schema clean tools reference report
+.PHONY: all build test demo bench lint fuzz plans schema clean tools reference report crash
 
 all: build
 
@@ -54,6 +54,10 @@ reference: build
 report: demo
 	./$(BIN) report --state demo.state.json -o html --out demo-report.html
 	testdata/report-screenshot.sh demo-report.html demo-report
+
+## crash: the kill -9 tests at length: 200 kills in apply and resume per test, each run compared with an uninterrupted one
+crash:
+	WAVECTL_CRASH_KILLS=200 $(GO) test -count=1 -run Kill -v -timeout 60m ./cmd/wavectl
 
 ## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
 fuzz:
