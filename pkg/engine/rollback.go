@@ -44,6 +44,12 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 			break
 		}
 		ar := e.apps[sa.Name]
+		// Until it is all undone, the record says so: a rollback cut short
+		// is finished by running the same rollback again.
+		_ = e.store.Update(func(st *state.State) {
+			a := st.App(sa.Name)
+			a.Status, a.Reason = state.Running, "being rolled back; if the rollback stopped, run the same wavectl rollback again to finish it"
+		})
 		e.prog.Event(Event{Kind: AppStarted, App: sa.Name, Message: "rollback", Time: e.now()})
 		err := e.rollback(ar)
 		status, reason := state.RolledBack, "rolled back by an operator (wavectl rollback)"
