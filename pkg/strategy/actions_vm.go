@@ -129,7 +129,20 @@ func takeOwnDuplicate(ctx context.Context, rt *Runtime, err error) error {
 // memory. Check: a VM of ours stands for the server. Undo: delete it.
 func importImage() Action {
 	return Action{
-		Check: findOwn,
+		// Found is not enough: a run killed between the import and the
+		// resize left the VM at the image's size, so the step finishes
+		// the resize (Reconfigure skips what is already in place).
+		Check: func(ctx context.Context, rt *Runtime) (bool, error) {
+			own, err := findOwn(ctx, rt)
+			if err != nil || !own {
+				return own, err
+			}
+			s, err := server(rt)
+			if err != nil {
+				return false, err
+			}
+			return true, rt.Target.Reconfigure(ctx, rt.Outputs[OutVM], vsphere.ReconfigureSpec{CPUs: s.CPUs, MemoryMB: s.MemoryMB})
+		},
 		Do: func(ctx context.Context, rt *Runtime) error {
 			s, err := server(rt)
 			if err != nil {
