@@ -617,7 +617,45 @@ func (w *snapshotOverride) RemoveSnapshotTask(ctx *simulator.Context, req *types
 	if ref, ok := w.sim.injected(ctx, w.Vm, "RemoveSnapshot_Task", name, name); ok {
 		return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: ref}}
 	}
-	return w.VirtualMachineSnapshot.RemoveSnapshotTask(ctx, req)
+	// Two removals of one VM's snapshots at once crash the simulator (its
+	// task dereferences the VM's snapshot list, which the other removal
+	// may have emptied): a resumed run removing the snapshot a killed
+	// run's task is still removing does exactly that. Removals are
+	// serialised per VM, and one whose snapshot is already gone fails as
+	// vCenter's would, with ManagedObjectNotFound.
+	mu := snapshotLock(w.Vm)
+	snap := w.Self
+	ref := startTask(ctx, w.Vm, "removeSnapshot", func() (types.AnyType, *types.LocalizedMethodFault) {
+		mu.Lock()
+		defer mu.Unlock()
+		gone := false
+		vm, ok := ctx.Map.Get(w.Vm).(*simulator.VirtualMachine)
+		if ok {
+			ctx.WithLock(vm, func() { gone = vm.Snapshot == nil || !snapshotInTree(vm.Snapshot.RootSnapshotList, snap) })
+		}
+		if !ok || gone {
+			return nil, &types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: snap},
+				LocalizedMessage: fmt.Sprintf("The object '%s' has already been deleted or has not been completely created", snap.Value)}
+		}
+		return awaitBody(ctx, w.VirtualMachineSnapshot.RemoveSnapshotTask(ctx, req))
+	})
+	return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: ref}}
+}
+
+var snapshotLocks sync.Map // VM ref -> *sync.Mutex
+
+func snapshotLock(vm types.ManagedObjectReference) *sync.Mutex {
+	mu, _ := snapshotLocks.LoadOrStore(vm, &sync.Mutex{})
+	return mu.(*sync.Mutex)
+}
+
+func snapshotInTree(tree []types.VirtualMachineSnapshotTree, ref types.ManagedObjectReference) bool {
+	for _, t := range tree {
+		if t.Snapshot == ref || snapshotInTree(t.ChildSnapshotList, ref) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *snapshotOverride) RevertToSnapshotTask(ctx *simulator.Context, req *types.RevertToSnapshot_Task) soap.HasFault {
