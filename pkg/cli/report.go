@@ -130,19 +130,9 @@ func reportRun(opts *ReportOptions) error {
 			return err
 		}
 	}
-	so := &StatusOptions{Plan: opts.Plan, State: opts.State, Dir: opts.Dir}
-	path, planName, err := statePath(so)
+	st, path, err := readState(&StatusOptions{Plan: opts.Plan, State: opts.State, Dir: opts.Dir})
 	if err != nil {
 		return err
-	}
-	st, err := state.Read(path)
-	if err != nil {
-		return stateReadError(path, so, err)
-	}
-	if planName != "" {
-		if err := state.CheckPlan(path, st, planName); err != nil {
-			return exitf(ExitState, "%v", err)
-		}
 	}
 	p, noPlan := projectionPlan(opts, st, path)
 	opts.Log.Debug().Str("state", path).Int64("serial", st.Serial).Bool("projections", p != nil).Msg("read state")

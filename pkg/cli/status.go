@@ -87,18 +87,9 @@ from a newer wavectl.`,
 }
 
 func statusRun(opts *StatusOptions) error {
-	path, planName, err := statePath(opts)
+	st, path, err := readState(opts)
 	if err != nil {
 		return err
-	}
-	st, err := state.Read(path)
-	if err != nil {
-		return stateReadError(path, opts, err)
-	}
-	if planName != "" {
-		if err := state.CheckPlan(path, st, planName); err != nil {
-			return exitf(ExitState, "%v", err)
-		}
 	}
 	opts.Log.Debug().Str("state", path).Int64("serial", st.Serial).Msg("read state")
 	now := time.Now
@@ -190,4 +181,24 @@ func stateReadError(path string, opts *StatusOptions, err error) error {
 		return usageError{fmt.Errorf("state file %s is a folder: name the file with --state PATH", path)}
 	}
 	return exitf(ExitState, "%v; check the file's permissions (status only reads it)", err)
+}
+
+// readState finds the state file (see statePath), reads it without the
+// lock, and checks it belongs to the plan when one was given: what status,
+// report, resume and rollback all start with.
+func readState(opts *StatusOptions) (*state.State, string, error) {
+	path, planName, err := statePath(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := state.Read(path)
+	if err != nil {
+		return nil, "", stateReadError(path, opts, err)
+	}
+	if planName != "" {
+		if err := state.CheckPlan(path, st, planName); err != nil {
+			return nil, "", exitf(ExitState, "%v", err)
+		}
+	}
+	return st, path, nil
 }
