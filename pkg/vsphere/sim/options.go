@@ -196,7 +196,7 @@ func methodOf(task string) (string, bool) {
 // isTaskOp reports whether op's method returns a task.
 func isTaskOp(op string) bool { return strings.HasSuffix(methodName(op), "_Task") }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
