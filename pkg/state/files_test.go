@@ -55,6 +55,7 @@ func serialOf(t *testing.T, path string) int64 {
 }
 
 func TestEveryWriteKeepsThePreviousVersionAsTheBackup(t *testing.T) {
+	checkpointAlways(t)
 	path := filepath.Join(t.TempDir(), "p.state.json")
 	s, err := Create(path, NewState("p", "p.yaml", "h"))
 	if err != nil {
@@ -88,6 +89,7 @@ func TestEveryWriteKeepsThePreviousVersionAsTheBackup(t *testing.T) {
 // A file that something else changed under a running store is no good
 // version to go back to: the backup stays the last good one.
 func TestAFileChangedBehindTheStoreDoesNotBecomeTheBackup(t *testing.T) {
+	checkpointAlways(t)
 	path := filepath.Join(t.TempDir(), "p.state.json")
 	s, err := Create(path, NewState("p", "p.yaml", "h"))
 	if err != nil {
@@ -112,6 +114,7 @@ func TestAFileChangedBehindTheStoreDoesNotBecomeTheBackup(t *testing.T) {
 }
 
 func TestACorruptFileSaysHowToRestoreTheBackupOrRebuild(t *testing.T) {
+	checkpointAlways(t)
 	for _, c := range []struct {
 		name   string
 		damage func([]byte) []byte
@@ -160,8 +163,13 @@ func TestACorruptFileSaysHowToRestoreTheBackupOrRebuild(t *testing.T) {
 			if out, err := exec.Command("sh", "-c", cp).CombinedOutput(); err != nil {
 				t.Fatalf("%s: %v\n%s", cp, err, out)
 			}
-			if got := serialOf(t, path); got != 5 {
-				t.Errorf("restored serial %d, want 5", got)
+			restored, _ := os.ReadFile(path)
+			if st, err := Decode(path, restored); err != nil || st.Serial != 5 {
+				t.Errorf("restored file: serial %v, %v; want 5", st, err)
+			}
+			// Read brings it up to date with the journal's later lines.
+			if got := serialOf(t, path); got != 6 {
+				t.Errorf("restored record reads with serial %d, want 6 (the backup and the journal's last change)", got)
 			}
 			// And the journal rebuilds the newest.
 			st, err := Rebuild(path)
@@ -209,6 +217,7 @@ func encoded(t *testing.T, st *State) string {
 // many goroutines at once, through Update, UpdateApp and UpdateStep, with
 // new applications, units and runs, and across a reopen.
 func TestRebuildFromTheJournalEqualsTheLiveState(t *testing.T) {
+	checkpointAlways(t)
 	path := filepath.Join(t.TempDir(), "p.state.json")
 	s, err := Create(path, bigState(8, 6))
 	if err != nil {
@@ -482,6 +491,7 @@ func TestRebuildWithoutAJournal(t *testing.T) {
 // A failed append loses lines; the next write starts the journal over
 // with the whole record, so that it still rebuilds.
 func TestTheJournalStartsOverAfterAFailedAppend(t *testing.T) {
+	checkpointAlways(t)
 	path := filepath.Join(t.TempDir(), "p.state.json")
 	s, err := Create(path, bigState(1, 2))
 	if err != nil {

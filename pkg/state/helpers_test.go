@@ -2,8 +2,18 @@ package state
 
 import (
 	"fmt"
+	"testing"
 	"time"
 )
+
+// checkpointAlways makes the stores of a test replace the state file at
+// every commit, for tests of the file's own handling (backup, mode, atomic
+// replacement); the journal keeps every change either way.
+func checkpointAlways(t *testing.T) {
+	prev := checkpointEvery
+	checkpointEvery = 0
+	t.Cleanup(func() { checkpointEvery = prev })
+}
 
 var t0 = time.Date(2019, 3, 2, 20, 0, 0, 0, time.UTC)
 

@@ -122,21 +122,26 @@ func (j *journal) line(e Entry) {
 	j.queued = append(append(j.queued, b...), '\n')
 }
 
-// collect returns the lines a write appends: those queued, those a
-// comparison of the record with the shadow finds, and the commit line.
-// raw is the marshalled record.
-func (j *journal) collect(st *State, raw []byte) []byte {
-	if j.resync {
-		// A newline first ends any line a failed append left half-written.
-		j.queued = appendStateLine([]byte("\n"), raw, st.Serial, st.Updated)
+// collect returns the lines a commit appends: those queued, and those a
+// comparison of the record with the shadow finds. Only when the lines
+// cannot say what changed (applications removed or reordered, or lines
+// lost) is the whole record marshalled, into a whole-state line.
+func (j *journal) collect(st *State) ([]byte, error) {
+	if j.resync || !j.diff(st) {
+		raw, err := json.Marshal(st)
+		if err != nil {
+			return nil, err
+		}
+		head := []byte(nil)
+		if j.resync {
+			// A newline first ends any line a failed append left half-written.
+			head = []byte("\n")
+		}
+		j.queued = appendStateLine(head, raw, st.Serial, st.Updated)
 		j.shadow = cloneState(st)
 		j.resync = false
-	} else if !j.diff(st) {
-		j.queueState(raw, st.Serial, st.Updated)
-		j.shadow = cloneState(st)
 	}
-	j.line(Entry{Type: EntryCommit, Serial: st.Serial, Time: st.Updated})
-	return j.take()
+	return j.take(), nil
 }
 
 // diff queues a line for each part of st that differs from the shadow, and
@@ -514,4 +519,116 @@ func cloneRun(r *Run) *Run {
 	c.Args = slices.Clone(r.Args)
 	c.Ended = cloneTime(r.Ended)
 	return &c
+}
+
+// JournalError is a journal whose lines since its state file was last
+// written cannot be applied to it: damaged in the middle, not at its end
+// (a line cut short by a crash at the end never counted and is ignored).
+type JournalError struct {
+	Path string // the journal
+	Line int    // 1-based
+	Err  error
+}
+
+func (e *JournalError) Error() string {
+	return fmt.Sprintf("journal %s:%d: %v\n"+
+		"  the journal holds the run's changes since its state file was last written, and this line of it is damaged; nothing was changed\n"+
+		"  To carry on with the state file as it stands (losing at most the last seconds of the run, which resume re-checks against vCenter),\n"+
+		"  move the journal aside: mv %s %s.damaged", e.Path, e.Line, e.Err, shellQuote(e.Path), shellQuote(e.Path))
+}
+
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// catchUp applies to st, read from the state file at path, the journal's
+// lines that are newer than it: the changes made since the file was last
+// written (a run that was killed between checkpoints). Only a journal that
+// continues this record counts: its last whole-state line must be of the
+// same lineage and no newer than the file (a file restored from its backup
+// by hand is older than the journal's start, and is taken as it is).
+func catchUp(path string, st *State) error {
+	jpath := path + JournalSuffix
+	data, err := os.ReadFile(jpath)
+	if err != nil {
+		return nil // no journal (or none readable): the file is the record
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
+		data = data[:i+1] // a last line cut short never counted
+	}
+	start := 0
+	if !bytes.HasPrefix(data, []byte(stateLinePrefix)) {
+		i := bytes.LastIndex(data, []byte("\n"+stateLinePrefix))
+		if i < 0 {
+			return nil
+		}
+		start = i + 1
+	} else if i := bytes.LastIndex(data, []byte("\n"+stateLinePrefix)); i >= 0 {
+		start = i + 1
+	}
+	baseSerial, ok := lineSerial(data[start:])
+	if !ok || baseSerial > st.Serial {
+		return nil
+	}
+	// Find the lines after the whole-state line that are newer than the
+	// file; most runs end with a checkpoint, and there are none.
+	first, firstNo := -1, 0
+	no := 1 + bytes.Count(data[:start], []byte("\n"))
+	off := start + bytes.IndexByte(data[start:], '\n') + 1
+	for no++; off < len(data); no++ {
+		end := off + bytes.IndexByte(data[off:], '\n')
+		if n, ok := lineSerial(data[off:end]); ok && n > st.Serial {
+			first, firstNo = off, no
+			break
+		}
+		off = end + 1
+	}
+	if first < 0 {
+		return nil
+	}
+	var base struct {
+		State struct {
+			Lineage string `json:"lineage"`
+		} `json:"state"`
+	}
+	stateEnd := start + bytes.IndexByte(data[start:], '\n')
+	if err := json.Unmarshal(data[start:stateEnd], &base); err != nil || base.State.Lineage != st.Lineage {
+		return nil // another record's journal: not this file's to catch up with
+	}
+	fileSerial := st.Serial
+	for off, no := first, firstNo; off < len(data); no++ {
+		end := off + bytes.IndexByte(data[off:], '\n')
+		line := data[off:end]
+		off = end + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return &JournalError{Path: jpath, Line: no, Err: err}
+		}
+		if e.Serial <= fileSerial {
+			continue
+		}
+		if err := replay(st, &e); err != nil {
+			return &JournalError{Path: jpath, Line: no, Err: err}
+		}
+		st.Serial, st.Updated = max(st.Serial, e.Serial), e.Time
+	}
+	return nil
+}
+
+// lineSerial reads the serial of a journal line from its start, which is
+// always {"type":"...","serial":N, without decoding the line.
+func lineSerial(line []byte) (int64, bool) {
+	const key = `"serial":`
+	i := bytes.Index(line, []byte(key))
+	if i < 0 || i > 40 {
+		return 0, false
+	}
+	rest := line[i+len(key):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return n, err == nil
 }

@@ -183,22 +183,38 @@ var migrations = []func(doc map[string]json.RawMessage) error{
 	},
 }
 
-// Read loads the state file at path without taking any lock and without
-// writing; for status and report. Errors: a missing file wraps
-// os.ErrNotExist; an unusable one is a *CorruptError (saying whether the
-// backup or the journal beside it can stand in); one from a newer wavectl
-// is a *VersionError.
+// Read loads the record at path without taking any lock and without
+// writing; for status and report. The record is the state file with the
+// journal's lines since the file was written applied to it (see
+// CheckpointEvery): after a crash, the file alone may lag the last
+// seconds of the run. Errors: a missing file wraps os.ErrNotExist; an
+// unusable one is a *CorruptError (saying whether the backup or the journal
+// beside it can stand in); one from a newer wavectl is a *VersionError; a
+// journal whose lines since the file cannot be applied is a *JournalError.
 func Read(path string) (*State, error) {
+	st, _, err := read(path)
+	return st, err
+}
+
+// read is Read, also returning the serial of the state file itself.
+func read(path string) (*State, int64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, pathError(path, err)
+		return nil, 0, pathError(path, err)
 	}
 	st, err := Decode(path, data)
 	var ce *CorruptError
 	if errors.As(err, &ce) {
 		ce.findRemedies()
 	}
-	return st, err
+	if err != nil {
+		return nil, 0, err
+	}
+	fileSerial := st.Serial
+	if err := catchUp(path, st); err != nil {
+		return nil, 0, err
+	}
+	return st, fileSerial, nil
 }
 
 // findRemedies says which of the files beside a corrupt state can replace
@@ -510,6 +526,47 @@ type Store struct {
 	beforeRename func(tmp string) error
 	// writes counts the file writes, for tests and the benchmark.
 	writes atomic.Int64
+	// commits counts the groups made durable, busy the writer's time
+	// spent making them so (marshalling, journal, file), for Stats.
+	commits atomic.Int64
+	busy    atomic.Int64
+
+	// every is how long the writer waits between checkpoints
+	// (CheckpointEvery; tests set 0 to write the file at every commit).
+	every time.Duration
+	// lastCheckpoint and fileSerial say when the state file was last
+	// written, and with which serial; guarded by mu.
+	lastCheckpoint time.Time
+	fileSerial     int64
+}
+
+// CheckpointEvery is how often a store replaces its state file with the
+// whole record while updates go on. Every update is durable in the journal
+// the moment it returns; the state file is the journal's checkpoint, and
+// Read applies the journal's later lines to it. Rewriting a 3 MB record on
+// every commit cost a 1,500-VM run most of its time.
+const CheckpointEvery = 5 * time.Second
+
+// checkpointEvery is CheckpointEvery; tests of the file's own handling set
+// it to 0 (a checkpoint at every commit).
+var checkpointEvery = CheckpointEvery
+
+// Stats says what keeping the record durable has cost so far.
+type Stats struct {
+	// Commits is the number of groups of updates made durable, each by one
+	// journal append and sync.
+	Commits int64
+	// Writes is the number of times the state file itself was replaced.
+	Writes int64
+	// Busy is the time the store's writer spent making them durable:
+	// marshalling, comparing, appending and syncing the journal, writing
+	// the file.
+	Busy time.Duration
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Busy: time.Duration(s.busy.Load())}
 }
 
 // commit is one group of Updates that one write makes durable.
@@ -550,6 +607,7 @@ func Create(path string, st *State) (*Store, error) {
 	}
 	s := newStore(path, st)
 	s.last, _ = os.Stat(path)
+	s.fileSerial = st.Serial
 	// A backup left by an earlier record of this name is not this one's.
 	// Failures here are not the new record's: the first write retries both.
 	_ = linkBackup(path)
@@ -567,7 +625,7 @@ func Create(path string, st *State) (*Store, error) {
 // starts the journal over with the record as it was read, so that the
 // journal follows the file even if the file was restored from its backup.
 func Open(path string) (*Store, error) {
-	st, err := Read(path)
+	st, fileSerial, err := read(path)
 	if err != nil {
 		return nil, err
 	}
@@ -577,6 +635,8 @@ func Open(path string) (*Store, error) {
 	}
 	s := newStore(path, st)
 	s.last, _ = os.Stat(path)
+	// A record the journal carried past the file is written whole soon.
+	s.fileSerial = fileSerial
 	s.j.queueState(raw, st.Serial, st.Updated)
 	go s.writer()
 	return s, nil
@@ -591,6 +651,9 @@ func newStore(path string, st *State) *Store {
 		j:    newJournal(path+JournalSuffix, st),
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
+
+		every:          checkpointEvery,
+		lastCheckpoint: time.Now(),
 	}
 }
 
@@ -701,21 +764,54 @@ func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
 	return s.pending, nil
 }
 
-// writer makes the pending commits durable, one write per group, until the
-// store closes; then it writes what is left.
+// writer makes the pending commits durable, one journal append per group,
+// until the store closes; between commits it replaces the state file with
+// the whole record (a checkpoint) once CheckpointEvery has passed since the
+// last one. When the store closes it commits what is left and checkpoints.
 func (s *Store) writer() {
 	defer close(s.done)
-	for range s.kick {
-		s.flush()
+	var timer *time.Timer
+	var due <-chan time.Time
+	for {
+		select {
+		case _, open := <-s.kick:
+			if !open {
+				if timer != nil {
+					timer.Stop()
+				}
+				s.flush()
+				s.checkpoint()
+				return
+			}
+			s.flush()
+		case <-due:
+			due = nil
+		}
+		if s.every <= 0 || !s.dirty() {
+			continue // with every 0, each commit checkpointed already
+		}
+		if wait := s.every - time.Since(s.lastCheckpoint); wait <= 0 {
+			s.checkpoint()
+		} else if due == nil {
+			timer = time.NewTimer(wait)
+			due = timer.C
+		}
 	}
-	s.flush()
 }
 
-// flush writes the state if Updates are waiting, and tells them how it
-// went. The state is marshalled, and compared with what the journal last
-// said, under the lock, so the bytes hold every Update that took the lock
-// before, and no half of a later one; the journal's lines are appended and
-// synced, then the file is laid out, sealed and written, outside it.
+// dirty reports whether the record has changed since the state file was
+// last written.
+func (s *Store) dirty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Serial != s.fileSerial
+}
+
+// flush makes the pending commit durable: the lines that say what changed
+// since the last commit are appended to the journal and synced, and the
+// Updates waiting on it are told how it went. When the journal cannot be
+// written, the state file is replaced instead (and the journal starts over
+// with the whole record at the next commit).
 func (s *Store) flush() {
 	s.mu.Lock()
 	c := s.pending
@@ -724,22 +820,60 @@ func (s *Store) flush() {
 		s.mu.Unlock()
 		return
 	}
-	raw, err := json.Marshal(s.st)
-	var lines []byte
-	if err == nil {
-		lines = s.j.collect(s.st, raw)
-	}
+	start := time.Now()
+	lines, err := s.j.collect(s.st)
 	s.mu.Unlock()
-	var jerr error
 	if err == nil {
-		if jerr = s.j.append(lines); jerr != nil {
+		if jerr := s.j.append(lines); jerr != nil {
 			// The lines are lost: start the journal over with the whole
-			// record at the next write.
+			// record at the next commit, and make this one durable in the
+			// state file itself.
 			s.mu.Lock()
 			s.j.resync = true
 			s.mu.Unlock()
+			s.busy.Add(int64(time.Since(start)))
+			if err = s.checkpoint(); err == nil {
+				err = fmt.Errorf("the state was written but its journal %s was not: %w", s.j.path, jerr)
+			}
+			start = time.Now()
+		} else if s.every <= 0 {
+			// A checkpoint at every commit, before it returns: the file
+			// alone is the whole record whenever an Update has returned.
+			s.busy.Add(int64(time.Since(start)))
+			err = s.checkpoint()
+			start = time.Now()
 		}
 	}
+	if err != nil && !strings.HasPrefix(err.Error(), "state file ") {
+		err = fmt.Errorf("state file %s: %w", s.path, err)
+	}
+	c.err = err
+	close(c.done)
+	s.busy.Add(int64(time.Since(start)))
+	s.commits.Add(1)
+	s.mu.Lock()
+	s.closeErr = err
+	s.mu.Unlock()
+}
+
+// checkpoint replaces the state file with the whole record, when it has
+// changed since the last one: marshalled under the lock, so the bytes hold
+// every Update that took the lock before, and no half of a later one; laid
+// out, sealed and written outside it. A failed checkpoint loses nothing
+// (the journal holds every change); it is retried at the next one, and
+// Close reports it if the last one fails.
+func (s *Store) checkpoint() error {
+	start := time.Now()
+	defer func() { s.busy.Add(int64(time.Since(start))) }()
+	s.mu.Lock()
+	if s.st.Serial == s.fileSerial {
+		s.mu.Unlock()
+		return nil
+	}
+	raw, err := json.Marshal(s.st)
+	serial := s.st.Serial
+	updated := s.st.Updated
+	s.mu.Unlock()
 	var data [3][]byte
 	if err == nil {
 		data, err = encodeRaw(raw)
@@ -747,16 +881,18 @@ func (s *Store) flush() {
 	if err == nil {
 		err = s.write(data[:]...)
 	}
-	if err != nil {
-		err = fmt.Errorf("state file %s: %w", s.path, err)
-	} else if jerr != nil {
-		err = fmt.Errorf("state file %s: the state was written but its journal %s was not: %w", s.path, s.j.path, jerr)
-	}
-	c.err = err
-	close(c.done)
 	s.mu.Lock()
-	s.closeErr = err
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.lastCheckpoint = time.Now()
+	if err != nil {
+		err = fmt.Errorf("state file %s: %w (every change is kept in its journal %s)", s.path, err, s.j.path)
+		s.closeErr = err
+		return err
+	}
+	s.fileSerial = serial
+	s.closeErr = nil
+	s.j.line(Entry{Type: EntryCommit, Serial: serial, Time: updated})
+	return nil
 }
 
 // View calls fn with the state under the store's lock; fn must not change

@@ -182,6 +182,7 @@ func TestCreateRefusesToReplaceAFile(t *testing.T) {
 }
 
 func TestTheFileIsReadableByItsOwnerOnly(t *testing.T) {
+	checkpointAlways(t)
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix modes")
 	}
@@ -300,6 +301,7 @@ func TestUpdateReturnsOnceItsChangeIsOnDisk(t *testing.T) {
 // as it was, whole: simulated by failing there, after cutting the temp
 // file in half.
 func TestAFailedWriteLeavesTheTargetWhole(t *testing.T) {
+	checkpointAlways(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p.state.json")
 	s, err := Create(path, sampleState())

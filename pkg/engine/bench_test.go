@@ -1,0 +1,307 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/metrics"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+
+	"github.com/wavectl/wavectl/pkg/engine"
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/schedule"
+	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/strategy"
+	"github.com/wavectl/wavectl/pkg/vsphere"
+	"github.com/wavectl/wavectl/pkg/vsphere/sim"
+)
+
+const referencePlan = "../../plans/crown-hosting.yaml"
+
+// soapCounter counts the SOAP requests that cross the HTTP transport, by
+// vSphere method (the first element in the envelope's Body).
+type soapCounter struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *soapCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	method := "(other)"
+	if r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if i := bytes.Index(body, []byte("Body>")); i >= 0 {
+			rest := body[i+5:]
+			if j := bytes.IndexByte(rest, '<'); j >= 0 {
+				rest = rest[j+1:]
+				if k := bytes.IndexAny(rest, " >/"); k >= 0 {
+					method = string(rest[:k])
+				}
+			}
+		}
+	}
+	c.mu.Lock()
+	c.n[method]++
+	c.mu.Unlock()
+	return c.base.RoundTrip(r)
+}
+
+func (c *soapCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.n {
+		n += v
+	}
+	return n
+}
+
+func (c *soapCounter) top() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range c.n {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
+	var b strings.Builder
+	for _, e := range all {
+		b.WriteString(e.k)
+		b.WriteString("=")
+		b.WriteString(strconv.Itoa(e.v))
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+// countingClient logs in to the simulator through a soapCounter.
+func countingClient(b *testing.B, s *sim.Sim) (*vim25.Client, *soapCounter) {
+	b.Helper()
+	ctx := context.Background()
+	u, err := s.Start("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := soap.NewClient(u, true)
+	cnt := &soapCounter{base: sc.Transport, n: map[string]int{}}
+	sc.Transport = cnt
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := session.NewManager(vc).Login(ctx, u.User); err != nil {
+		b.Fatal(err)
+	}
+	return vc, cnt
+}
+
+// heapPeak samples the Go heap every few milliseconds until stopped.
+func heapPeak() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64() - sample[1].Value.Uint64(); v > peak {
+				peak = v
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); <-finished; return peak }
+}
+
+func loadReference(b *testing.B) *plan.Plan {
+	b.Helper()
+	data, err := os.ReadFile(referencePlan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, probs, err := plan.Load(referencePlan, data)
+	if err != nil || probs.Errors() > 0 {
+		b.Fatalf("reference plan: %v %v", err, probs)
+	}
+	return p
+}
+
+// benchRun is one run of a plan against a fresh in-process simulator.
+type benchRun struct {
+	wall  time.Duration
+	peak  uint64 // bytes
+	reqs  *soapCounter
+	store state.Stats
+	hosts map[string]int // hosts per target cluster, as the simulator has them
+}
+
+// runAgainstSim applies p (all of it, windows ignored) against a new
+// simulator with opts, timing engine.Run and the store's close.
+func runAgainstSim(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opts sim.Options) benchRun {
+	b.Helper()
+	log.SetOutput(io.Discard) // the simulator's own chatter
+	defer log.SetOutput(os.Stderr)
+	s, err := sim.New(p, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	vc, cnt := countingClient(b, s)
+	store, err := state.Create(filepath.Join(b.TempDir(), "ref.state.json"), state.NewState(p.Metadata.Name, p.File, p.Hash))
+	if err != nil {
+		b.Fatal(err)
+	}
+	drivers := map[string]vsphere.Driver{}
+	var mu sync.Mutex
+	driver := func(_ context.Context, name string) (vsphere.Driver, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if d, ok := drivers[name]; ok {
+			return d, nil
+		}
+		d := vsphere.NewGovmomi(name, vc)
+		drivers[name] = d
+		return d, nil
+	}
+	hosts := map[string]int{}
+	d, _ := driver(context.Background(), p.Target.VCenter)
+	dcs := map[string]bool{}
+	for _, a := range p.Applications {
+		dcs[a.Resolved.Datacenter] = true
+	}
+	for dc := range dcs {
+		inv, err := d.Inventory(context.Background(), dc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for name, c := range inv.Clusters {
+			hosts[name] = len(c.Hosts)
+		}
+	}
+	cnt.mu.Lock()
+	clear(cnt.n) // count the run's requests, not the setup's
+	cnt.mu.Unlock()
+	stopPeak := heapPeak()
+	start := time.Now()
+	res, err := engine.Run(context.Background(), engine.Options{Plan: p, Schedule: sched, Store: store, Dial: s.DialContext,
+		IgnoreWindows: true, Drivers: driver,
+		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
+			return &strategy.ShellHooks{Dir: filepath.Dir(p.File), Record: record}
+		}})
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	r := benchRun{wall: time.Since(start), peak: stopPeak(), reqs: cnt, store: store.Stats(), hosts: hosts}
+	if err != nil || res.Status != engine.Succeeded {
+		b.Fatalf("run: %v %+v", err, res)
+	}
+	return r
+}
+
+// BenchmarkApplyReference applies the whole reference programme (60+
+// applications, 1,500+ VMs) against the in-process simulator with no task
+// delays: what wavectl itself costs at full size. It reports the vCenter
+// API requests per migrated VM (counted at the HTTP transport), the share
+// of the run the state store spent keeping the record durable, and the
+// peak memory of the process (wavectl and the simulator together).
+func BenchmarkApplyReference(b *testing.B) {
+	p := loadReference(b)
+	sched, _ := schedule.Compile(p)
+	for b.Loop() {
+		r := runAgainstSim(b, p, sched, sim.Options{})
+		b.ReportMetric(float64(r.reqs.total())/float64(sched.Totals.Units), "req/VM")
+		b.ReportMetric(100*r.store.Busy.Seconds()/r.wall.Seconds(), "persist%")
+		b.ReportMetric(float64(r.store.Commits), "commits")
+		b.ReportMetric(float64(r.peak)/(1<<20), "peakMB")
+		b.ReportMetric(float64(sched.Totals.Units), "VMs")
+		b.Logf("requests by method: %s", r.reqs.top())
+	}
+}
+
+// taskOf is the vSphere task that is the whole of a step's inherent work
+// against vCenter; steps missing here (reads, verification, hooks, and
+// power-off, which a guest shutdown does without a task) count as no work,
+// so the bound they give is never above what can be done.
+var taskOf = map[string]string{
+	plan.StepClone:           "CloneVM_Task",
+	plan.StepCreateVM:        "CreateVM_Task",
+	plan.StepPowerOn:         "PowerOnVM_Task",
+	plan.StepSnapshot:        "CreateSnapshot_Task",
+	plan.StepUpgradeHardware: "UpgradeVM_Task",
+	plan.StepReconfigure:     "ReconfigVM_Task",
+	plan.StepRelocate:        "RelocateVM_Task",
+	plan.StepRemoveSnapshot:  "RemoveSnapshot_Task",
+}
+
+// withTaskEstimates sets the plan's step estimates to the task durations,
+// for every application, so that the schedule's lower bound is computed
+// from the work the simulator will make the run do.
+func withTaskEstimates(p *plan.Plan, delays map[string]time.Duration) *schedule.Schedule {
+	p.Estimates = map[string]plan.Duration{}
+	for _, kind := range plan.StepKinds {
+		p.Estimates[kind] = plan.Duration(delays[taskOf[kind]])
+	}
+	for _, a := range p.Applications {
+		a.Estimates = nil
+	}
+	s, _ := schedule.Compile(p)
+	return s
+}
+
+// BenchmarkScheduleEfficiency applies the reference programme with
+// realistic task durations (sim.RealisticDelays, 10% jitter), scaled down
+// so that the lower bound of the run is boundTarget, under the plan's own
+// limits, and reports the run's makespan against that bound.
+func BenchmarkScheduleEfficiency(b *testing.B) {
+	const boundTarget = 90 * time.Second
+	p := loadReference(b)
+	real := schedule.LowerBound(withTaskEstimates(p, sim.RealisticDelays), nil)
+	factor := real.Total.Seconds() / boundTarget.Seconds()
+	delays := sim.ScaledDelays(factor)
+	sched := withTaskEstimates(p, delays)
+	for b.Loop() {
+		r := runAgainstSim(b, p, sched, sim.Options{Delays: delays, Jitter: 0.1, Seed: 1})
+		bound := schedule.LowerBound(sched, r.hosts)
+		b.ReportMetric(bound.Total.Seconds(), "bound-s")
+		b.ReportMetric(r.wall.Seconds(), "makespan-s")
+		b.ReportMetric(bound.Total.Seconds()/r.wall.Seconds(), "efficiency")
+		b.ReportMetric(factor, "scale")
+		b.Logf("bound %s (%s); makespan %s; tasks scaled down %.0fx (a 3-minute clone takes %s)",
+			bound.Total.Round(time.Millisecond), bound.Binding, r.wall.Round(time.Millisecond), factor, delays["CloneVM_Task"].Round(time.Millisecond))
+		for _, w := range bound.Waves {
+			b.Logf("  wave %s: bound %s (%s)", w.Name, w.Bound.Round(time.Millisecond), w.Binding)
+		}
+		if c := bound.Conveyor; c != nil {
+			b.Logf("  conveyor: bound %s (%s)", c.Bound.Round(time.Millisecond), c.Binding)
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package schedule
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Bound is a lower bound on how long a schedule can take under the plan's
+// limits, whatever order the work is done in: no run, by wavectl or by
+// anyone, with the same step durations and limits finishes sooner. Its
+// ratio to a measured run says how well the run kept vCenter busy.
+type Bound struct {
+	// Total is the bound of the whole run: the waves back to back, with the
+	// conveyor alongside them and sharing their hosts and datastores.
+	Total time.Duration `json:"total"`
+	// Binding says what sets Total, e.g. "waves back to back".
+	Binding  string      `json:"binding"`
+	Waves    []WaveBound `json:"waves"`
+	Conveyor *WaveBound  `json:"conveyor,omitempty"`
+}
+
+// WaveBound is the bound of one wave (or the conveyor) and what sets it.
+type WaveBound struct {
+	Name  string        `json:"name"`
+	Bound time.Duration `json:"bound"`
+	// Binding is the resource or chain that sets the bound: a datastore or
+	// cluster with its work and limit, the run's concurrency, or the
+	// longest dependency chain.
+	Binding string `json:"binding"`
+}
+
+// LowerBound computes the schedule's lower bound from its step estimates
+// (the plan's estimates, or a benchmark's measured task durations) and the
+// plan's limits. Within a wave, a unit holds a slot of the run's
+// concurrency, of its target datastore and of a host of its cluster for
+// the whole chain of its steps in a phase (as the engine does), so:
+//
+//   - each datastore's work divided by perDatastore,
+//   - each cluster's work divided by perHost times its hosts (hosts names
+//     the number of hosts per target cluster; a cluster it lacks counts as
+//     one host), or a fixed host's work divided by perHost,
+//   - all the work divided by the run's concurrency,
+//   - the longest chain of applications through dependsOn, each taking its
+//     phases one after another and each phase as long as its longest unit,
+//
+// all bound the wave; the largest is its bound. Waves run one after
+// another; the conveyor runs beside them, inFlight applications at a time,
+// and takes slots from the same hosts and datastores, so the run's work on
+// each resource bounds the whole run too.
+func LowerBound(s *Schedule, hosts map[string]int) Bound {
+	var b Bound
+	all := newLoad(s, hosts)
+	var waves time.Duration
+	for _, w := range s.Waves {
+		l := newLoad(s, hosts)
+		for _, a := range w.Apps {
+			l.add(a)
+			all.add(a)
+		}
+		wb := l.bound(w.Name, w.Apps)
+		b.Waves = append(b.Waves, wb)
+		waves += wb.Bound
+	}
+	b.Total, b.Binding = waves, "waves back to back"
+	if len(s.Waves) == 1 && len(b.Waves) == 1 {
+		b.Binding = "wave " + b.Waves[0].Name + ": " + b.Waves[0].Binding
+	}
+	if c := s.Conveyor; c != nil && len(c.Apps) > 0 {
+		l := newLoad(s, hosts)
+		var sum, longest time.Duration
+		for _, a := range c.Apps {
+			l.add(a)
+			all.add(a)
+			d := appSpan(a)
+			sum += d
+			longest = max(longest, d)
+		}
+		inFlight := max(c.InFlight, 1)
+		cb := l.bound("conveyor", nil)
+		if d := sum / time.Duration(inFlight); d > cb.Bound {
+			cb.Bound, cb.Binding = d, fmt.Sprintf("%d application(s) at a time: %s of work", inFlight, Seconds(sum))
+		}
+		if longest > cb.Bound {
+			cb.Bound, cb.Binding = longest, "its longest application"
+		}
+		b.Conveyor = &cb
+		if cb.Bound > b.Total {
+			b.Total, b.Binding = cb.Bound, "the conveyor: "+cb.Binding
+		}
+	}
+	if r := all.bound("the whole run", nil); r.Bound > b.Total {
+		b.Total, b.Binding = r.Bound, r.Binding
+	}
+	return b
+}
+
+// load sums the unit work a set of applications puts on each resource.
+type load struct {
+	s     *Schedule
+	hosts map[string]int
+	total time.Duration
+	ds    map[string]time.Duration
+	// cluster work, keyed by cluster name; fixed hosts by "host NAME"
+	cluster map[string]time.Duration
+}
+
+func newLoad(s *Schedule, hosts map[string]int) *load {
+	return &load{s: s, hosts: hosts, ds: map[string]time.Duration{}, cluster: map[string]time.Duration{}}
+}
+
+func (l *load) add(a *App) {
+	for _, c := range unitChains(a) {
+		l.total += c
+		t := a.Target
+		if t.Datastore != "" {
+			l.ds[t.Datastore] += c
+		}
+		switch {
+		case t.Host != "":
+			l.cluster["host "+t.Host] += c
+		case t.Cluster != "":
+			l.cluster[t.Cluster] += c
+		}
+	}
+}
+
+// bound is the largest of the resource bounds and, when apps is given, the
+// longest dependency chain among them.
+func (l *load) bound(name string, apps []*App) WaveBound {
+	lim := l.s.Limits
+	wb := WaveBound{Name: name}
+	consider := func(d time.Duration, why string) {
+		if d > wb.Bound {
+			wb.Bound, wb.Binding = d, why
+		}
+	}
+	if lim.Concurrency > 0 {
+		consider(l.total/time.Duration(lim.Concurrency), fmt.Sprintf("the run's concurrency: %s of work, %d at a time", Seconds(l.total), lim.Concurrency))
+	}
+	for _, ds := range sortedKeys(l.ds) {
+		if lim.PerDatastore > 0 {
+			consider(l.ds[ds]/time.Duration(lim.PerDatastore), fmt.Sprintf("datastore %s: %s of work, %d at a time", ds, Seconds(l.ds[ds]), lim.PerDatastore))
+		}
+	}
+	for _, c := range sortedKeys(l.cluster) {
+		if lim.PerHost <= 0 {
+			continue
+		}
+		n := 1
+		if len(c) < 5 || c[:5] != "host " {
+			if h := l.hosts[c]; h > 0 {
+				n = h
+			}
+		}
+		slots := n * lim.PerHost
+		consider(l.cluster[c]/time.Duration(slots), fmt.Sprintf("%s: %s of work, %d at a time (%d host(s) x %d)", clusterName(c), Seconds(l.cluster[c]), slots, n, lim.PerHost))
+	}
+	if apps != nil {
+		if d, path := longestChain(apps); d > 0 {
+			consider(d, "the dependency chain "+path)
+		}
+	}
+	return wb
+}
+
+func clusterName(c string) string {
+	if len(c) > 5 && c[:5] == "host " {
+		return c
+	}
+	return "cluster " + c
+}
+
+// unitChains returns the duration of each unit's chain of steps in each
+// phase: what holds a slot. Hook steps (no unit) hold none.
+func unitChains(a *App) []time.Duration {
+	type key struct {
+		phase int
+		unit  string
+	}
+	sum := map[key]time.Duration{}
+	var order []key
+	for _, st := range a.Steps {
+		if st.Deferred || st.Unit == "" {
+			continue
+		}
+		k := key{st.Phase, st.Unit}
+		if _, ok := sum[k]; !ok {
+			order = append(order, k)
+		}
+		sum[k] += time.Duration(st.Estimate)
+	}
+	out := make([]time.Duration, 0, len(order))
+	for _, k := range order {
+		out = append(out, sum[k])
+	}
+	return out
+}
+
+// appSpan is the least time an application takes on its own: its phases
+// in turn, each as long as its longest unit (hooks included).
+func appSpan(a *App) time.Duration {
+	type key struct {
+		phase int
+		unit  string
+	}
+	sum := map[key]time.Duration{}
+	for _, st := range a.Steps {
+		if !st.Deferred {
+			sum[key{st.Phase, st.Unit}] += time.Duration(st.Estimate)
+		}
+	}
+	phase := map[int]time.Duration{}
+	for k, d := range sum {
+		phase[k.phase] = max(phase[k.phase], d)
+	}
+	var total time.Duration
+	for _, d := range phase {
+		total += d
+	}
+	return total
+}
+
+// longestChain is the longest path through dependsOn among apps (which
+// come in dependency order), each application taking appSpan.
+func longestChain(apps []*App) (time.Duration, string) {
+	finish := map[string]time.Duration{}
+	via := map[string]string{}
+	var best time.Duration
+	var last string
+	for _, a := range apps {
+		start, from := time.Duration(0), ""
+		for _, d := range a.DependsOn {
+			if f, ok := finish[d]; ok && f > start {
+				start, from = f, d
+			}
+		}
+		finish[a.Name] = start + appSpan(a)
+		via[a.Name] = from
+		if finish[a.Name] > best {
+			best, last = finish[a.Name], a.Name
+		}
+	}
+	path := last
+	for n := via[last]; n != ""; n = via[n] {
+		path = n + " -> " + path
+	}
+	return best, path
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
