@@ -1,21 +1,85 @@
-# Summarises `go test -bench` output: the mean of each benchmark over its
-# runs, and its ratio to the baseline measured in the same run.
+# Turns the output of `make bench` (go test -bench, several packages) into
+# one table: each measure, its value, its target and whether it is met.
+# Figures are means over a benchmark's runs; ratios are taken between
+# benchmarks of the same run. Variables: date, cpus, cpu (set by make).
+
+function metric(name, unit,    k) { k = name SUBSEP unit; return (k in sum) ? sum[k] / cnt[k] : "" }
+function has(name, unit) { return ((name SUBSEP unit) in sum) }
+function row(what, value, target, met) {
+	printf "| %-58s | %18s | %-16s | %-4s |\n", what, value, target, met
+}
+function yes(ok) { return ok ? "yes" : "NO" }
+
 /^Benchmark/ {
 	name = $1; sub(/-[0-9]+$/, "", name)
 	for (i = 3; i < NF; i++) {
-		if ($(i+1) == "ns/op") ns[name] += $i
-		if ($(i+1) == "B/op") bytes[name] += $i
+		unit = $(i+1)
+		if ($i ~ /^[0-9.e+-]+$/ && unit !~ /^[0-9.e+-]+$/) {
+			k = name SUBSEP unit
+			sum[k] += $i; cnt[k]++
+		}
 	}
-	runs[name]++
-	if (!(name in seen)) { seen[name] = 1; order[++n] = name }
 }
+/^--- SKIP|^    .*skipped|^    .*: the .* peer is skipped/ { skipped[++nskip] = $0 }
+
 END {
-	base = ""
-	for (i = 1; i <= n; i++) if (order[i] ~ /baseline/) base = order[i]
-	printf "\n%-52s %12s %12s %10s\n", "benchmark", "ms/op", "MB alloc/op", "x baseline"
-	for (i = 1; i <= n; i++) {
-		k = order[i]; ms = ns[k] / runs[k] / 1e6
-		ratio = (base != "" && ns[base] > 0) ? sprintf("%.2f", (ns[k] / runs[k]) / (ns[base] / runs[base])) : "-"
-		printf "%-52s %12.2f %12.1f %10s\n", k, ms, bytes[k] / runs[k] / 1e6, ratio
+	printf "\nwavectl benchmarks, %s, %s CPU(s): %s\n\n", date, cpus, cpu
+	row("measure", "value", "target", "met")
+	print "|------------------------------------------------------------|--------------------|------------------|------|"
+
+	base = metric("BenchmarkOfflineProcess/baseline-version", "ns/op")
+	for (c = 1; c <= 2; c++) {
+		sub_ = (c == 1) ? "validate" : "plan-offline"
+		label = (c == 1) ? "validate" : "plan --offline"
+		b = "BenchmarkOfflineProcess/" sub_
+		if (has(b, "ns/op")) {
+			ms = metric(b, "ns/op") / 1e6
+			row("reference plan: `wavectl " label "`, whole process", sprintf("%.0f ms", ms), "< 200 ms", yes(ms < 200))
+			mb = metric(b, "peakMB")
+			row("  peak memory (maxrss)", sprintf("%.0f MB", mb), "< 100 MB", yes(mb < 100))
+		}
 	}
+	if (base != "")
+		row("  (starting the binary: `wavectl --version`)", sprintf("%.0f ms", base / 1e6), "", "")
+	if (has("BenchmarkReference/baseline-yaml-parse", "ns/op")) {
+		y = metric("BenchmarkReference/baseline-yaml-parse", "ns/op")
+		row("  load + validate in-process / bare yaml.v3 parse", sprintf("%.2fx", metric("BenchmarkReference/load-and-validate", "ns/op") / y), "", "")
+	}
+
+	a = "BenchmarkApplyReference"
+	if (has(a, "ns/op")) {
+		n = metric(a, "VMs")
+		row(sprintf("apply reference plan (%d VMs), simulator, no task delays", n), sprintf("%.1f s", metric(a, "ns/op") / 1e9), "", "")
+		req = metric(a, "req/VM"); least = metric(a, "min-req/VM")
+		row("  vCenter API requests per VM (least the strategies need)", sprintf("%.1f (%.1f) = %.1fx", req, least, req / least), "<= 1.5x", yes(req / least <= 1.5))
+		p = metric(a, "persist%")
+		row("  time persisting state, share of the run", sprintf("%.1f %%", p), "< 5 %", yes(p < 5))
+		row("  peak memory (Go heap, wavectl + simulator)", sprintf("%.0f MB", metric(a, "peakMB")), "", "")
+	}
+	e = "BenchmarkScheduleEfficiency"
+	if (has(e, "efficiency")) {
+		eff = metric(e, "efficiency")
+		row(sprintf("schedule efficiency: lower bound %.0f s / makespan %.0f s", metric(e, "bound-s"), metric(e, "makespan-s")), sprintf("%.2f", eff), ">= 0.9", yes(eff >= 0.9))
+	}
+
+	for (s = 1; s <= 2; s++) {
+		size = (s == 1) ? 50 : 200
+		pre = "BenchmarkPeers/redeploy-" size "/"
+		w = metric(pre "wavectl", "ns/op")
+		if (w == "") continue
+		row(sprintf("redeploy wave of %d VMs: wavectl", size), sprintf("%.1f s", w / 1e9), "", "")
+		w8 = metric(pre "wavectl-8-in-flight", "ns/op")
+		if (w8 != "") row("  wavectl at 8 in flight (as govc -P 8)", sprintf("%.1f s", w8 / 1e9), "", "")
+		g = metric(pre "govc-xargs-P8", "ns/op")
+		if (g != "") {
+			row("  govc script, xargs -P 8", sprintf("%.1f s", g / 1e9), "", "")
+			row("  wavectl / govc", sprintf("%.2f", w / g), "<= 0.5", yes(w / g <= 0.5))
+		} else row("  govc script", "skipped", "", "")
+		an = metric(pre "ansible-forks8", "ns/op")
+		if (an != "") {
+			row("  Ansible community.vmware, 8 forks", sprintf("%.1f s", an / 1e9), "", "")
+			row("  wavectl / Ansible", sprintf("%.3f", w / an), "<= 0.05", yes(w / an <= 0.05))
+		} else row("  Ansible playbook", "skipped", "", "")
+	}
+	for (i = 1; i <= nskip; i++) print skipped[i]
 }

@@ -227,3 +227,40 @@ func TestAnotherRecordsJournalIsNotApplied(t *testing.T) {
 	}
 	s.Close()
 }
+
+// Killed twice between checkpoints: the second run opened a record the
+// journal had caught up, started the journal over with it, and was killed
+// before writing the file. Both runs' changes are in the record.
+func TestKilledTwiceBetweenCheckpointsLosesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.state.json")
+	s, err := Create(path, bigState(3, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.UpdateApp("app-00", func(a *App) { a.Status = Done }); err != nil {
+		t.Fatal(err)
+	}
+	first := copyRecordFiles(t, path) // kill -9 number one
+
+	s2, err := Open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.UpdateApp("app-01", func(a *App) { a.Status = Done }); err != nil {
+		t.Fatal(err)
+	}
+	second := copyRecordFiles(t, first) // kill -9 number two
+	if got := fileSerialOf(t, second); got != 1 {
+		t.Fatalf("the file was written (serial %d): the case needs it left at serial 1", got)
+	}
+	st, err := Read(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.App("app-00").Status != Done || st.App("app-01").Status != Done || st.Serial != 3 {
+		t.Errorf("after two kills: app-00 %s, app-01 %s, serial %d; want done, done, 3",
+			st.App("app-00").Status, st.App("app-01").Status, st.Serial)
+	}
+}

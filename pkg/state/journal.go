@@ -565,15 +565,34 @@ func catchUp(path string, st *State) error {
 		start = i + 1
 	}
 	baseSerial, ok := lineSerial(data[start:])
-	if !ok || baseSerial > st.Serial {
+	if !ok {
 		return nil
 	}
+	stateNo := 1 + bytes.Count(data[:start], []byte("\n"))
+	stateEnd := start + bytes.IndexByte(data[start:], '\n')
+	if baseSerial > st.Serial {
+		// A store opened the record (caught up from the journal, say) and
+		// started the journal over with it, and was killed before its
+		// first checkpoint: that whole-state line is newer than the file.
+		var e Entry
+		if err := json.Unmarshal(data[start:stateEnd], &e); err != nil {
+			return &JournalError{Path: jpath, Line: stateNo, Err: err}
+		}
+		next, err := Decode(fmt.Sprintf("%s:%d", jpath, stateNo), e.State)
+		if err != nil {
+			return &JournalError{Path: jpath, Line: stateNo, Err: err}
+		}
+		if next.Lineage != st.Lineage {
+			return nil // another record's journal: not this file's to catch up with
+		}
+		*st = *next
+		st.Serial, st.Updated = e.Serial, e.Time
+	}
 	// Find the lines after the whole-state line that are newer than the
-	// file; most runs end with a checkpoint, and there are none.
+	// record so far; most runs end with a checkpoint, and there are none.
 	first, firstNo := -1, 0
-	no := 1 + bytes.Count(data[:start], []byte("\n"))
-	off := start + bytes.IndexByte(data[start:], '\n') + 1
-	for no++; off < len(data); no++ {
+	off := stateEnd + 1
+	for no := stateNo + 1; off < len(data); no++ {
 		end := off + bytes.IndexByte(data[off:], '\n')
 		if n, ok := lineSerial(data[off:end]); ok && n > st.Serial {
 			first, firstNo = off, no
@@ -584,14 +603,15 @@ func catchUp(path string, st *State) error {
 	if first < 0 {
 		return nil
 	}
-	var base struct {
-		State struct {
-			Lineage string `json:"lineage"`
-		} `json:"state"`
-	}
-	stateEnd := start + bytes.IndexByte(data[start:], '\n')
-	if err := json.Unmarshal(data[start:stateEnd], &base); err != nil || base.State.Lineage != st.Lineage {
-		return nil // another record's journal: not this file's to catch up with
+	if baseSerial <= st.Serial {
+		var base struct {
+			State struct {
+				Lineage string `json:"lineage"`
+			} `json:"state"`
+		}
+		if err := json.Unmarshal(data[start:stateEnd], &base); err != nil || base.State.Lineage != st.Lineage {
+			return nil // another record's journal: not this file's to catch up with
+		}
 	}
 	fileSerial := st.Serial
 	for off, no := first, firstNo; off < len(data); no++ {

@@ -468,8 +468,12 @@ func inventoryCalls(t *testing.T, n int) (first, second, byMarker, byName int, c
 	first = count(inv)
 	calls = rt.calls()
 	second = count(inv)
+	// The first search builds the datacenter's index of names and
+	// markers: one full read, in pages. Later ones ask only what changed.
+	if _, err := d.FindByMarker(ctx, "DC0", vsphere.MarkerPlan, "nobody"); err != nil {
+		t.Fatal(err)
+	}
 	byMarker = count(func() int {
-		// It reads every VM's extraConfig, whatever it finds.
 		found, err := d.FindByMarker(ctx, "DC0", vsphere.MarkerPlan, "nobody")
 		if err != nil {
 			t.Fatal(err)
@@ -702,5 +706,91 @@ func TestASessionEndingWhileATaskRunsDoesNotFailTheStep(t *testing.T) {
 	}
 	if vm.Name != "survivor" || sess.Logins() != 2 {
 		t.Errorf("clone %s after %d logins, want survivor after 2", vm.Name, sess.Logins())
+	}
+}
+
+// Searches go through an index that vCenter keeps current; each search
+// sees every change that finished before it started: a new VM, a marker, a
+// rename, a deletion. And after the session ends (its collector gone with
+// it), searches carry on with a new one.
+func TestSearchesSeeEveryChangeBeforeThem(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
+	ctx := context.Background()
+	u := *s.server.URL
+	pass, _ := u.User.Password()
+	settings := vsphere.Settings{Username: u.User.Username(), Password: pass, Insecure: true}
+	u.User = nil
+	settings.URL = u.String()
+	sess, err := vsphere.Connect(ctx, "sim", settings, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+	d := vsphere.NewGovmomi("sim", sess.Client())
+	names := func(name string) int {
+		t.Helper()
+		vms, err := d.FindVMs(ctx, "DC0", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(vms)
+	}
+	marked := func(value string) []*vsphere.VM {
+		t.Helper()
+		vms, err := d.FindByMarker(ctx, "DC0", vsphere.MarkerPlan, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vms
+	}
+	if names("fresh") != 0 || len(marked("p1")) != 0 {
+		t.Fatal("found VMs that do not exist yet")
+	}
+	src := s.vm(t, "DC0", "DC0_C0_RP0_VM0")
+	vm, err := d.Clone(ctx, vsphere.CloneSpec{Source: src.Reference().Value, Name: "fresh",
+		Target: vsphere.Placement{Datacenter: "DC0", Cluster: "DC0_C0", Datastore: "LocalDS_0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names("fresh") != 1 {
+		t.Error("a new VM is not found by name")
+	}
+	if err := d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerPlan: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := marked("p1"); len(got) != 1 || got[0].Ref != vm.Ref {
+		t.Errorf("a new marker: found %v", got)
+	}
+	if err := d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerPlan: "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(marked("p1")) != 0 || len(marked("p2")) != 1 {
+		t.Error("a changed marker is found by its old value, or not by its new one")
+	}
+	if err := d.Rename(ctx, vm.Ref, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	if names("fresh") != 0 || names("renamed") != 1 {
+		t.Error("a renamed VM is found by its old name, or not by its new one")
+	}
+
+	// End the session behind the driver's back: the index's collector goes
+	// with it, and the next search starts a new one after the re-login.
+	us, err := session.NewManager(sess.Client()).UserSession(ctx)
+	if err != nil || us == nil {
+		t.Fatalf("user session: %v", err)
+	}
+	if _, err := methods.TerminateSession(ctx, s.client.Client, &types.TerminateSession{
+		This: *s.client.Client.ServiceContent.SessionManager, SessionId: []string{us.Key}}); err != nil {
+		t.Fatal(err)
+	}
+	if names("DC0_C0_RP0_VM1") != 1 {
+		t.Error("after the session ended, searches no longer find what exists")
+	}
+	if err := d.Destroy(ctx, vm.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if names("renamed") != 0 || len(marked("p2")) != 0 {
+		t.Error("a deleted VM is still found")
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // Sim is a running vCenter simulator seeded from a plan. Create it with New,
@@ -259,6 +260,8 @@ func (s *Sim) Client(ctx context.Context) (*govmomi.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: connect: %w", err)
 	}
+	// As vsphere.Connect does: keep a connection per call in flight.
+	c.DefaultTransport().MaxIdleConnsPerHost = vsphere.MaxIdleConns
 	return c, nil
 }
 
