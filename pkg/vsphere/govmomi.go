@@ -33,7 +33,7 @@ type Govmomi struct {
 	dcs      map[string]*dcInfo  // by name and by path
 	index    map[string]*dcIndex // by datacenter ref value
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
-	peers    map[string]*Govmomi // other vCenters, by URL, for cross-vCenter moves
+	peers    map[string]*Govmomi                       // other vCenters, by URL, for cross-vCenter moves
 	vmIdx    map[types.ManagedObjectReference]*vmIndex // by VM folder, see govmomi_index.go
 }
 
