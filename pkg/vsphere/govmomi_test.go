@@ -794,3 +794,60 @@ func TestSearchesSeeEveryChangeBeforeThem(t *testing.T) {
 		t.Error("a deleted VM is still found")
 	}
 }
+
+// All of a driver's task waits share one property collector: dozens of
+// power changes at once make the tasks' own calls and a handful of waits,
+// not a collector, a filter and a wait or two each.
+func TestTaskWaitsShareOneCollector(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter, m.Machine = 1, 8 })
+	ctx := context.Background()
+	rt := &recorder{RoundTripper: s.client.Client.RoundTripper}
+	s.client.Client.RoundTripper = rt
+	d := vsphere.NewGovmomi("sim", s.client.Client)
+	inv, err := d.Inventory(ctx, "DC0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(inv.VMs)
+	if n < 16 {
+		t.Fatalf("%d VMs, want 16 or more", n)
+	}
+	// The simulator's tasks take a while, so that waits overlap.
+	old := simulator.TaskDelay
+	simulator.TaskDelay = simulator.DelayConfig{MethodDelay: map[string]int{"PowerOff": 200, "LockHandoff": 0}}
+	t.Cleanup(func() { simulator.TaskDelay = old })
+	rt.reset()
+	var wg sync.WaitGroup
+	for _, vm := range inv.VMs {
+		wg.Go(func() {
+			if err := d.PowerOff(ctx, vm.Ref); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	count := map[string]int{}
+	rt.mu.Lock()
+	for _, n := range rt.names {
+		count[n]++
+	}
+	rt.mu.Unlock()
+	t.Logf("calls: %v", count)
+	if count["PowerOffVM_Task"] != n {
+		t.Errorf("%d PowerOffVM_Task calls, want %d", count["PowerOffVM_Task"], n)
+	}
+	if count["CreatePropertyCollector"] > 1 || count["CreateFilter"] > 1 || count["WaitForUpdatesEx"] > n/2 {
+		t.Errorf("%d collectors, %d filters and %d waits for %d task waits, want 1, 1 and a few",
+			count["CreatePropertyCollector"], count["CreateFilter"], count["WaitForUpdatesEx"], n)
+	}
+	// Every VM is off, as each wait said.
+	inv, err = d.Inventory(ctx, "DC0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range inv.VMs {
+		if vm.PowerState != vsphere.PoweredOff {
+			t.Errorf("%s is %s after its power-off task was waited for", vm.Name, vm.PowerState)
+		}
+	}
+}
