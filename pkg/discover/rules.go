@@ -252,6 +252,11 @@ func lines(root *yaml.Node, r *Rules) {
 
 var criticalities = []string{"low", "medium", "high", "critical"}
 
+// Check checks the rules and compiles their sources and patterns; file
+// names them in messages. LoadRules and ParseRules call it; call it again
+// after changing rules (from flags).
+func (r *Rules) Check(file string) error { return r.check(file) }
+
 func (r *Rules) check(file string) error {
 	fail := func(line int, format string, args ...any) error {
 		return &RulesError{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}

@@ -262,7 +262,7 @@ func number(s string) (float64, error) {
 func gbOf(mib float64) int { return int(math.Ceil(mib / 1024)) }
 
 func fromVInfo(t *table, disks map[string][]int, f Filter) (*Inventory, error) {
-	inv := &Inventory{From: "rvtools " + t.file, Columns: map[string]string{}, Skipped: map[string]int{}}
+	inv := &Inventory{From: "rvtools " + filepath.Base(t.file), Columns: map[string]string{}, Skipped: map[string]int{}}
 	col := map[string]int{}
 	used := map[int]bool{}
 	var missing []string
