@@ -50,14 +50,14 @@ a CSV of physical servers (--servers) and of dependencies (--dependencies).
 VMs are grouped into applications by a rule (--group-by tag:CATEGORY,
 attribute:NAME, folder or pattern:REGEX); each application gets a suggested
 strategy and each wave its applications, with the reason in a YAML comment
-next to it. A rules file (--rules, see examples/discover-rules.yaml) sets the
+next to it. A rules file (--rules, see examples/discover/rules.yaml) sets the
 grouping, the strategy rules, the target and the wave windows. The plan is
 validated before it is written; a summary goes to stderr.
 
 Exit codes: 0 written; 2 a bad flag or a missing input file; 3 an input file
 (export, servers or dependency CSV, rules file) with a mistake, named with its
 file and line or row; 5 the vCenter could not be reached or refused the login.`,
-		Example: `  wavectl discover --from rvtools RVTools_export.xlsx --rules examples/discover-rules.yaml -o plan.yaml
+		Example: `  wavectl discover --from rvtools RVTools_export.xlsx --rules examples/discover/rules.yaml -o plan.yaml
   wavectl discover --from vcenter --datacenter DC-OLD --group-by tag:Application -o plan.yaml
   wavectl discover --servers cmdb.csv --target-datacenter DC1 --target-cluster C1 --target-datastore ds1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -107,7 +107,7 @@ file and line or row; 5 the vCenter could not be reached or refused the login.`,
 	fl.String("folder", "", "only VMs in this VM folder (a path under the datacenter's vm folder); it becomes source.folder")
 	fl.String("servers", "", "CSV of physical servers: name, cpus, memoryMB, disksGB[, application, criticality, users, networks]")
 	fl.String("dependencies", "", "CSV of application,dependsOn pairs")
-	fl.String("rules", "", "rules file (see examples/discover-rules.yaml); defaults are in the README")
+	fl.String("rules", "", "rules file (see examples/discover/rules.yaml); defaults are in the README")
 	fl.String("group-by", "", "how VMs form applications: tag:CATEGORY, attribute:NAME, folder or pattern:REGEX (default: the rules file's, else folder)")
 	fl.String("name", "", "the plan's metadata.name (default: the rules file's, else discovered)")
 	fl.String("target-vcenter", "", "the target vCenter, as NAME=URL or URL, when it is not the source one")

@@ -14,7 +14,7 @@ import (
 
 // Rules say how discover groups VMs into applications and which strategy
 // and wave it suggests. Every field has a default (DefaultRules); a rules
-// file overrides the ones it sets. See examples/discover-rules.yaml.
+// file overrides the ones it sets. See examples/discover/rules.yaml.
 type Rules struct {
 	// GroupBy names the source of each VM's application:
 	// tag:CATEGORY, attribute:NAME, folder or pattern:REGEX.
@@ -223,9 +223,9 @@ func rulesYAMLError(file string, err error) error {
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		var line int
 		fmt.Sscan(m[1], &line)
-		return &RulesError{File: file, Line: line, Msg: m[2] + " (see examples/discover-rules.yaml for the format)"}
+		return &RulesError{File: file, Line: line, Msg: m[2] + " (see examples/discover/rules.yaml for the format)"}
 	}
-	return &RulesError{File: file, Msg: msg + " (see examples/discover-rules.yaml for the format)"}
+	return &RulesError{File: file, Msg: msg + " (see examples/discover/rules.yaml for the format)"}
 }
 
 // lines records where each redeploy and replace rule sits, for messages.

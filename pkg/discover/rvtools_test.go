@@ -23,7 +23,7 @@ func discoverFile(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := LoadRules("../../examples/discover-rules.yaml")
+	r, err := LoadRules("../../examples/discover/rules.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

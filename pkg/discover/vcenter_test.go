@@ -30,7 +30,7 @@ import (
 func estatePlan() []byte {
 	var b bytes.Buffer
 	b.WriteString(`# Seeds the simulator for the discover tests: the estate of
-# rvtools-vinfo.csv in DC-OLD, and the target that examples/discover-rules.yaml
+# rvtools-vinfo.csv in DC-OLD, and the target that examples/discover/rules.yaml
 # names. Written by the generator in pkg/discover/vcenter_test.go (-update).
 apiVersion: wavectl/v1
 kind: MigrationPlan
@@ -44,7 +44,7 @@ target:
   folder: migrated
   networks:
 `)
-	r, _ := LoadRules("../../examples/discover-rules.yaml")
+	r, _ := LoadRules("../../examples/discover/rules.yaml")
 	for _, k := range sortedKeys(r.Target.Networks) {
 		fmt.Fprintf(&b, "    %s: %s\n", k, r.Target.Networks[k])
 	}
@@ -207,7 +207,7 @@ func TestEstatePlanIsWhatTheGeneratorWrites(t *testing.T) {
 // validates, and compiles.
 func TestDiscoverFromTheSimulator(t *testing.T) {
 	_, src := seedEstate(t)
-	r, err := LoadRules("../../examples/discover-rules.yaml")
+	r, err := LoadRules("../../examples/discover/rules.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
