@@ -30,7 +30,7 @@ const exitCodeHelp = `Exit codes:
   0    success
   1    unexpected failure (the message says what)
   2    bad flag, argument, config file, or unreadable plan file
-  3    the plan is invalid (errors listed with file:line:col)
+  3    the plan is invalid (errors listed with file:line:col); discover: a mistake in an input file
   4    plan: checked against vCenter, problems found (listed with file:line:col)
   5    vCenter could not be reached or refused the login
   6    apply: some applications failed or were skipped

@@ -95,6 +95,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdStatus(f, nil),
 		NewCmdUnlock(f, nil),
 		NewCmdReport(f, nil),
+		NewCmdDiscover(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
 	return root

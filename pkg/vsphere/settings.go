@@ -424,6 +424,9 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, errors.New("it does not parse as a URL")
 	}
+	if u == nil { // soap.ParseURL returns nil, nil for ""
+		return nil, errors.New("it is empty")
+	}
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return nil, fmt.Errorf("the scheme is %s, not https", u.Scheme)
 	}
