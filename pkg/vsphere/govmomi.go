@@ -35,7 +35,6 @@ type Govmomi struct {
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
 	peers    map[string]*Govmomi                       // other vCenters, by URL, for cross-vCenter moves
 	vmIdx    map[types.ManagedObjectReference]*vmIndex // by VM folder, see govmomi_index.go
-	tasks    *taskWatcher                              // see govmomi_tasks.go
 }
 
 var _ Driver = (*Govmomi)(nil)

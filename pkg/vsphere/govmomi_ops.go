@@ -34,24 +34,13 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 	return info, nil
 }
 
-// waitTask waits for a task to end: through the driver's task watcher
-// (govmomi_tasks.go), or, when it cannot follow the task, on its own.
-// Waiting goes through a property collector that lives in the session:
-// when the session ends mid-wait (and the client logs in again), the
-// collector is gone but the task is not, so the wait starts again with a
-// new collector instead of reporting a task that may well succeed as
-// failed.
+// waitTask waits for a task to end. Waiting goes through a property
+// collector that lives in the session: when the session ends mid-wait
+// (and the client logs in again), the collector is gone but the task is
+// not, so the wait starts again with a new collector instead of reporting
+// a task that may well succeed as failed.
 func (g *Govmomi) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
-	info, ok, err := g.watcher().wait(ctx, t.Reference())
-	if err != nil {
-		return nil, err
-	}
-	if ok && (info.State != types.TaskInfoStateError || info.Error != nil) {
-		if info.State == types.TaskInfoStateError {
-			return info, task.Error{LocalizedMethodFault: info.Error, Description: info.Description}
-		}
-		return info, nil
-	}
+	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var info *types.TaskInfo
 		info, err = t.WaitForResult(ctx)
