@@ -19,9 +19,7 @@ import (
 // through the property collector and container views, and caches only what
 // does not change during a run: datacenters, folders, clusters, pools,
 // hosts, datastores and portgroups (looked up again on a miss, forgotten
-// when vCenter says an object is gone). VM state is never cached; VM names
-// and markers are indexed to narrow searches (govmomi_index.go), and what
-// a search finds is always read afresh.
+// when vCenter says an object is gone). VM state is never cached.
 //
 // A Govmomi is safe for concurrent use; the *vim25.Client it wraps should
 // keep its session alive (see connect.go).
@@ -33,8 +31,7 @@ type Govmomi struct {
 	dcs      map[string]*dcInfo  // by name and by path
 	index    map[string]*dcIndex // by datacenter ref value
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
-	peers    map[string]*Govmomi                       // other vCenters, by URL, for cross-vCenter moves
-	vmIdx    map[types.ManagedObjectReference]*vmIndex // by VM folder, see govmomi_index.go
+	peers    map[string]*Govmomi // other vCenters, by URL, for cross-vCenter moves
 }
 
 var _ Driver = (*Govmomi)(nil)

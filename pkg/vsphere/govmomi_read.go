@@ -143,31 +143,43 @@ func (g *Govmomi) record(ctx context.Context, ref types.ManagedObjectReference) 
 }
 
 // FindVMs returns the VMs and templates called name in the datacenter: a
-// look in the datacenter's index of VM names, then one read of the
+// name-only read of the datacenter's VM folder tree, then one read of the
 // matches.
 func (g *Govmomi) FindVMs(ctx context.Context, datacenter, name string) ([]*VM, error) {
-	return g.findVMs(ctx, "find", datacenter, func(v *indexedVM) bool { return v.name == name })
-}
-
-// FindByMarker returns the VMs in the datacenter whose marker key has that
-// value: a look in the datacenter's index of markers, then one read of the
-// matches. Keys without the wavectl. prefix get it; an empty value matches
-// nothing (in vSphere an empty value is a deleted key).
-func (g *Govmomi) FindByMarker(ctx context.Context, datacenter, key, value string) ([]*VM, error) {
-	key = markerKey(key)
-	return g.findVMs(ctx, "find-by-marker", datacenter, func(v *indexedVM) bool {
-		return value != "" && v.markers[key] == value
+	return g.findVMs(ctx, "find", datacenter, []string{"name"}, func(m mo.VirtualMachine) bool {
+		return m.Name == name
 	})
 }
 
-func (g *Govmomi) findVMs(ctx context.Context, op, datacenter string, match func(*indexedVM) bool) ([]*VM, error) {
+// FindByMarker returns the VMs in the datacenter whose marker key has that
+// value: a read of every VM's extraConfig, then one read of the matches.
+// Keys without the wavectl. prefix get it; an empty value matches nothing
+// (in vSphere an empty value is a deleted key).
+func (g *Govmomi) FindByMarker(ctx context.Context, datacenter, key, value string) ([]*VM, error) {
+	key = markerKey(key)
+	return g.findVMs(ctx, "find-by-marker", datacenter, []string{"config.extraConfig"}, func(m mo.VirtualMachine) bool {
+		return value != "" && m.Config != nil && extraConfig(m.Config.ExtraConfig)[key] == value
+	})
+}
+
+func (g *Govmomi) findVMs(ctx context.Context, op, datacenter string, props []string, match func(mo.VirtualMachine) bool) ([]*VM, error) {
 	dc, err := g.datacenter(ctx, datacenter)
 	if err != nil {
 		return nil, g.fault(op, datacenter, err)
 	}
-	refs, err := g.vmIndexFor(dc).find(ctx, match)
+	content, err := g.retrieveView(ctx, dc.vmFolder, []types.PropertySpec{{Type: "VirtualMachine", PathSet: props}}, []string{"VirtualMachine"})
 	if err != nil {
 		return nil, g.fault(op, datacenter, err)
+	}
+	var refs []types.ManagedObjectReference
+	for _, oc := range content {
+		v, err := decode(oc)
+		if err != nil {
+			continue
+		}
+		if m, ok := v.(mo.VirtualMachine); ok && match(m) {
+			refs = append(refs, m.Self)
+		}
 	}
 	if len(refs) == 0 {
 		return []*VM{}, nil
@@ -178,8 +190,7 @@ func (g *Govmomi) findVMs(ctx context.Context, op, datacenter string, match func
 	}
 	vms := make([]*VM, 0, len(recs))
 	for _, r := range recs {
-		// The index names candidates; what they are now decides.
-		if r.vm.Datacenter == dc.name && match(&indexedVM{name: r.vm.Name, markers: r.vm.Markers}) {
+		if r.vm.Datacenter == dc.name {
 			vms = append(vms, r.vm)
 		}
 	}
