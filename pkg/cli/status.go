@@ -167,6 +167,7 @@ func planNameOf(path string) (string, error) {
 func stateReadError(path string, opts *StatusOptions, err error) error {
 	var ce *state.CorruptError
 	var ve *state.VersionError
+	var je *state.JournalError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		how := "named with --state"
@@ -174,7 +175,7 @@ func stateReadError(path string, opts *StatusOptions, err error) error {
 			how = fmt.Sprintf("the default for plan %s: <metadata.name>%s in the working directory, where apply keeps it unless given --state", opts.Plan, state.FileSuffix)
 		}
 		return usageError{fmt.Errorf("state file %s does not exist (%s); run status in the folder apply ran in, or pass --state PATH", path, how)}
-	case errors.As(err, &ce), errors.As(err, &ve):
+	case errors.As(err, &ce), errors.As(err, &ve), errors.As(err, &je):
 		return exitf(ExitState, "%v", err)
 	}
 	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
