@@ -70,8 +70,7 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	}
 
 	start := e.now()
-	_ = e.store.Update(func(st *state.State) {
-		a := st.App(name)
+	_ = e.store.UpdateApp(name, func(a *state.App) {
 		a.Status, a.Reason, a.Ended = state.Running, "", nil
 		if a.Started == nil {
 			a.Started = &start
@@ -101,8 +100,7 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 		e.mu.Unlock()
 	}
 	end := e.now()
-	_ = e.store.Update(func(st *state.State) {
-		a := st.App(name)
+	_ = e.store.UpdateApp(name, func(a *state.App) {
 		a.Status, a.Reason = final, reason
 		if final != state.Pending {
 			a.Ended = &end
@@ -134,8 +132,7 @@ func describeFinal(s state.Status) string {
 
 func (e *engine) skip(ar *appRun, reason string) {
 	now := e.now()
-	_ = e.store.Update(func(st *state.State) {
-		a := st.App(ar.sched.Name)
+	_ = e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
 		a.Status, a.Reason, a.Ended = state.Skipped, reason, &now
 	})
 	ar.final = state.Skipped
@@ -227,8 +224,7 @@ func (e *engine) hooksFor(ar *appRun) strategy.HookRunner {
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.store.Update(func(st *state.State) {
-			a := st.App(ar.sched.Name)
+		_ = e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
 			a.Hooks = append(a.Hooks, run)
 		})
 	})
@@ -317,7 +313,7 @@ func (e *engine) unitFinished(app, unit string, steps []schedule.Step) bool {
 }
 
 func (e *engine) setUnit(app, unit string, s state.Status) {
-	_ = e.store.Update(func(st *state.State) { st.App(app).Unit(unit).Status = s })
+	_ = e.store.UpdateApp(app, func(a *state.App) { a.Unit(unit).Status = s })
 }
 
 func placement(t plan.Placement) vsphere.Placement {
@@ -359,8 +355,8 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
 	})
 	if st.Outage {
-		_ = e.store.Update(func(s *state.State) {
-			if a := s.App(app); a.OutageStart == nil || started.Before(*a.OutageStart) {
+		_ = e.store.UpdateApp(app, func(a *state.App) {
+			if a.OutageStart == nil || started.Before(*a.OutageStart) {
 				a.OutageStart = &started
 			}
 		})
@@ -379,8 +375,8 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 				u.Outputs = maps.Clone(rt.Outputs)
 			})
 			if st.Outage {
-				_ = e.store.Update(func(s *state.State) {
-					if a := s.App(app); a.OutageEnd == nil || a.OutageEnd.Before(now) {
+				_ = e.store.UpdateApp(app, func(a *state.App) {
+					if a.OutageEnd == nil || a.OutageEnd.Before(now) {
 						a.OutageEnd = &now
 					}
 				})

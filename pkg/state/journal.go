@@ -126,8 +126,13 @@ func (j *journal) line(e Entry) {
 // comparison of the record with the shadow finds. Only when the lines
 // cannot say what changed (applications removed or reordered, or lines
 // lost) is the whole record marshalled, into a whole-state line.
-func (j *journal) collect(st *State) ([]byte, error) {
-	if j.resync || !j.diff(st) {
+//
+// full says whether a plain Update (which the journal learns of only here)
+// came since the last commit; when every change came through UpdateApp or
+// UpdateStep, their lines are queued already and the comparison, which
+// walks the whole record, is skipped.
+func (j *journal) collect(st *State, full bool) ([]byte, error) {
+	if j.resync || (full && !j.diff(st)) {
 		raw, err := json.Marshal(st)
 		if err != nil {
 			return nil, err
@@ -177,18 +182,24 @@ func (j *journal) diff(st *State) bool {
 // diffApp compares one application with the shadow (UpdateApp). One that
 // the shadow does not have at the same place is left to the write's
 // comparison.
-func (j *journal) diffApp(st *State, name string, serial int64, at time.Time) {
+//
+// It reports whether the application's lines are queued; when not (the
+// shadow does not have it yet, or lines were lost), the commit must
+// compare the whole record.
+func (j *journal) diffApp(st *State, name string, serial int64, at time.Time) bool {
 	if j.resync {
-		return
+		return false
 	}
 	for i, a := range st.Apps {
 		if a.Name == name {
 			if i < len(j.shadow.Apps) && j.shadow.Apps[i].Name == name {
 				j.diffAt(i, a, serial, at)
+				return !j.resync
 			}
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // diffAt compares the application a with the shadow's at index i.

@@ -510,6 +510,9 @@ type Store struct {
 	st      *State
 	j       *journal // its lines and shadow are guarded by mu, its file is the writer's
 	pending *commit  // the commit the next write makes, nil when nothing waits
+	// plain says a plain Update came since the last commit: the journal
+	// must compare the whole record to find what it changed.
+	plain bool
 	closed  bool
 
 	kick chan struct{} // wakes the writer; buffered, one is enough
@@ -743,16 +746,16 @@ func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if app != "" {
-		s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated)
+	if app != "" && !s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated) {
+		s.plain = true
 	}
 	if err := fn(s.st); err != nil {
 		return nil, err
 	}
 	s.st.Serial++
 	s.st.Updated = s.now()
-	if app != "" {
-		s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated)
+	if app == "" || !s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated) {
+		s.plain = true
 	}
 	if s.pending == nil {
 		s.pending = &commit{done: make(chan struct{})}
@@ -821,7 +824,8 @@ func (s *Store) flush() {
 		return
 	}
 	start := time.Now()
-	lines, err := s.j.collect(s.st)
+	lines, err := s.j.collect(s.st, s.plain)
+	s.plain = false
 	s.mu.Unlock()
 	if err == nil {
 		if jerr := s.j.append(lines); jerr != nil {
