@@ -512,8 +512,8 @@ type Store struct {
 	pending *commit  // the commit the next write makes, nil when nothing waits
 	// plain says a plain Update came since the last commit: the journal
 	// must compare the whole record to find what it changed.
-	plain bool
-	closed  bool
+	plain  bool
+	closed bool
 
 	kick chan struct{} // wakes the writer; buffered, one is enough
 	done chan struct{} // closed when the writer has stopped
