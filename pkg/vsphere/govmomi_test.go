@@ -790,3 +790,53 @@ func TestSearchesSeeEveryChangeBeforeThem(t *testing.T) {
 		t.Error("a deleted VM is still found")
 	}
 }
+
+// beforeCall runs fn before the first call that match picks.
+type beforeCall struct {
+	soap.RoundTripper
+	match func(soap.HasFault) bool
+	fn    func()
+	done  bool
+}
+
+func (b *beforeCall) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	if !b.done && b.match(req) {
+		b.done = true
+		b.fn()
+	}
+	return b.RoundTripper.RoundTrip(ctx, req, res)
+}
+
+// A snapshot removed by another task between the driver's look and its
+// call (a killed run's removal, which vCenter finishes on its own) is
+// removed, as asked: not a failure.
+func TestRemovingASnapshotRemovedMeanwhileSucceeds(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
+	ctx := context.Background()
+	admin, err := govmomi.NewClient(ctx, s.server.URL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := s.vm(t, "DC0", "DC0_C0_RP0_VM0")
+	d := vsphere.NewGovmomi("sim", s.client.Client)
+	snap, err := d.CreateSnapshot(ctx, vm.Reference().Value, "wavectl", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.client.Client.RoundTripper = &beforeCall{RoundTripper: s.client.Client.RoundTripper,
+		match: func(req soap.HasFault) bool { _, ok := req.(*methods.RemoveSnapshot_TaskBody); return ok },
+		fn: func() {
+			other := object.NewVirtualMachine(admin.Client, vm.Reference())
+			wait(t)(other.RemoveSnapshot(ctx, snap.Ref, false, types.NewBool(true)))
+		}}
+	if err := d.RemoveSnapshot(ctx, vm.Reference().Value, snap.Ref); err != nil {
+		t.Errorf("remove a snapshot removed meanwhile: %v", err)
+	}
+	got, err := d.VM(ctx, vm.Reference().Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Snapshots) != 0 {
+		t.Errorf("snapshots left: %v", got.Snapshots)
+	}
+}
