@@ -316,27 +316,47 @@ func Rebuild(path string) (*State, error) {
 		return nil, fmt.Errorf("journal %s has no whole-state line to start from", jpath)
 	}
 	var st *State
-	for off, no := start, n; off < len(data); no++ {
+	err = entries(data, start, n, func(no int, e *Entry, err error) error {
+		if err != nil {
+			return fmt.Errorf("journal %s:%d: %w", jpath, no, err)
+		}
+		if e.Type == EntryState {
+			var derr error
+			if st, derr = Decode(fmt.Sprintf("%s:%d", jpath, no), e.State); derr != nil {
+				return derr
+			}
+		} else if err := replay(st, e); err != nil {
+			return fmt.Errorf("journal %s:%d: %w", jpath, no, err)
+		}
+		st.Serial, st.Updated = e.Serial, e.Time
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// entries calls fn with each line of the journal data from offset off on
+// (line number no), decoded, or with the error decoding it; blank lines
+// are skipped. It stops at fn's first error.
+func entries(data []byte, off, no int, fn func(no int, e *Entry, err error) error) error {
+	for ; off < len(data); no++ {
 		end := off + bytes.IndexByte(data[off:], '\n')
+		if end < off {
+			end = len(data)
+		}
 		line := data[off:end]
 		off = end + 1
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e Entry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return nil, fmt.Errorf("journal %s:%d: %w", jpath, no, err)
+		if err := fn(no, &e, json.Unmarshal(line, &e)); err != nil {
+			return err
 		}
-		if e.Type == EntryState {
-			if st, err = Decode(fmt.Sprintf("%s:%d", jpath, no), e.State); err != nil {
-				return nil, err
-			}
-		} else if err := replay(st, &e); err != nil {
-			return nil, fmt.Errorf("journal %s:%d: %w", jpath, no, err)
-		}
-		st.Serial, st.Updated = e.Serial, e.Time
 	}
-	return st, nil
+	return nil
 }
 
 // replay applies one line to the record.
@@ -625,26 +645,19 @@ func catchUp(path string, st *State) error {
 		}
 	}
 	fileSerial := st.Serial
-	for off, no := first, firstNo; off < len(data); no++ {
-		end := off + bytes.IndexByte(data[off:], '\n')
-		line := data[off:end]
-		off = end + 1
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var e Entry
-		if err := json.Unmarshal(line, &e); err != nil {
+	return entries(data, first, firstNo, func(no int, e *Entry, err error) error {
+		if err != nil {
 			return &JournalError{Path: jpath, Line: no, Err: err}
 		}
 		if e.Serial <= fileSerial {
-			continue
+			return nil
 		}
-		if err := replay(st, &e); err != nil {
+		if err := replay(st, e); err != nil {
 			return &JournalError{Path: jpath, Line: no, Err: err}
 		}
 		st.Serial, st.Updated = max(st.Serial, e.Serial), e.Time
-	}
-	return nil
+		return nil
+	})
 }
 
 // lineSerial reads the serial of a journal line from its start, which is

@@ -93,6 +93,23 @@ func wait(t testing.TB) func(*object.Task, error) {
 	}
 }
 
+// session connects to the simulator as wavectl does (vsphere.Connect:
+// keepalive, re-login), logged out when the test ends.
+func (s *sim) session(t testing.TB) *vsphere.Session {
+	t.Helper()
+	u := *s.server.URL
+	pass, _ := u.User.Password()
+	settings := vsphere.Settings{Username: u.User.Username(), Password: pass, Insecure: true}
+	u.User = nil
+	settings.URL = u.String()
+	sess, err := vsphere.Connect(context.Background(), "sim", settings, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+	return sess
+}
+
 // folder makes a VM folder path under a datacenter's vm folder.
 func (s *sim) folder(t testing.TB, dc, path string) {
 	t.Helper()
@@ -672,16 +689,7 @@ func (k *sessionKiller) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 func TestASessionEndingWhileATaskRunsDoesNotFailTheStep(t *testing.T) {
 	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
 	ctx := context.Background()
-	u := *s.server.URL
-	pass, _ := u.User.Password()
-	settings := vsphere.Settings{Username: u.User.Username(), Password: pass, Insecure: true}
-	u.User = nil
-	settings.URL = u.String()
-	sess, err := vsphere.Connect(ctx, "sim", settings, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+	sess := s.session(t)
 
 	// The clone runs for a second, so the wait makes a second call.
 	old := simulator.TaskDelay
@@ -705,23 +713,13 @@ func TestASessionEndingWhileATaskRunsDoesNotFailTheStep(t *testing.T) {
 	}
 }
 
-// Searches go through an index that vCenter keeps current; each search
-// sees every change that finished before it started: a new VM, a marker, a
-// rename, a deletion. And after the session ends (its collector gone with
-// it), searches carry on with a new one.
+// Each search sees every change that finished before it started: a new VM,
+// a marker, a rename, a deletion; and searches carry on after the session
+// ends behind the driver's back.
 func TestSearchesSeeEveryChangeBeforeThem(t *testing.T) {
 	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
 	ctx := context.Background()
-	u := *s.server.URL
-	pass, _ := u.User.Password()
-	settings := vsphere.Settings{Username: u.User.Username(), Password: pass, Insecure: true}
-	u.User = nil
-	settings.URL = u.String()
-	sess, err := vsphere.Connect(ctx, "sim", settings, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+	sess := s.session(t)
 	d := vsphere.NewGovmomi("sim", sess.Client())
 	names := func(name string) int {
 		t.Helper()
@@ -770,8 +768,8 @@ func TestSearchesSeeEveryChangeBeforeThem(t *testing.T) {
 		t.Error("a renamed VM is found by its old name, or not by its new one")
 	}
 
-	// End the session behind the driver's back: the index's collector goes
-	// with it, and the next search starts a new one after the re-login.
+	// End the session behind the driver's back: the next search logs in
+	// again and still finds what exists.
 	us, err := session.NewManager(sess.Client()).UserSession(ctx)
 	if err != nil || us == nil {
 		t.Fatalf("user session: %v", err)
