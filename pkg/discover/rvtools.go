@@ -117,17 +117,14 @@ func ReadRVTools(path string, f Filter) (*Inventory, error) {
 	return fromVInfo(info, disks, f)
 }
 
+// readCSV reads a CSV file with a header row (see csvTable).
 func readCSV(path string) (*table, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	t, err := csvTable(path, fh)
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return csvTable(path, fh)
 }
 
 // csvTable reads a CSV with a header row; comma or semicolon separated

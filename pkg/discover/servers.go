@@ -2,7 +2,6 @@ package discover
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,12 +30,7 @@ var listSep = regexp.MustCompile(`[;|+\s]+`)
 // ReadServers reads physical servers from a CSV with a header row. Disks
 // and networks are lists separated by ";", "|", "+" or spaces.
 func ReadServers(path string) ([]*Server, map[string]string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer fh.Close()
-	t, err := csvTable(path, fh)
+	t, err := readCSV(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,12 +115,7 @@ type Dependency struct {
 
 // ReadDependencies reads a CSV of application,dependsOn pairs.
 func ReadDependencies(path string) ([]Dependency, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	t, err := csvTable(path, fh)
+	t, err := readCSV(path)
 	if err != nil {
 		return nil, err
 	}
