@@ -351,16 +351,14 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 	act := e.opts.Actions(st.Step)
 
 	started := e.now()
-	e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+	// The step's start, and the application's outage when the step takes
+	// its service down, in one commit.
+	e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
+		if st.Outage && (a.OutageStart == nil || started.Before(*a.OutageStart)) {
+			a.OutageStart = &started
+		}
 	})
-	if st.Outage {
-		_ = e.store.UpdateApp(app, func(a *state.App) {
-			if a.OutageStart == nil || started.Before(*a.OutageStart) {
-				a.OutageStart = &started
-			}
-		})
-	}
 	e.prog.Event(Event{Kind: StepStarted, App: app, Unit: unit, Step: st.Kind, Time: started})
 
 	call := e.hard // in-flight vCenter work stops only on a second interrupt
@@ -370,17 +368,13 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		var d deferral
 		switch {
 		case err == nil:
-			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+			e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 				r.Status, r.Ended, r.Error, r.Attempts = state.Done, &now, "", r.Attempts+1
 				u.Outputs = maps.Clone(rt.Outputs)
+				if st.Outage && (a.OutageEnd == nil || a.OutageEnd.Before(now)) {
+					a.OutageEnd = &now
+				}
 			})
-			if st.Outage {
-				_ = e.store.UpdateApp(app, func(a *state.App) {
-					if a.OutageEnd == nil || a.OutageEnd.Before(now) {
-						a.OutageEnd = &now
-					}
-				})
-			}
 			e.prog.Event(Event{Kind: StepDone, App: app, Unit: unit, Step: st.Kind, Attempt: attempt, Time: now})
 			return nil
 		case errors.As(err, &d):
@@ -464,7 +458,12 @@ func (e *engine) attempt(ctx context.Context, act strategy.Action, rt *strategy.
 
 // update changes one step's record (and its unit's) durably.
 func (e *engine) update(app, unit string, st schedule.Step, fn func(*state.Step, *state.Unit)) {
-	if err := e.store.UpdateStep(app, unit, st.Kind, st.Phase, fn); err != nil {
+	e.updateOf(app, unit, st, func(_ *state.App, r *state.Step, u *state.Unit) { fn(r, u) })
+}
+
+// updateOf is update with the application's record too.
+func (e *engine) updateOf(app, unit string, st schedule.Step, fn func(*state.App, *state.Step, *state.Unit)) {
+	if err := e.store.UpdateStepOf(app, unit, st.Kind, st.Phase, fn); err != nil {
 		e.log.Error().Err(err).Str("app", app).Str("step", st.Kind).Msg("could not record a step in the state file")
 	}
 }

@@ -707,6 +707,13 @@ func (s *Store) UpdateApp(app string, fn func(*App)) error {
 // engine's step transitions. It fails without calling fn when the record
 // has no such step.
 func (s *Store) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Unit)) error {
+	return s.UpdateStepOf(app, unit, kind, phase, func(_ *App, r *Step, u *Unit) { fn(r, u) })
+}
+
+// UpdateStepOf is UpdateStep whose fn also gets the application's record,
+// for a change to the application that goes with the step's (its outage
+// starting or ending): one commit instead of two.
+func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
 	c, err := s.apply(app, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
@@ -720,7 +727,7 @@ func (s *Store) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Un
 		if r == nil {
 			return fmt.Errorf("state file %s: %s of %s has no step %s (phase %d) in the record", s.path, unitName(unit), app, kind, phase)
 		}
-		fn(r, u)
+		fn(a, r, u)
 		return nil
 	})
 	if err != nil {
