@@ -3,7 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -171,7 +173,7 @@ func VCenterSessions(f *Factory, cmd *cobra.Command, p *plan.Plan, lookupEnv fun
 		}
 		return nil, err
 	}
-	for _, name := range sortedKeys(settings) {
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
 		s := settings[name]
 		f.Log.Debug().Str("vcenter", name).Object("settings", s).Str("urlFrom", s.Origin.URL).
 			Str("usernameFrom", s.Origin.Username).Str("passwordFrom", s.Origin.Password).Str("trustFrom", s.Origin.Trust).
@@ -186,13 +188,4 @@ func VCenterSessions(f *Factory, cmd *cobra.Command, p *plan.Plan, lookupEnv fun
 		}
 	}
 	return vsphere.NewSessions(settings, f.Log, vsphere.WithUserAgent("wavectl/"+Version)), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

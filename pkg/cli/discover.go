@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -317,7 +319,7 @@ func summary(opts *DiscoverOptions, res *discover.Result, probs plan.Problems) {
 		fmt.Fprintf(w, ", and %s from %s", plural(servers, "physical server"), opts.Servers)
 	}
 	fmt.Fprintln(w, ".")
-	for _, k := range sortedKeys(inv.Skipped) {
+	for _, k := range slices.Sorted(maps.Keys(inv.Skipped)) {
 		fmt.Fprintf(w, "Left out: %d %s.\n", inv.Skipped[k], k)
 	}
 	if len(inv.Columns) > 0 {

@@ -6,7 +6,6 @@ package discover
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -174,13 +173,4 @@ func appName(s string) string {
 	s = nameBad.ReplaceAllString(s, "-")
 	s = strings.Trim(s, "._-")
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -393,7 +395,7 @@ func fromVInfo(t *table, disks map[string][]int, f Filter) (*Inventory, error) {
 		}
 		inv.VMs = append(inv.VMs, vm)
 	}
-	switch names := sortedKeys(dcs); {
+	switch names := slices.Sorted(maps.Keys(dcs)); {
 	case f.Datacenter != "":
 		inv.Datacenter = f.Datacenter
 	case len(names) == 1:

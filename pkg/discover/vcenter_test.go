@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,7 +46,7 @@ target:
   networks:
 `)
 	r, _ := LoadRules("../../examples/discover/rules.yaml")
-	for _, k := range sortedKeys(r.Target.Networks) {
+	for _, k := range slices.Sorted(maps.Keys(r.Target.Networks)) {
 		fmt.Fprintf(&b, "    %s: %s\n", k, r.Target.Networks[k])
 	}
 	b.WriteString("applications:\n")

@@ -3,7 +3,9 @@ package discover
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,7 +77,7 @@ func (m mapping) set(key string, v *yaml.Node) *yaml.Node {
 
 func strMap(v map[string]string) *yaml.Node {
 	m := newMapping(false)
-	for _, k := range sortedKeys(v) {
+	for _, k := range slices.Sorted(maps.Keys(v)) {
 		m.set(k, str(v[k]))
 	}
 	return m.n
@@ -346,7 +348,7 @@ func (res *Result) networks() []string {
 			}
 		}
 	}
-	out := sortedKeys(seen)
+	out := slices.Sorted(maps.Keys(seen))
 	sort.Strings(out)
 	return out
 }

@@ -2,7 +2,8 @@ package schedule
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -138,12 +139,12 @@ func (l *load) bound(name string, apps []*App) WaveBound {
 	if lim.Concurrency > 0 {
 		consider(l.total/time.Duration(lim.Concurrency), fmt.Sprintf("the run's concurrency: %s of work, %d at a time", Seconds(l.total), lim.Concurrency))
 	}
-	for _, ds := range sortedKeys(l.ds) {
+	for _, ds := range slices.Sorted(maps.Keys(l.ds)) {
 		if lim.PerDatastore > 0 {
 			consider(l.ds[ds]/time.Duration(lim.PerDatastore), fmt.Sprintf("datastore %s: %s of work, %d at a time", ds, Seconds(l.ds[ds]), lim.PerDatastore))
 		}
 	}
-	for _, c := range sortedKeys(l.cluster) {
+	for _, c := range slices.Sorted(maps.Keys(l.cluster)) {
 		if lim.PerHost <= 0 {
 			continue
 		}
@@ -246,13 +247,4 @@ func longestChain(apps []*App) (time.Duration, string) {
 		path = n + " -> " + path
 	}
 	return best, path
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -601,7 +601,8 @@ func catchUp(path string, st *State) error {
 	}
 	stateNo := 1 + bytes.Count(data[:start], []byte("\n"))
 	stateEnd := start + bytes.IndexByte(data[start:], '\n')
-	if baseSerial > st.Serial {
+	fromLine := baseSerial > st.Serial // the record starts from the state line, lineage checked
+	if fromLine {
 		// A store opened the record (caught up from the journal, say) and
 		// started the journal over with it, and was killed before its
 		// first checkpoint: that whole-state line is newer than the file.
@@ -634,7 +635,7 @@ func catchUp(path string, st *State) error {
 	if first < 0 {
 		return nil
 	}
-	if baseSerial <= st.Serial {
+	if !fromLine {
 		var base struct {
 			State struct {
 				Lineage string `json:"lineage"`

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,7 +106,7 @@ func (o *Options) validate() error {
 		}
 		if !f.API && isTaskOp(f.Op) && !taskFaultOps[methodName(f.Op)] {
 			errs = append(errs, fmt.Errorf("%s: tasks of this operation cannot fail here; use API: true, or one of %s",
-				where, strings.Join(sortedKeys(taskFaultOps), ", ")))
+				where, strings.Join(slices.Sorted(maps.Keys(taskFaultOps)), ", ")))
 		}
 	}
 	if len(errs) > 0 {
@@ -195,15 +196,6 @@ func methodOf(task string) (string, bool) {
 
 // isTaskOp reports whether op's method returns a task.
 func isTaskOp(op string) bool { return strings.HasSuffix(methodName(op), "_Task") }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // faultSet decides which calls fail, and how long own tasks take.
 type faultSet struct {

@@ -1,6 +1,10 @@
 package sim
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // RealisticDelays are typical durations of the vSphere tasks wavectl uses
 // on a production vCenter with shared storage (a 40 GB template cloned
@@ -36,7 +40,7 @@ func ScaledDelays(factor float64) map[string]time.Duration {
 // DelayFlags renders delays as `wavectl sim` flags (--delay OP=DURATION).
 func DelayFlags(delays map[string]time.Duration) []string {
 	var out []string
-	for _, op := range sortedKeys(delays) {
+	for _, op := range slices.Sorted(maps.Keys(delays)) {
 		out = append(out, "--delay", op+"="+delays[op].String())
 	}
 	return out

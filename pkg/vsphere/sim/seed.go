@@ -28,6 +28,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path"
@@ -459,7 +460,7 @@ func (sd *seeder) buildHosts(ctx context.Context) error {
 	}
 	for _, name := range sd.dcOrder {
 		d := sd.dcs[name]
-		for _, cname := range sortedNames(d.clusters) {
+		for _, cname := range slices.Sorted(maps.Keys(d.clusters)) {
 			cl := d.clusters[cname]
 			if cl.standalone {
 				task, err := d.folder.HostFolder.AddStandaloneHost(ctx, types.HostConnectSpec{HostName: cl.named[0]}, true, nil, nil)
@@ -520,7 +521,7 @@ func (sd *seeder) buildHosts(ctx context.Context) error {
 				return err
 			}
 			cl.poolObjs[""] = root
-			for _, p := range sortedNames(cl.pools) {
+			for _, p := range slices.Sorted(maps.Keys(cl.pools)) {
 				if _, err := sd.pool(ctx, cl, p); err != nil {
 					return fmt.Errorf("resource pool %s/%s: %w", cname, p, err)
 				}
@@ -610,7 +611,7 @@ func (sd *seeder) buildDatastores(ctx context.Context) error {
 		if len(d.datastores) > 0 && len(d.hosts) == 0 {
 			return fmt.Errorf("datacenter %s has datastores but no hosts to mount them", name)
 		}
-		for _, dsName := range sortedNames(d.datastores) {
+		for _, dsName := range slices.Sorted(maps.Keys(d.datastores)) {
 			ds := d.datastores[dsName]
 			dir := filepath.Join(sd.s.homeDir, fmt.Sprintf("dc%d-%s", i, safeFileName(dsName)))
 			if err := os.Mkdir(dir, 0o700); err != nil {
@@ -690,7 +691,7 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 			sd.summary.Networks++
 		}
 		var pgs []types.DVPortgroupConfigSpec
-		for _, n := range sortedNames(d.portgroups) {
+		for _, n := range slices.Sorted(maps.Keys(d.portgroups)) {
 			if _, ok := existing[n]; ok {
 				continue
 			}
@@ -762,7 +763,7 @@ func (sd *seeder) buildFolders(ctx context.Context) error {
 	for _, name := range sd.dcOrder {
 		d := sd.dcs[name]
 		d.vmDirs[""] = d.folder.VmFolder
-		for _, p := range sortedNames(d.folders) {
+		for _, p := range slices.Sorted(maps.Keys(d.folders)) {
 			if _, err := sd.vmFolder(ctx, d, p); err != nil {
 				return fmt.Errorf("%s/vm/%s: %w", name, p, err)
 			}
@@ -795,13 +796,13 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 	// the datacenter's first.
 	for _, v := range sd.vms {
 		if v.cluster == nil {
-			for _, n := range sortedNames(v.dc.clusters) {
+			for _, n := range slices.Sorted(maps.Keys(v.dc.clusters)) {
 				v.cluster = v.dc.clusters[n]
 				break
 			}
 		}
 		if v.ds == nil {
-			for _, n := range sortedNames(v.dc.datastores) {
+			for _, n := range slices.Sorted(maps.Keys(v.dc.datastores)) {
 				v.ds = v.dc.datastores[n]
 				break
 			}
@@ -927,13 +928,4 @@ func (sd *seeder) run(obj mo.Reference, call func(*simulator.Context) soap.HasFa
 		return nil, fmt.Errorf("%s (%T)", lf.LocalizedMessage, lf.Fault)
 	}
 	return res, nil
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
