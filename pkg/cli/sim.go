@@ -31,9 +31,13 @@ func NewCmdSim(f *Factory, runF func(*SimOptions) error) *cobra.Command {
 		Long: `Serve govmomi's vCenter simulator on loopback, seeded from a plan: the source
 datacenter with the plan's VMs and templates, and the target datacenters with
 the clusters, hosts, datastores, portgroups, folders and resource pools the
-plan names, sized to hold it. One simulator stands in for every vCenter in the
-plan. Prints the export lines that point govc and wavectl at it, then serves
-until interrupted (Ctrl-C).
+plan names, sized to hold it. Each vCenter the plan names is its own
+simulator (own URL, credentials, certificate, instance UUID and inventory);
+names that share a URL share one. Prints the export lines that point govc and
+wavectl at them (WAVECTL_VCENTER_<NAME>_URL and friends per vCenter when
+there are several; GOVC_* at the source vCenter), then serves until
+interrupted (Ctrl-C). With several vCenters, --listen's port is the source
+vCenter's and the others take the ports after it.
 
 Delays and faults make rehearsals slow and unreliable on purpose:
   --delay CloneVM_Task=30s       every clone task takes 30s (repeatable)
@@ -120,25 +124,27 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := sim.New(p, opts.Sim)
+	e, err := sim.NewEstate(p, opts.Sim)
 	if err != nil {
 		return usageError{err}
 	}
-	defer s.Close()
-	if _, err := s.Start(opts.Listen); err != nil {
+	defer e.Close()
+	if err := e.Start(opts.Listen); err != nil {
 		return usageError{err}
 	}
-	env := strings.Join(s.Env(), "\n") + "\n"
+	env := strings.Join(e.Env(), "\n") + "\n"
 	fmt.Fprint(opts.IO.Out, env)
 	if opts.EnvFile != "" {
 		if err := os.WriteFile(opts.EnvFile, []byte(env), 0o600); err != nil {
 			return exitf(ExitFailure, "write %s: %v", opts.EnvFile, err)
 		}
 	}
-	sum := s.Summary()
-	f.Log.Info().Str("url", s.URL().Redacted()).Str("plan", p.Metadata.Name).
-		Int("datacenters", sum.Datacenters).Int("clusters", sum.Clusters).Int("hosts", sum.Hosts).
-		Int("vms", sum.VMs).Int("templates", sum.Templates).Msg("simulator serving; Ctrl-C stops it")
+	for _, s := range e.Sims() {
+		sum := s.Summary()
+		f.Log.Info().Str("url", s.URL().Redacted()).Strs("vcenters", e.VCenters(s)).Str("plan", p.Metadata.Name).
+			Int("datacenters", sum.Datacenters).Int("clusters", sum.Clusters).Int("hosts", sum.Hosts).
+			Int("vms", sum.VMs).Int("templates", sum.Templates).Msg("simulator serving; Ctrl-C stops it")
+	}
 	<-cmd.Context().Done()
 	f.Log.Info().Msg("simulator stopped")
 	return nil

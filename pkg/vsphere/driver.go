@@ -133,8 +133,13 @@ type RelocateSpec struct {
 	Target Placement
 	// Networks remaps NICs on the way, as in CloneSpec.
 	Networks map[string]string
-	// Service is the target vCenter for a cross-vCenter move; nil for a
-	// move within this vCenter.
+	// VCenter is the plan's name of the target vCenter for a
+	// cross-vCenter move ("" or the driver's own name: within this
+	// vCenter). The driver builds the ServiceLocator from what it was told
+	// of that peer (see Govmomi.AddPeer).
+	VCenter string
+	// Service is an explicit locator of the target vCenter, for callers
+	// that know it; VCenter is the usual way.
 	Service *ServiceLocator
 }
 

@@ -67,7 +67,7 @@ var (
 		"PowerOffVM_Task": true, "ResetVM_Task": true, "Destroy_Task": true,
 		"CreateSnapshot_Task": true, "CreateSnapshotEx_Task": true,
 		"RevertToCurrentSnapshot_Task": true, "RemoveAllSnapshots_Task": true,
-		"CustomizeVM_Task": true,
+		"CustomizeVM_Task": true, "ShutdownGuest": true, "SuspendVM_Task": true,
 	}
 	folderOverridden = map[string]bool{"CreateVM_Task": true, "MoveIntoFolder_Task": true, "Rename_Task": true}
 	snapOverridden   = map[string]bool{"RemoveSnapshot_Task": true, "RevertToSnapshot_Task": true}
@@ -354,6 +354,9 @@ func guardedRename(ctx *simulator.Context, s *Sim, e mo.Entity, name string, req
 }
 
 func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
+	if req.Spec.Service != nil {
+		return w.crossRelocate(ctx, req) // cross.go
+	}
 	body := &methods.RelocateVM_TaskBody{}
 	spec := req.Spec
 	if f := checkRefs(ctx, "spec", spec.Host, spec.Pool, spec.Datastore, spec.Folder); f != nil {
@@ -457,6 +460,7 @@ func (w *vmOverride) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffV
 	if ref, ok := w.sim.injected(ctx, w.Self, "PowerOffVM_Task", w.Name, w.Name); ok {
 		return &methods.PowerOffVM_TaskBody{Res: &types.PowerOffVM_TaskResponse{Returnval: ref}}
 	}
+	stopping(ctx, w.VirtualMachine)
 	return w.VirtualMachine.PowerOffVMTask(ctx, req)
 }
 
@@ -464,6 +468,7 @@ func (w *vmOverride) ResetVMTask(ctx *simulator.Context, req *types.ResetVM_Task
 	if ref, ok := w.sim.injected(ctx, w.Self, "ResetVM_Task", w.Name, w.Name); ok {
 		return &methods.ResetVM_TaskBody{Res: &types.ResetVM_TaskResponse{Returnval: ref}}
 	}
+	stopping(ctx, w.VirtualMachine)
 	return w.VirtualMachine.ResetVMTask(ctx, req)
 }
 

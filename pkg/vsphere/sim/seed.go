@@ -172,7 +172,12 @@ func (sd *seeder) collect() error {
 	if strings.TrimSpace(p.Source.Datacenter) == "" {
 		return fmt.Errorf("the plan names no source datacenter")
 	}
-	src := sd.dc(p.Source.Datacenter)
+	// An instance that does not serve the source vCenter still collects
+	// the source's needs, into a datacenter it never builds.
+	src := newDCPlan(p.Source.Datacenter)
+	if sd.s.serves(p.Source.VCenter) {
+		src = sd.dc(p.Source.Datacenter)
+	}
 	srcFolder := cleanPath(p.Source.Folder)
 	if srcFolder != "" {
 		src.folders[srcFolder] = true
@@ -215,7 +220,9 @@ func (sd *seeder) collect() error {
 			ds.usedGB += int64(gb)
 		}
 	}
-	sd.vms = append(sources, sd.vms...)
+	if sd.s.serves(p.Source.VCenter) {
+		sd.vms = append(sources, sd.vms...)
+	}
 	return nil
 }
 
@@ -224,7 +231,12 @@ func (sd *seeder) collectTarget(a *plan.Application, src *dcPlan) error {
 	if strings.TrimSpace(pl.Datacenter) == "" {
 		return fmt.Errorf("application %s has no target datacenter", a.Name)
 	}
-	dc := sd.dc(pl.Datacenter)
+	// Another instance builds a datacenter of another vCenter: collect
+	// its needs into a throwaway.
+	dc := newDCPlan(pl.Datacenter)
+	if sd.s.serves(pl.VCenter) {
+		dc = sd.dc(pl.Datacenter)
+	}
 	var cl *clusterPlan
 	switch {
 	case pl.Cluster != "":
@@ -323,14 +335,18 @@ func (sd *seeder) dc(name string) *dcPlan {
 	if d, ok := sd.dcs[name]; ok {
 		return d
 	}
-	d := &dcPlan{
+	d := newDCPlan(name)
+	sd.dcs[name] = d
+	sd.dcOrder = append(sd.dcOrder, name)
+	return d
+}
+
+func newDCPlan(name string) *dcPlan {
+	return &dcPlan{
 		name: name, clusters: map[string]*clusterPlan{}, datastores: map[string]*dsPlan{},
 		stdNets: map[string]bool{}, portgroups: map[string]bool{}, folders: map[string]bool{},
 		vmDirs: map[string]*object.Folder{}, network: map[string]types.ManagedObjectReference{},
 	}
-	sd.dcs[name] = d
-	sd.dcOrder = append(sd.dcOrder, name)
-	return d
 }
 
 func (sd *seeder) cluster(d *dcPlan, name string) *clusterPlan {

@@ -48,6 +48,11 @@ type Sim struct {
 	sessions sessionOverrides
 	placed   atomic.Int64 // round-robin host placement, see pickHost
 
+	// vcenters are the plan's vCenter names this instance serves; nil
+	// serves them all (see estate.go).
+	vcenters map[string]bool
+	estate   *Estate
+
 	mu      sync.Mutex
 	server  *simulator.Server
 	closed  bool
@@ -78,6 +83,13 @@ type Summary struct {
 // New sets the process-wide simulator.TaskDelay when opts asks for delays;
 // see Options.Delays.
 func New(p *plan.Plan, opts Options) (*Sim, error) {
+	return newInstance(p, opts, nil, 0)
+}
+
+// newInstance builds the simulator of the vCenters named in vcenters (all
+// of them when nil); index keeps its guests' addresses apart from other
+// instances' in the process.
+func newInstance(p *plan.Plan, opts Options, vcenters map[string]bool, index int) (*Sim, error) {
 	if p == nil {
 		return nil, errors.New("sim: no plan")
 	}
@@ -100,9 +112,15 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 		return nil, fmt.Errorf("sim: create simulator: %w", err)
 	}
 
-	s := &Sim{model: model, opts: opts}
+	// Every vCenter has an instance UUID of its own; the simulator's
+	// generator repeats itself between models of one process.
+	if si, ok := model.Map().Get(vim25.ServiceInstance).(*simulator.ServiceInstance); ok {
+		si.Content.About.InstanceUuid = newInstanceUUID()
+	}
+	s := &Sim{model: model, opts: opts, vcenters: vcenters}
 	s.homeDir = homeDir(model)
 	s.guest = newGuestAgent(model.Map(), &s.sessions)
+	s.guest.next = uint32(index) << 16
 	s.guest.serveChecks(p)
 	model.Map().AddHandler(s.guest)
 
@@ -127,6 +145,9 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 	model.Map().Handler = s.dispatch
 	return s, nil
 }
+
+// serves reports whether this instance serves the plan's vCenter name.
+func (s *Sim) serves(vcenter string) bool { return s.vcenters == nil || s.vcenters[vcenter] }
 
 // Summary reports what New put in the inventory.
 func (s *Sim) Summary() Summary { return s.inv }
@@ -174,7 +195,13 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 	// Only the credentials Env prints are accepted, as a real vCenter
 	// would, so that a wrong password is a failure a rehearsal can show.
 	svc.Listen = &url.URL{Host: listen, User: url.UserPassword("wavectl", randomPassword())}
-	svc.TLS = new(tls.Config)
+	// A certificate of its own, as every vCenter has: a thumbprint pins
+	// one instance, and a cross-vCenter move can check it.
+	cert, err := selfSigned()
+	if err != nil {
+		return nil, fmt.Errorf("sim: certificate: %w", err)
+	}
+	svc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	svc.RegisterEndpoints = true
 	server, err := newServer(svc)
 	if err != nil {
@@ -183,6 +210,16 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 	}
 	s.server = server
 	return cloneURL(s.server.URL), nil
+}
+
+// newInstanceUUID is a random (version 4) UUID.
+func newInstanceUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func randomPassword() string {

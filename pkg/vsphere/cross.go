@@ -1,0 +1,149 @@
+package vsphere
+
+// Cross-vCenter moves: a RelocateVM_Task whose spec carries a
+// ServiceLocator naming the destination vCenter (its URL, an instance UUID,
+// credentials the source vCenter logs in with, and the SHA-1 thumbprint of
+// its certificate). The target placement is resolved in the destination's
+// inventory, through the peer's driver.
+
+import (
+	"context"
+	"crypto/sha1" //nolint:gosec // vCenter's ServiceLocator takes a SHA-1 thumbprint
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// PeerAccess is how a source vCenter reaches a destination vCenter in a
+// cross-vCenter move: the destination's SDK URL, the credentials it
+// accepts, and its certificate's thumbprint (SHA-1 or SHA-256; empty: read
+// from the server when the move is made).
+type PeerAccess struct {
+	URL        string
+	Username   string
+	Password   string
+	Thumbprint string
+}
+
+// String never shows the password.
+func (a PeerAccess) String() string {
+	return fmt.Sprintf("PeerAccess{URL:%q, Username:%q, Password:\"***\", Thumbprint:%q}", a.URL, a.Username, a.Thumbprint)
+}
+
+type peer struct {
+	name   string
+	driver *Govmomi
+	access PeerAccess
+}
+
+// AddPeer registers another vCenter, by its name in the plan, so that a
+// relocate with RelocateSpec.VCenter = name (or a ServiceLocator whose URL
+// is access.URL) moves the VM there: the placement is resolved through
+// d, and the ServiceLocator is built from access and d's instance UUID.
+func (g *Govmomi) AddPeer(name string, d *Govmomi, access PeerAccess) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := &peer{name: name, driver: d, access: access}
+	g.peers["name:"+name] = p
+	if access.URL != "" {
+		g.peers["url:"+strings.TrimSuffix(access.URL, "/")] = p
+	}
+}
+
+// Peer is the driver registered for the vCenter the plan calls name.
+func (g *Govmomi) Peer(name string) (*Govmomi, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.peers["name:"+name]
+	if p == nil {
+		return nil, false
+	}
+	return p.driver, true
+}
+
+// locator works out where a relocate goes: nil, nil for a move within
+// this vCenter; else the ServiceLocator and the peer's driver.
+func (g *Govmomi) locator(ctx context.Context, op, ref string, spec RelocateSpec) (*types.ServiceLocator, *Govmomi, error) {
+	var p *peer
+	g.mu.Lock()
+	switch {
+	case spec.Service != nil:
+		p = g.peers["url:"+strings.TrimSuffix(spec.Service.URL, "/")]
+	case spec.VCenter != "" && spec.VCenter != g.name:
+		p = g.peers["name:"+spec.VCenter]
+	}
+	g.mu.Unlock()
+	switch {
+	case spec.Service != nil && p == nil:
+		return nil, nil, invalid(op, ref, "a move to vCenter %s needs a connection to it as well", spec.Service.URL)
+	case spec.Service == nil && (spec.VCenter == "" || spec.VCenter == g.name):
+		return nil, nil, nil
+	case p == nil:
+		return nil, nil, invalid(op, ref, "a move to vCenter %s needs a connection to it as well", spec.VCenter)
+	}
+	s := spec.Service
+	if s == nil {
+		s = &ServiceLocator{URL: p.access.URL, Username: p.access.Username, Password: p.access.Password, Thumbprint: p.access.Thumbprint}
+	}
+	tp := s.Thumbprint
+	if tp == "" {
+		var err error
+		if tp, err = serverThumbprint(ctx, s.URL); err != nil {
+			return nil, nil, &Fault{Op: op, Object: ref, Kind: "HostConnectFault",
+				Message: fmt.Sprintf("reach vCenter %s for its certificate's thumbprint: %v", p.name, err), Err: err}
+		}
+	}
+	id := s.InstanceID
+	if id == "" {
+		id = p.driver.c.ServiceContent.About.InstanceUuid
+	}
+	// vCenter compares instance UUIDs case-sensitively in some versions
+	// and wants them in upper case; every version accepts that.
+	return &types.ServiceLocator{
+		InstanceUuid:  strings.ToUpper(id),
+		Url:           s.URL,
+		SslThumbprint: sha1Form(tp),
+		Credential:    &types.ServiceLocatorNamePassword{Username: s.Username, Password: s.Password},
+	}, p.driver, nil
+}
+
+// sha1Form keeps a SHA-1 thumbprint (the form vCenter's ServiceLocator
+// takes) in upper-case colon form; other forms are passed on as given.
+func sha1Form(tp string) string {
+	if n, err := NormalizeThumbprint(tp); err == nil && len(n) == 59 {
+		return n
+	}
+	return tp
+}
+
+// serverThumbprint reads the SHA-1 thumbprint of the certificate the
+// server at rawURL presents. It trusts nothing: the thumbprint is handed
+// to the source vCenter, which checks the peer against it.
+func serverThumbprint(ctx context.Context, rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("URL %q: %v", rawURL, err)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
+		Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only reads the certificate
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", fmt.Errorf("%s presented no certificate", host)
+	}
+	sum := sha1.Sum(certs[0].Raw) //nolint:gosec // the form vCenter asks for
+	return NormalizeThumbprint(fmt.Sprintf("%x", sum))
+}
