@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi"
@@ -33,6 +34,11 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 		}
 		var mu sync.Mutex
 		cache := map[string]vsphere.Driver{}
+		type opened struct {
+			g      *vsphere.Govmomi
+			access vsphere.PeerAccess
+		}
+		var open []opened
 		drivers := func(ctx context.Context, name string) (vsphere.Driver, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -43,7 +49,21 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 			if err != nil {
 				return nil, err
 			}
-			var d vsphere.Driver = vsphere.NewGovmomi(name, sess.Client())
+			g := vsphere.NewGovmomi(name, sess.Client())
+			// Every vCenter the run opened can move VMs to every other
+			// (cross-vCenter relocation); two names of one URL are one.
+			me := opened{g, sess.PeerAccess()}
+			for _, o := range open {
+				if strings.TrimSuffix(o.access.URL, "/") == strings.TrimSuffix(me.access.URL, "/") {
+					g.AddAlias(o.g.Name())
+					o.g.AddAlias(name)
+					continue
+				}
+				g.AddPeer(o.g.Name(), o.g, o.access)
+				o.g.AddPeer(name, g, me.access)
+			}
+			open = append(open, me)
+			var d vsphere.Driver = g
 			if wrap != nil {
 				d = wrap(d)
 			}
@@ -93,6 +113,10 @@ func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial
 		for name, g := range govs {
 			for peer, pg := range govs {
 				if peer == name {
+					continue
+				}
+				if e.Sim(peer) == e.Sim(name) {
+					g.AddAlias(peer)
 					continue
 				}
 				u := e.Sim(peer).URL()

@@ -320,7 +320,7 @@ func drivers(rt *Runtime) []vsphere.Driver {
 // name in the source datacenter (and folder), and records its ref.
 func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
 	if ref := rt.Outputs[OutSource]; ref != "" {
-		d, vm, err := readVM(ctx, rt, ref)
+		d, vm, err := readHeld(ctx, rt, ref) // cross.go
 		if err != nil {
 			if vsphere.IsNotFound(err) {
 				return nil, nil, fmt.Errorf("source VM %s (%s) no longer exists: %w", rt.Unit, ref, err)

@@ -382,20 +382,13 @@ func relocate() Action {
 			if err != nil {
 				return err
 			}
-			// Within the vCenter that holds the VM: the target datacenter
-			// must be there too (one vCenter, or the same one under two
-			// names).
+			// Into the target vCenter: a cross-vCenter relocation when it
+			// is another than the one holding the VM.
 			spec := vsphere.RelocateSpec{Target: target(rt), Networks: networks(rt.App)}
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
 				return err
 			}
-			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
-				if rt.Target != nil && rt.Target.Name() != d.Name() && vsphere.IsNotFound(err) {
-					return fmt.Errorf("%w (moving a VM from vCenter %s into another vCenter, %s, is not supported by this version)", err, d.Name(), rt.Target.Name())
-				}
-				return err
-			}
-			return nil
+			return relocateAcross(ctx, rt, d, vm, rt.Target, spec) // cross.go
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)
@@ -440,8 +433,19 @@ func relocate() Action {
 				slices.Contains(vm.Datastores, back.Datastore) && vm.ResourcePool == back.ResourcePool {
 				spec.Target = vsphere.Placement{}
 			}
-			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
+			home := d
+			if crossVCenter(rt) {
+				home = rt.Source
+			}
+			if err := relocateAcross(ctx, rt, d, vm, home, spec); err != nil {
 				return err
+			}
+			if home != d {
+				// Back in the source vCenter, under a new id.
+				d, vm, err = sourceVM(ctx, rt)
+				if err != nil {
+					return err
+				}
 			}
 			return rewind(ctx, rt, d, vm, plan.StepRelocate)
 		},

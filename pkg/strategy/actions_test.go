@@ -606,6 +606,9 @@ func TestChecksFindEarlierWorkWithoutTheRecord(t *testing.T) {
 func TestOneVCenterUnderTwoNames(t *testing.T) {
 	w := newWorld(t, actionsPlan, nil)
 	w.tgt = vsphere.NewGovmomi("crown", w.c.Client)
+	// As the CLI does for two names of one URL.
+	w.d.AddAlias("crown")
+	w.tgt.AddAlias(w.d.Name())
 	w.apply("remed")
 	w.apply("redep")
 	inv := w.inventory()

@@ -55,6 +55,21 @@ func (g *Govmomi) AddPeer(name string, d *Govmomi, access PeerAccess) {
 	}
 }
 
+// AddAlias says that the plan's vCenter name is this very vCenter (the plan
+// gives two names one URL): a relocate "to" it stays within this vCenter.
+func (g *Govmomi) AddAlias(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.peers["alias:"+name] = &peer{name: name, driver: g}
+}
+
+// PeerAccess is how other vCenters reach this session's vCenter in a
+// cross-vCenter move: its URL, the credentials it was opened with and
+// the thumbprint it is trusted by (empty: read from it at the move).
+func (s *Session) PeerAccess() PeerAccess {
+	return PeerAccess{URL: s.settings.URL, Username: s.settings.Username, Password: s.settings.Password, Thumbprint: s.settings.Thumbprint}
+}
+
 // Peer is the driver registered for the vCenter the plan calls name.
 func (g *Govmomi) Peer(name string) (*Govmomi, bool) {
 	g.mu.Lock()
@@ -66,6 +81,12 @@ func (g *Govmomi) Peer(name string) (*Govmomi, bool) {
 	return p.driver, true
 }
 
+func (g *Govmomi) aliased(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.peers["alias:"+name] != nil
+}
+
 // locator works out where a relocate goes: nil, nil for a move within
 // this vCenter; else the ServiceLocator and the peer's driver.
 func (g *Govmomi) locator(ctx context.Context, op, ref string, spec RelocateSpec) (*types.ServiceLocator, *Govmomi, error) {
@@ -74,14 +95,14 @@ func (g *Govmomi) locator(ctx context.Context, op, ref string, spec RelocateSpec
 	switch {
 	case spec.Service != nil:
 		p = g.peers["url:"+strings.TrimSuffix(spec.Service.URL, "/")]
-	case spec.VCenter != "" && spec.VCenter != g.name:
+	case spec.VCenter != "" && spec.VCenter != g.name && g.peers["alias:"+spec.VCenter] == nil:
 		p = g.peers["name:"+spec.VCenter]
 	}
 	g.mu.Unlock()
 	switch {
 	case spec.Service != nil && p == nil:
 		return nil, nil, invalid(op, ref, "a move to vCenter %s needs a connection to it as well", spec.Service.URL)
-	case spec.Service == nil && (spec.VCenter == "" || spec.VCenter == g.name):
+	case spec.Service == nil && p == nil && (spec.VCenter == "" || spec.VCenter == g.name || g.aliased(spec.VCenter)):
 		return nil, nil, nil
 	case p == nil:
 		return nil, nil, invalid(op, ref, "a move to vCenter %s needs a connection to it as well", spec.VCenter)

@@ -55,6 +55,13 @@ func (w *vmOverride) crossRelocate(ctx *simulator.Context, req *types.RelocateVM
 		body.Res = &types.RelocateVM_TaskResponse{Returnval: failedTask(ctx, w.Self, "relocateVm", 0, lf)}
 		return body
 	}
+	// vCenter runs one migration of a VM at a time; a second one asked
+	// meanwhile (a resumed run, say) fails at once, and is worth a retry.
+	if _, busy := w.sim.moving.Load(w.Self); busy {
+		body.Fault_ = faultBody(fmt.Sprintf("The operation is not allowed in the current state: %s is being migrated", w.Name),
+			&types.TaskInProgress{Task: w.Self})
+		return body
+	}
 	peer, msg, f := w.sim.checkLocator(req.Spec.Service)
 	if f != nil {
 		return fail(msg, f)
@@ -106,7 +113,10 @@ func (w *vmOverride) crossRelocate(ctx *simulator.Context, req *types.RelocateVM
 
 	delay := w.sim.faults.delay("RelocateVm")
 	pool := *spec.Pool
+	self := w.Self
+	w.sim.moving.Store(self, true)
 	ref := startTask(ctx, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+		defer w.sim.moving.Delete(self)
 		time.Sleep(delay)
 		var cs types.VirtualMachineConfigSpec
 		var on bool

@@ -308,6 +308,9 @@ func (sd *seeder) collectTarget(a *plan.Application, src *dcPlan) error {
 	}
 
 	var tpls []string
+	if !sd.s.serves(pl.VCenter) {
+		return nil // its templates are the target vCenter's
+	}
 	if a.Template != "" {
 		tpls = append(tpls, a.Template)
 	}

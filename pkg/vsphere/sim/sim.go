@@ -52,6 +52,7 @@ type Sim struct {
 	// serves them all (see estate.go).
 	vcenters map[string]bool
 	estate   *Estate
+	moving   sync.Map // VMs in a cross-vCenter relocation (cross.go)
 
 	mu      sync.Mutex
 	server  *simulator.Server
