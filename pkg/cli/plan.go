@@ -265,6 +265,10 @@ func writePlanText(w io.Writer, s *schedule.Schedule, detail bool) {
 	fmt.Fprintf(w, "\nTotal: %s, %s, %s; %s %s (waves back to back, the conveyor alongside); %s %s.\n",
 		plural(t.Applications, "application"), plural(t.Units, "VM"), plural(t.Steps, "step"), report.NameEstimate, t.Estimate,
 		hours(t.ProjectedUserHours), report.NameProjectedHours)
+	if t.LiveMoves > 0 {
+		fmt.Fprintf(w, "Live moves: %s, powered on throughout, each down only for its switch-over; %s %s against moving them cold.\n",
+			plural(t.LiveMoves, "VM"), hours(t.UserHoursAvoided), NameHoursAvoided)
+	}
 	fmt.Fprintln(w, "Steps marked * are outage: the application's service is down while they run.")
 }
 
@@ -286,11 +290,13 @@ func writeApps(w io.Writer, apps []*schedule.App, detail bool) {
 				}
 				fmt.Fprintf(w, "       %-18s %-16s %6s%s %s\n", unit, st.Kind, st.Estimate, mark(st), st.Description)
 			}
+			writeMoves(w, a)
 			continue
 		}
 		for _, line := range stepSummary(a) {
 			fmt.Fprintf(w, "     %s\n", line)
 		}
+		writeMoves(w, a) // plan_moves.go
 	}
 }
 

@@ -22,6 +22,7 @@ func Validate(p *Plan) Problems {
 	v.windows()
 	v.estimates("estimates", p.Estimates)
 	v.hooks("hooks", p.Hooks)
+	v.evcModes() // evc.go
 	return v.probs
 }
 

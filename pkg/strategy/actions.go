@@ -102,6 +102,8 @@ func ActionFor(st Step) Action {
 		a = reconfigure()
 	case plan.StepRelocate:
 		a = relocate()
+	case plan.StepSwitchOver:
+		a = switchOver()
 	case plan.StepPowerOn:
 		a = powerOn()
 	case plan.StepVerify:

@@ -246,7 +246,8 @@ func upgradeHardware() Action {
 			if err != nil {
 				return false, err
 			}
-			return want(rt) == "" || hardwareAtLeast(vm.HardwareVersion, want(rt)), nil
+			return want(rt) == "" || hardwareAtLeast(vm.HardwareVersion, want(rt)) ||
+				(scheduled(rt) && vm.ScheduledHardware != "" && hardwareAtLeast(vm.ScheduledHardware, want(rt))), nil
 		},
 		Do: func(ctx context.Context, rt *Runtime) error {
 			d, vm, err := sourceVM(ctx, rt)
@@ -256,12 +257,21 @@ func upgradeHardware() Action {
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware)); err != nil {
 				return err
 			}
+			if scheduled(rt) {
+				return scheduleUpgrade(ctx, rt, d, vm, want(rt)) // live.go
+			}
 			return d.UpgradeHardware(ctx, vm.Ref, want(rt))
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)
 			if err != nil {
 				return err
+			}
+			if scheduled(rt) && !hardwareAtLeast(vm.HardwareVersion, want(rt)) {
+				if vm.ScheduledHardware == "" || !hardwareAtLeast(vm.ScheduledHardware, want(rt)) {
+					return fmt.Errorf("%s has no upgrade to %s scheduled after scheduling it", vm.Name, want(rt))
+				}
+				return nil
 			}
 			if !hardwareAtLeast(vm.HardwareVersion, want(rt)) {
 				return fmt.Errorf("%s has hardware %s after the upgrade to %s", vm.Name, vm.HardwareVersion, want(rt))
@@ -385,6 +395,12 @@ func relocate() Action {
 			// Into the target vCenter: a cross-vCenter relocation when it
 			// is another than the one holding the VM.
 			spec := vsphere.RelocateSpec{Target: target(rt), Networks: networks(rt.App)}
+			if live(rt) {
+				// vCenter's checks again, just before the move (live.go).
+				if err := moveChecked(ctx, rt, d, vm, spec); err != nil {
+					return err
+				}
+			}
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
 				return err
 			}

@@ -49,6 +49,7 @@ var DefaultDurations = map[string]time.Duration{
 	plan.StepRetire:          30 * time.Second,
 	plan.StepDecommission:    1 * time.Minute,
 	plan.StepPostHook:        1 * time.Minute,
+	plan.StepSwitchOver:      DefaultSwitchOver,
 }
 
 // Estimate returns the expected duration of a step kind for an
@@ -167,6 +168,10 @@ func remediate(b *builder, a *plan.Application) {
 	r := a.Remediate
 	for _, vm := range a.VMs {
 		if vm == nil {
+			continue
+		}
+		if m := MoveOf(a, vm); m.Live {
+			remediateLive(b, a, vm, m) // live.go
 			continue
 		}
 		b.add(1, plan.StepRecordState, vm.Name, false, "record %s's power state and placement", vm.Name)

@@ -51,6 +51,9 @@ type VM struct {
 	Networks        []string `json:"networks,omitempty"` // one per NIC, in device order
 	GuestID         string   `json:"guestId,omitempty"`
 	HardwareVersion string   `json:"hardwareVersion,omitempty"`
+	// ScheduledHardware is the version of a pending upgrade scheduled for
+	// the VM's next guest reboot ("" when none).
+	ScheduledHardware string `json:"scheduledHardware,omitempty"`
 
 	PowerState   string `json:"powerState"`
 	ToolsRunning bool   `json:"toolsRunning,omitempty"`

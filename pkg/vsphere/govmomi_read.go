@@ -16,6 +16,7 @@ import (
 var vmProps = []string{
 	"name", "parent", "resourcePool", "datastore", "network", "snapshot",
 	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId",
+	"config.scheduledHardwareUpgradeInfo",
 	"runtime.powerState", "runtime.host",
 	"guest.toolsRunningStatus", "guest.ipAddress",
 }
@@ -318,6 +319,10 @@ func buildVM(m mo.VirtualMachine, e *entities) *vmRecord {
 		vm.MemoryMB = int(c.Hardware.MemoryMB)
 		vm.GuestID = c.GuestId
 		vm.HardwareVersion = c.Version
+		if u := c.ScheduledHardwareUpgradeInfo; u != nil && u.UpgradePolicy != string(types.ScheduledHardwareUpgradeInfoHardwareUpgradePolicyNever) &&
+			u.ScheduledHardwareUpgradeStatus == string(types.ScheduledHardwareUpgradeInfoHardwareUpgradeStatusPending) {
+			vm.ScheduledHardware = u.VersionKey
+		}
 		devices := append([]types.BaseVirtualDevice(nil), c.Hardware.Device...)
 		sort.SliceStable(devices, func(i, j int) bool {
 			return devices[i].GetVirtualDevice().Key < devices[j].GetVirtualDevice().Key

@@ -147,6 +147,9 @@ func (w *vmOverride) crossRelocate(ctx *simulator.Context, req *types.RelocateVM
 		if !ok {
 			return nil, &types.LocalizedMethodFault{Fault: &types.RuntimeFault{}, LocalizedMessage: "the VM vanished on arrival"}
 		}
+		var need string
+		ctx.WithLock(vm, func() { need = vm.Runtime.MinRequiredEVCModeKey })
+		pctx.WithLock(moved, func() { setMinEVC(moved, need) })
 		for _, name := range snaps {
 			var b soap.HasFault
 			pctx.WithLock(moved, func() {

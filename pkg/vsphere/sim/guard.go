@@ -111,6 +111,12 @@ func (s *Sim) override(ctx *simulator.Context, m *simulator.Method) mo.Reference
 				return &snapshotOverride{VirtualMachineSnapshot: snap, sim: s}
 			}
 		}
+	case "VirtualMachineProvisioningChecker":
+		if m.Name == "CheckRelocate_Task" {
+			if c, ok := ctx.Map.Get(m.This).(*simulator.VmProvisioningChecker); ok {
+				return &checkerOverride{VmProvisioningChecker: c, sim: s} // evc.go
+			}
+		}
 	case "Datastore":
 		if m.Name == "RefreshDatastore" {
 			if ds, ok := ctx.Map.Get(m.This).(*simulator.Datastore); ok {
@@ -434,6 +440,9 @@ func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateV
 
 func (w *vmOverride) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	if f := checkNICs(ctx, datacenterOf(ctx, w.VirtualMachine), req.Spec.DeviceChange); f != nil {
+		return &methods.ReconfigVM_TaskBody{Fault_: f}
+	}
+	if f := reconfigGuard(ctx, w.VirtualMachine, &req.Spec); f != nil { // hotadd.go
 		return &methods.ReconfigVM_TaskBody{Fault_: f}
 	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "ReconfigVM_Task", w.Name, w.Name); ok {

@@ -71,6 +71,7 @@ func (w *vmOverride) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGu
 	body := w.VirtualMachine.ShutdownGuest(ctx, req)
 	if on && body.Fault() == nil {
 		countPowerOff(ctx, w.VirtualMachine)
+		softPowerOff(ctx, w.VirtualMachine) // hotadd.go
 	}
 	return body
 }

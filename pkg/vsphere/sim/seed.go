@@ -101,7 +101,8 @@ type dcPlan struct {
 
 type clusterPlan struct {
 	name       string
-	standalone bool // a host the plan names with no cluster
+	evc        string // its EVC mode; see evc.go
+	standalone bool   // a host the plan names with no cluster
 	named      []string
 	pools      map[string]bool
 	vcpus      int64
@@ -131,6 +132,8 @@ type vmSpec struct {
 	guestID  string
 	version  string
 	template bool
+	hotAdd   bool
+	evc      string // the least EVC mode it needs; "" its cluster's
 
 	dc      *dcPlan
 	cluster *clusterPlan
@@ -211,6 +214,7 @@ func (sd *seeder) collect() error {
 	}
 
 	cl := sd.cluster(src, sd.unused(src, SourceCluster, func(d *dcPlan, n string) bool { return d.clusters[n] != nil }))
+	cl.evc = SourceEVC
 	ds := sd.datastore(src, sd.unused(src, SourceDatastore, func(d *dcPlan, n string) bool { return d.datastores[n] != nil }))
 	for _, v := range sources {
 		v.cluster, v.ds = cl, ds
@@ -241,6 +245,9 @@ func (sd *seeder) collectTarget(a *plan.Application, src *dcPlan) error {
 	switch {
 	case pl.Cluster != "":
 		cl = sd.cluster(dc, pl.Cluster)
+		if pl.EVCMode != "" {
+			cl.evc = pl.EVCMode
+		}
 		if pl.Host != "" && !slices.Contains(cl.named, pl.Host) {
 			cl.named = append(cl.named, pl.Host)
 		}
@@ -395,6 +402,8 @@ func vmFromRef(v *plan.VMRef) (*vmSpec, error) {
 		on:       v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
 		guestID:  v.GuestID,
 		version:  v.Hardware,
+		hotAdd:   v.HotAdd,
+		evc:      v.EVCMode,
 	}
 	if len(spec.networks) == 0 {
 		spec.networks = []string{DefaultNetwork}
@@ -510,6 +519,12 @@ func (sd *seeder) buildHosts(ctx context.Context) error {
 			}
 			cl.obj = c.Reference()
 			sd.summary.Clusters++
+			mode := cl.evc
+			if mode == "" {
+				mode = DefaultTargetEVC
+			}
+			cl.evc = mode
+			setClusterEVC(sd.s.model.Map().Get(cl.obj).(*simulator.ClusterComputeResource), mode)
 			n := max(min, len(cl.named),
 				int(math.Ceil(float64(cl.vcpus)/2/hostCores)),
 				int(math.Ceil(float64(cl.memMB)*2/hostMemoryMB)))
@@ -883,6 +898,9 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 		Version:  v.version,
 		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + v.ds.name + "]"},
 	}
+	if v.hotAdd {
+		spec.CpuHotAddEnabled, spec.MemoryHotAddEnabled = types.NewBool(true), types.NewBool(true)
+	}
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")
 	if err != nil {
@@ -921,6 +939,12 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 		return err
 	}
 	vm := reg.Get(res.(types.ManagedObjectReference)).(*simulator.VirtualMachine)
+	if need := v.evc; !v.template {
+		if need == "" {
+			need = cl.evc
+		}
+		setMinEVC(vm, need)
+	}
 	switch {
 	case v.template:
 		_, err = sd.run(vm, func(*simulator.Context) soap.HasFault {
