@@ -203,6 +203,9 @@ func writePreflightText(w io.Writer, r *preflightResult) {
 	}
 	fmt.Fprintf(w, "\nChecked against %s (read-only): %s; %d VMs read; %d source VMs found, %d already moved by this plan.\n",
 		what, strings.Join(sum.Datacenters, ", "), sum.VMsRead, sum.SourceFound, sum.SourceMoved)
+	if sum.LiveChecked > 0 {
+		fmt.Fprintf(w, "Live moves: vCenter's compatibility checks (CPU/EVC, networks and datastore on the target hosts) pass for %s.\n", plural(sum.LiveChecked, "VM"))
+	}
 	if len(sum.Capacity) > 0 {
 		fmt.Fprintln(w, "Capacity used by the plan, all waves and the conveyor:")
 		for _, c := range sum.Capacity {
