@@ -85,7 +85,7 @@ func TestTheFixturesFiguresAreTheHandWorkedOnes(t *testing.T) {
 		"care-case-mgmt":  {24 * time.Minute, 1800 * 24 / 60.0, false}, // 720
 		// careri-01 moves live: its relocate failed before any switch-over,
 		// so the service never went down, and the rollback moved nothing.
-		"care-reporting": {0, 0, false},
+		"care-reporting":  {0, 0, false},
 		"carers-portal":   {0, 0, false},
 		"meals-on-wheels": {17 * time.Minute, 45 * 17 / 60.0, false}, // 12.75
 		"fax-gateway":     {0, 0, false},
