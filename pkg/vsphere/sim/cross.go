@@ -148,8 +148,20 @@ func (w *vmOverride) crossRelocate(ctx *simulator.Context, req *types.RelocateVM
 			return nil, &types.LocalizedMethodFault{Fault: &types.RuntimeFault{}, LocalizedMessage: "the VM vanished on arrival"}
 		}
 		var need string
-		ctx.WithLock(vm, func() { need = vm.Runtime.MinRequiredEVCModeKey })
-		pctx.WithLock(moved, func() { setMinEVC(moved, need) })
+		var upgrade *types.ScheduledHardwareUpgradeInfo
+		ctx.WithLock(vm, func() {
+			need = vm.Runtime.MinRequiredEVCModeKey
+			if u := vm.Config.ScheduledHardwareUpgradeInfo; u != nil {
+				c := *u
+				upgrade = &c
+			}
+		})
+		pctx.WithLock(moved, func() {
+			setMinEVC(moved, need)
+			if upgrade != nil { // a pending upgrade goes with the VM
+				pctx.Update(moved, []types.PropertyChange{{Name: "config.scheduledHardwareUpgradeInfo", Val: upgrade}})
+			}
+		})
 		for _, name := range snaps {
 			var b soap.HasFault
 			pctx.WithLock(moved, func() {
