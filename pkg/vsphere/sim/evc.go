@@ -251,6 +251,9 @@ func hostHasNetwork(ctx *simulator.Context, host types.ManagedObjectReference, n
 		return false
 	}
 	for _, ref := range h.Network {
+		if ref.Type == "DistributedVirtualPortgroup" {
+			continue // by the portgroup's own host list, below
+		}
 		if networkName(ctx.Map.Get(ref)) == name {
 			return true
 		}
