@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/object"
@@ -13,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/wavectl/wavectl/pkg/vsphere"
+	"github.com/wavectl/wavectl/pkg/vsphere/vspheretest"
 )
 
 const twoVCenters = `
@@ -295,5 +297,35 @@ func TestCrossVCenterRelocateRefusesWhatVCenterRefuses(t *testing.T) {
 	}
 	if n := PowerOffs(readVM(t, clients["legacy"], home[0].Ref).Config.ExtraConfig); n != 1 {
 		t.Errorf("power-offs recorded %d, want the one power-off", n)
+	}
+}
+
+// The driver conformance suite's live and cross-vCenter cases, on two
+// simulated vCenters.
+func TestDriverConformanceAcrossVCenters(t *testing.T) {
+	_, drivers, clients := estate(t)
+	vspheretest.RunMoves(t, func(*testing.T) vspheretest.Fixture {
+		return vspheretest.Fixture{
+			Driver: drivers["legacy"], Client: clients["legacy"].Client,
+			Datacenter: "DC-OLD", SourceVM: "other-01", Network: "VM Network", Portgroup: "Legacy-DB",
+			Cluster: SourceCluster, Host: "esx01.legacy-cluster.dc-old", Datastore: SourceDatastore,
+			OtherHost: "esx02.legacy-cluster.dc-old",
+			Peer: &vspheretest.Peer{Name: "crown", Driver: drivers["crown"],
+				Target:    vsphere.Placement{Datacenter: "DC1", Cluster: "C1", Datastore: "ds-01", Folder: "migrated"},
+				Portgroup: "pg-app"},
+		}
+	})
+	// The live case's check can fail: a power-off is an event it counts.
+	ctx := context.Background()
+	ref := moved(t, drivers["legacy"], "DC-OLD", "app-02")[0].Ref
+	since := time.Now().Add(-time.Second)
+	if err := drivers["legacy"].PowerOn(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := drivers["legacy"].PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if n := vspheretest.StopEvents(t, clients["legacy"].Client, ref, since); n == 0 {
+		t.Error("a power-off left no event: the live move's check could not fail")
 	}
 }

@@ -723,6 +723,7 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 			}
 			existing[n] = types.ManagedObjectReference{}
 			sd.summary.Networks++
+			sd.onEveryHost(d, n)
 		}
 		var pgs []types.DVPortgroupConfigSpec
 		for _, n := range slices.Sorted(maps.Keys(d.portgroups)) {
@@ -776,6 +777,31 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 		sd.summary.Networks += len(pgs)
 	}
 	return nil
+}
+
+// onEveryHost connects every host of the datacenter to the standard
+// network called name, which the simulator put on the first host only:
+// vCenter's checks of a move ask whether the target host has it.
+func (sd *seeder) onEveryHost(d *dcPlan, name string) {
+	dc, ok := sd.s.model.Map().Get(d.obj.Reference()).(*simulator.Datacenter)
+	if !ok {
+		return
+	}
+	for _, ref := range dc.Network {
+		n, ok := sd.s.model.Map().Get(ref).(*mo.Network)
+		if !ok || n.Name != name {
+			continue
+		}
+		for _, h := range d.hosts {
+			host := sd.s.model.Map().Get(h.Reference()).(*simulator.HostSystem)
+			if !slices.Contains(host.Network, ref) {
+				host.Network = append(host.Network, ref)
+			}
+			if !slices.Contains(n.Host, h.Reference()) {
+				n.Host = append(n.Host, h.Reference())
+			}
+		}
+	}
 }
 
 // networks names the datacenter's networks.
