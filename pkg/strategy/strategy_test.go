@@ -96,7 +96,8 @@ waves: [{name: w, applications: [plain, hot, hw, hwlater, forced]}]
 		app, unit, want, why string
 	}{
 		{"plain", "a-1", live, "nothing needs it off"},
-		{"plain", "a-2", "record-state snapshot power-off* reconfigure* relocate* power-on* verify* remove-snapshot", "powered off"},
+		// Off, it moves cold, and takes no service down doing so.
+		{"plain", "a-2", "record-state snapshot power-off reconfigure relocate power-on verify remove-snapshot", "powered off"},
 		{"hot", "h-1", "record-state snapshot reconfigure relocate switch-over* verify remove-snapshot", "hot-add"},
 		{"hot", "h-2", "record-state snapshot power-off* reconfigure* relocate* power-on* verify* remove-snapshot", "needs hot-add"},
 		{"hw", "w-1", "record-state snapshot power-off* upgrade-hardware* reconfigure* relocate* power-on* verify* remove-snapshot", "needs it off"},
