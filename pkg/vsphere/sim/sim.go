@@ -2,11 +2,11 @@
 // the source estate, templates and target data centre a plan names, with
 // optional task delays and injected faults for rehearsals and tests.
 //
-// One simulator stands in for every vCenter the plan names: the source and
-// target datacenters are two datacenters of one inventory (as when the new
-// data centre joins the existing vCenter), so a single URL serves them all.
-// That is how `wavectl sim` and `--simulate` work: GOVC_URL / WAVECTL_URL
-// stand in for every vCenter without an override.
+// A Sim is one vCenter. New builds one that stands in for every vCenter
+// the plan names (the source and target datacenters in one inventory);
+// NewEstate (estate.go) builds one per vCenter URL, as `wavectl sim` and
+// `--simulate` do, so that a move between vCenters is a cross-vCenter
+// relocation (cross.go).
 //
 // Beyond seeding, the package guards the simulator against crashes it is
 // known to have under concurrent use (see guard.go): migrations run many
