@@ -287,6 +287,9 @@ func upgradeHardware() Action {
 			if err != nil {
 				return err
 			}
+			if err := cancelScheduled(ctx, d, vm); err != nil { // live.go
+				return err
+			}
 			return rewind(ctx, rt, d, vm, plan.StepUpgradeHardware)
 		},
 	}
@@ -340,7 +343,7 @@ func reconfigure() Action {
 			}
 			cpus, _ := strconv.Atoi(rt.Outputs[OutCPUs])
 			mem, _ := strconv.Atoi(rt.Outputs[OutMemoryMB])
-			if err := d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem}); err != nil {
+			if err := shrinkBack(ctx, rt, d, vm, cpus, mem); err != nil { // live.go
 				return err
 			}
 			return rewind(ctx, rt, d, vm, plan.StepReconfigure)
@@ -453,7 +456,7 @@ func relocate() Action {
 			if crossVCenter(rt) {
 				home = rt.Source
 			}
-			if err := relocateAcross(ctx, rt, d, vm, home, spec); err != nil {
+			if err := moveBack(ctx, rt, d, vm, home, spec); err != nil { // live.go
 				return err
 			}
 			if home != d {

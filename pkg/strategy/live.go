@@ -187,3 +187,64 @@ func scheduleUpgrade(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsp
 	}
 	return hs.ScheduleHardwareUpgrade(ctx, vm.Ref, version)
 }
+
+// moveBack is a relocate's undo: the move home, live when the VM runs. A
+// live move home that vCenter refuses (a distributed switch back to a
+// standard one, an EVC mode the source no longer offers) is made cold
+// instead: shut down, moved, powered on again. A rollback may take the
+// outage the way out avoided; it must not strand the VM.
+func moveBack(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, home vsphere.Driver, spec vsphere.RelocateSpec) error {
+	err := relocateAcross(ctx, rt, d, vm, home, spec)
+	if err == nil || vm.PowerState != vsphere.PoweredOn || vsphere.IsTransient(err) || vsphere.IsNotFound(err) {
+		return err
+	}
+	rt.Log.Warn().Str("vm", vm.Name).Err(err).Msg("vCenter refused to move it back live: shutting it down to move it back cold")
+	if cerr := cancelScheduled(ctx, d, vm); cerr != nil {
+		return fmt.Errorf("%w; and cancelling its scheduled upgrade before shutting it down failed: %v", err, cerr)
+	}
+	if serr := d.Shutdown(ctx, vm.Ref, shutdownTimeout(rt)); serr != nil {
+		return fmt.Errorf("%w; and shutting it down to move it cold failed: %v", err, serr)
+	}
+	if err := relocateAcross(ctx, rt, d, vm, home, spec); err != nil {
+		return err
+	}
+	hd, back, err := sourceVM(ctx, rt)
+	if err != nil {
+		return err
+	}
+	return hd.PowerOn(ctx, back.Ref)
+}
+
+// shrinkBack is a reconfigure's undo: the recorded size. A VM grown while
+// it ran (hot-add) cannot shrink while it runs, in vSphere: it is shut
+// down for it and powered on again.
+func shrinkBack(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, cpus, mem int) error {
+	shrinks := (cpus > 0 && cpus < vm.CPUs) || (mem > 0 && mem < vm.MemoryMB)
+	if !shrinks || vm.PowerState != vsphere.PoweredOn {
+		return d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem})
+	}
+	rt.Log.Warn().Str("vm", vm.Name).Msg("a running VM cannot shrink: shutting it down to restore its size")
+	if err := cancelScheduled(ctx, d, vm); err != nil {
+		return err
+	}
+	if err := d.Shutdown(ctx, vm.Ref, shutdownTimeout(rt)); err != nil {
+		return err
+	}
+	if err := d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem}); err != nil {
+		return err
+	}
+	return d.PowerOn(ctx, vm.Ref)
+}
+
+// cancelScheduled cancels a VM's pending scheduled upgrade, so that a
+// rollback's shutdown does not carry it out (it is being undone).
+func cancelScheduled(ctx context.Context, d vsphere.Driver, vm *vsphere.VM) error {
+	if vm.ScheduledHardware == "" {
+		return nil
+	}
+	hs, ok := d.(vsphere.HardwareScheduler)
+	if !ok {
+		return fmt.Errorf("%s has an upgrade to %s scheduled, which vCenter %s's driver cannot cancel", vm.Name, vm.ScheduledHardware, d.Name())
+	}
+	return hs.CancelHardwareUpgrade(ctx, vm.Ref)
+}

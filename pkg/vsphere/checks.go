@@ -89,6 +89,9 @@ func (r *ReadOnly) CheckMove(ctx context.Context, ref string, spec RelocateSpec,
 // for its next guest reboot, so that a running VM need not stop for it.
 type HardwareScheduler interface {
 	ScheduleHardwareUpgrade(ctx context.Context, ref, version string) error
+	// CancelHardwareUpgrade cancels a pending scheduled upgrade (policy
+	// never); none pending is no error.
+	CancelHardwareUpgrade(ctx context.Context, ref string) error
 }
 
 var _ HardwareScheduler = (*Govmomi)(nil)
@@ -121,6 +124,31 @@ func (g *Govmomi) ScheduleHardwareUpgrade(ctx context.Context, ref, version stri
 		return object.NewVirtualMachine(g.c, cur.m.Self).Reconfigure(ctx, spec)
 	})
 	return err
+}
+
+// CancelHardwareUpgrade sets the VM's upgrade policy to never, when an
+// upgrade is pending.
+func (g *Govmomi) CancelHardwareUpgrade(ctx context.Context, ref string) error {
+	const op = "cancel-hardware-upgrade"
+	cur, err := g.record(ctx, vmRef(ref))
+	if err != nil {
+		return g.fault(op, ref, err)
+	}
+	if cur.vm.ScheduledHardware == "" {
+		return nil
+	}
+	spec := types.VirtualMachineConfigSpec{ScheduledHardwareUpgradeInfo: &types.ScheduledHardwareUpgradeInfo{
+		UpgradePolicy: string(types.ScheduledHardwareUpgradeInfoHardwareUpgradePolicyNever),
+	}}
+	_, err = g.run(ctx, op, ref, func() (*object.Task, error) {
+		return object.NewVirtualMachine(g.c, cur.m.Self).Reconfigure(ctx, spec)
+	})
+	return err
+}
+
+// CancelHardwareUpgrade changes the VM: refused.
+func (r *ReadOnly) CancelHardwareUpgrade(_ context.Context, ref string) error {
+	return r.refuse("cancel-hardware-upgrade", ref, "cancel a scheduled upgrade")
 }
 
 // ScheduleHardwareUpgrade changes the VM: refused.
