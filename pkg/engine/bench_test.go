@@ -197,6 +197,11 @@ func runAgainstSim(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opts si
 			return d, nil
 		}
 		d := vsphere.NewGovmomi(name, vc)
+		// One simulator serves every vCenter name: they are one vCenter.
+		for other, od := range drivers {
+			d.AddAlias(other)
+			od.(*vsphere.Govmomi).AddAlias(name)
+		}
 		drivers[name] = d
 		return d, nil
 	}
