@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -327,5 +328,47 @@ func TestDriverConformanceAcrossVCenters(t *testing.T) {
 	}
 	if n := vspheretest.StopEvents(t, clients["legacy"].Client, ref, since); n == 0 {
 		t.Error("a power-off left no event: the live move's check could not fail")
+	}
+}
+
+// A datastore the destination does not have (here: a reference of the
+// source vCenter's, as a confused client might send) fails the move with
+// vCenter's fault, and the VM stays.
+func TestCrossVCenterRelocateRefusesADatastoreTheDestinationLacks(t *testing.T) {
+	e, drivers, clients := estate(t)
+	ctx := context.Background()
+	src := moved(t, drivers["legacy"], "DC-OLD", "other-01")[0]
+	crown := e.Sim("crown")
+	a := access(crown)
+	var pool, folder types.ManagedObjectReference
+	for _, obj := range crown.Model().Map().All("ResourcePool") {
+		pool = obj.Reference()
+	}
+	for _, obj := range crown.Model().Map().All("Folder") {
+		if f := obj.(*simulator.Folder); f.Name == "migrated" {
+			folder = f.Self
+		}
+	}
+	var ds types.ManagedObjectReference
+	for _, obj := range e.Sim("legacy").Model().Map().All("Datastore") {
+		ds = obj.Reference()
+	}
+	if _, clash := crown.Model().Map().Get(ds).(*simulator.Datastore); clash {
+		t.Skipf("the source's datastore id %s is also the destination's", ds.Value)
+	}
+	vm := object.NewVirtualMachine(clients["legacy"].Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: src.Ref})
+	task, err := vm.Relocate(ctx, types.VirtualMachineRelocateSpec{
+		Service: &types.ServiceLocator{Url: a.URL, InstanceUuid: crown.InstanceUUID(), SslThumbprint: a.Thumbprint,
+			Credential: &types.ServiceLocatorNamePassword{Username: a.Username, Password: a.Password}},
+		Pool: &pool, Folder: &folder, Datastore: &ds,
+	}, types.VirtualMachineMovePriorityDefaultPriority)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err == nil || !strings.Contains(err.Error(), "managed object not found") {
+		t.Fatalf("relocate onto a datastore the destination lacks: %v", err)
+	}
+	if len(moved(t, drivers["legacy"], "DC-OLD", "other-01")) != 1 {
+		t.Error("the refused move moved the VM")
 	}
 }
