@@ -257,7 +257,7 @@ func upgradeHardware() Action {
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware)); err != nil {
 				return err
 			}
-			if scheduled(rt) {
+			if scheduled(rt) && vm.PowerState == vsphere.PoweredOn {
 				return scheduleUpgrade(ctx, rt, d, vm, want(rt)) // live.go
 			}
 			return d.UpgradeHardware(ctx, vm.Ref, want(rt))

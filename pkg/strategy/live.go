@@ -129,7 +129,9 @@ func switchOver() Action {
 			if !placed(rt, vm, target(rt)) {
 				return false, fmt.Errorf("%s is at %s, not at the target, at its switch-over: relocate must run first", vm.Name, vm.Path)
 			}
-			if vm.PowerState != vsphere.PoweredOn {
+			// A VM planned live but found off (the plan did not know) moved
+			// cold, with no service to hand over.
+			if vm.PowerState != vsphere.PoweredOn && rt.Outputs[OutPowerState] == vsphere.PoweredOn {
 				return false, fmt.Errorf("%s is %s after its live move", vm.Name, vm.PowerState)
 			}
 			return true, nil
