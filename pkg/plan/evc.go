@@ -64,6 +64,12 @@ func (v *validator) evcModes() {
 				check(fmt.Sprintf("applications[%d].vms[%d].evcMode", i, j), vm.EVCMode)
 			}
 		}
+		if a.Strategy != Remediate && a.Move != "" && a.Move != MoveAuto && v.p.pos != nil {
+			if _, set := v.p.pos[fmt.Sprintf("applications[%d].move", i)]; set {
+				v.warnf(fmt.Sprintf("applications[%d].move", i), "remove it: only remediate moves VMs, live or cold",
+					"move: %s has no effect on a %s application", a.Move, a.Strategy)
+			}
+		}
 		if r := a.Remediate; r != nil && r.HardwareUpgrade == UpgradeNextReboot && r.HardwareVersion == "" {
 			v.warnf(fmt.Sprintf("applications[%d].remediate.hardwareUpgrade", i), "set remediate.hardwareVersion, or remove hardwareUpgrade",
 				"hardwareUpgrade: nextReboot with no hardwareVersion to upgrade to")
