@@ -37,13 +37,17 @@ func TestCheckRelocateRefusesWhatVCenterRefuses(t *testing.T) {
 
 	// No host of C1 on pg-db, and none mounting ds-01.
 	reg := e.Sim("crown").Model().Map()
+	// (DC2 has a pg-db of its own: every one is cut off.)
+	cut := map[*simulator.DistributedVirtualPortgroup][]types.ManagedObjectReference{}
 	for _, obj := range reg.All("DistributedVirtualPortgroup") {
 		if pg := obj.(*simulator.DistributedVirtualPortgroup); pg.Name == "pg-db" {
-			saved := pg.Host
+			cut[pg] = pg.Host
 			pg.Host = nil
-			reasons, err = legacy.CheckMove(ctx, ref, spec, true)
-			pg.Host = saved
 		}
+	}
+	reasons, err = legacy.CheckMove(ctx, ref, spec, true)
+	for pg, h := range cut {
+		pg.Host = h
 	}
 	if err != nil || len(reasons) != 1 || !strings.Contains(reasons[0], "Network adapter 2' uses network 'pg-db', which is not accessible from host") {
 		t.Errorf("portgroup: %v, %v", reasons, err)
