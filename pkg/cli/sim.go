@@ -44,7 +44,10 @@ Delays and faults make rehearsals slow and unreliable on purpose:
   --jitter 0.2                   delays vary by 20% (coefficient of variation)
   --fault CloneVM_Task=0.05      5% of clones fail with a transient fault
   --fault PowerOnVM_Task=permanent:0.1   10% of power-ons fail for good
-  --fault RelocateVM_Task=vm:db-01,db-02 those VMs' relocations always fail`,
+  --fault RelocateVM_Task=vm:db-01,db-02 those VMs' relocations always fail
+
+With several vCenters, --env-file FILE also writes FILE.<name> per vCenter,
+whose GOVC_* lines point govc at that vCenter alone.`,
 		Example: `  eval "$(wavectl sim --plan examples/demo.yaml)" &   # or copy the export lines
   wavectl sim --plan examples/demo.yaml --listen 127.0.0.1:8989
   govc ls /DC1/vm`,
@@ -74,7 +77,7 @@ Delays and faults make rehearsals slow and unreliable on purpose:
 	fl := cmd.Flags()
 	fl.String("plan", "", "plan whose estate the simulator holds")
 	fl.String("listen", sim.DefaultListen, "loopback address to serve on (port 0 picks a free one)")
-	fl.String("env-file", "", "also write the export lines to this file")
+	fl.String("env-file", "", "also write the export lines to this file (and, with several vCenters, FILE.<name> with govc's lines for each)")
 	fl.StringSlice("delay", nil, "OP=DURATION: how long OP's tasks run (repeatable)")
 	fl.Float64("jitter", 0, "variation of every delay, as a coefficient of variation (0.2 = 20%)")
 	fl.StringSlice("fault", nil, "OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME[,NAME]: injected failures (repeatable)")
@@ -137,6 +140,18 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 	if opts.EnvFile != "" {
 		if err := os.WriteFile(opts.EnvFile, []byte(env), 0o600); err != nil {
 			return exitf(ExitFailure, "write %s: %v", opts.EnvFile, err)
+		}
+		// With several vCenters, govc users get a file per vCenter too:
+		// FILE.<name> points GOVC_* at that one.
+		if len(e.Sims()) > 1 {
+			for _, s := range e.Sims() {
+				for _, name := range e.VCenters(s) {
+					file := opts.EnvFile + "." + name
+					if err := os.WriteFile(file, []byte(strings.Join(e.GovcEnv(name), "\n")+"\n"), 0o600); err != nil {
+						return exitf(ExitFailure, "write %s: %v", file, err)
+					}
+				}
+			}
 		}
 	}
 	for _, s := range e.Sims() {

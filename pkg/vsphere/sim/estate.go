@@ -275,3 +275,26 @@ func (e *Estate) DialContext(ctx context.Context, network, addr string) (net.Con
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
 }
+
+// GovcEnv returns the export lines that point govc (and wavectl, through
+// GOVC_*) at the instance serving one vCenter of the plan, nil for a name
+// the plan does not have or before Start.
+func (e *Estate) GovcEnv(vcenter string) []string {
+	s := e.names[vcenter]
+	if s == nil {
+		return nil
+	}
+	u := s.URL()
+	if u == nil {
+		return nil
+	}
+	pass, _ := u.User.Password()
+	bare := cloneURL(u)
+	bare.User = nil
+	return []string{
+		"export GOVC_URL=" + shellQuote(bare.String()),
+		"export GOVC_USERNAME=" + shellQuote(u.User.Username()),
+		"export GOVC_PASSWORD=" + shellQuote(pass),
+		"export GOVC_INSECURE=1",
+	}
+}
