@@ -9,6 +9,7 @@ package vsphere
 import (
 	"context"
 	"crypto/sha1" //nolint:gosec // vCenter's ServiceLocator takes a SHA-1 thumbprint
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -111,13 +112,20 @@ func (g *Govmomi) locator(ctx context.Context, op, ref string, spec RelocateSpec
 	if s == nil {
 		s = &ServiceLocator{URL: p.access.URL, Username: p.access.Username, Password: p.access.Password, Thumbprint: p.access.Thumbprint}
 	}
+	// The locator takes the SHA-1 thumbprint: read it from the peer when
+	// none is known, or when only a SHA-256 one is, checking that one.
 	tp := s.Thumbprint
-	if tp == "" {
-		var err error
-		if tp, err = serverThumbprint(ctx, s.URL); err != nil {
+	if n, err := NormalizeThumbprint(tp); tp == "" || (err == nil && len(n) > 59) {
+		sha1tp, sha256tp, err := serverThumbprints(ctx, s.URL)
+		if err != nil {
 			return nil, nil, &Fault{Op: op, Object: ref, Kind: "HostConnectFault",
 				Message: fmt.Sprintf("reach vCenter %s for its certificate's thumbprint: %v", p.name, err), Err: err}
 		}
+		if tp != "" && n != sha256tp {
+			return nil, nil, &Fault{Op: op, Object: ref, Kind: "SSLVerifyFault",
+				Message: fmt.Sprintf("vCenter %s presents a certificate with SHA-256 thumbprint %s, not the trusted %s", p.name, sha256tp, n)}
+		}
+		tp = sha1tp
 	}
 	id := s.InstanceID
 	if id == "" {
@@ -142,13 +150,13 @@ func sha1Form(tp string) string {
 	return tp
 }
 
-// serverThumbprint reads the SHA-1 thumbprint of the certificate the
-// server at rawURL presents. It trusts nothing: the thumbprint is handed
-// to the source vCenter, which checks the peer against it.
-func serverThumbprint(ctx context.Context, rawURL string) (string, error) {
+// serverThumbprints reads the SHA-1 and SHA-256 thumbprints of the
+// certificate the server at rawURL presents. It trusts nothing: the SHA-1
+// one is handed to the source vCenter, which checks the peer against it.
+func serverThumbprints(ctx context.Context, rawURL string) (string, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("URL %q: %v", rawURL, err)
+		return "", "", fmt.Errorf("URL %q: %v", rawURL, err)
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -158,13 +166,16 @@ func serverThumbprint(ctx context.Context, rawURL string) (string, error) {
 		Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only reads the certificate
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer conn.Close()
 	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
 	if len(certs) == 0 {
-		return "", fmt.Errorf("%s presented no certificate", host)
+		return "", "", fmt.Errorf("%s presented no certificate", host)
 	}
-	sum := sha1.Sum(certs[0].Raw) //nolint:gosec // the form vCenter asks for
-	return NormalizeThumbprint(fmt.Sprintf("%x", sum))
+	s1 := sha1.Sum(certs[0].Raw) //nolint:gosec // the form vCenter asks for
+	s256 := sha256.Sum256(certs[0].Raw)
+	a, _ := NormalizeThumbprint(fmt.Sprintf("%x", s1))
+	b, _ := NormalizeThumbprint(fmt.Sprintf("%x", s256))
+	return a, b, nil
 }

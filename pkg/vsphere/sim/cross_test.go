@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -370,5 +371,37 @@ func TestCrossVCenterRelocateRefusesADatastoreTheDestinationLacks(t *testing.T) 
 	}
 	if len(moved(t, drivers["legacy"], "DC-OLD", "other-01")) != 1 {
 		t.Error("the refused move moved the VM")
+	}
+}
+
+// The driver reads the SHA-1 thumbprint the locator needs from the peer
+// when it knows none, or only a SHA-256 one (which must match).
+func TestTheDriverFindsThePeersSHA1Thumbprint(t *testing.T) {
+	e, drivers, clients := estate(t)
+	ctx := context.Background()
+	crown := e.Sim("crown")
+	a := access(crown)
+	sum := sha256.Sum256(crown.server.Certificate().Raw)
+	good, _ := vsphere.NormalizeThumbprint(fmt.Sprintf("%x", sum))
+	for _, c := range []struct {
+		name, tp, fault string
+	}{
+		{"none known", "", ""},
+		{"the SHA-256 one", good, ""},
+		{"another SHA-256 one", strings.Repeat("AB:", 31) + "AB", "SHA-256 thumbprint"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := vsphere.NewGovmomi("legacy", clients["legacy"].Client)
+			d.AddPeer("crown", drivers["crown"], vsphere.PeerAccess{URL: a.URL, Username: a.Username, Password: a.Password, Thumbprint: c.tp})
+			ref := moved(t, d, "DC-OLD", "other-01")[0].Ref
+			reasons, err := d.CheckMove(ctx, ref, vsphere.RelocateSpec{VCenter: "crown",
+				Target: vsphere.Placement{Datacenter: "DC1", Cluster: "C1", Datastore: "ds-01", Folder: "migrated"}, Networks: map[string]string{"VM Network": "pg-app"}}, true)
+			if c.fault == "" && (err != nil || len(reasons) != 0) {
+				t.Errorf("check with %s: %v, %v", c.name, reasons, err)
+			}
+			if c.fault != "" && (err == nil || !strings.Contains(err.Error(), c.fault)) {
+				t.Errorf("check with %s: %v, want %s", c.name, err, c.fault)
+			}
+		})
 	}
 }
