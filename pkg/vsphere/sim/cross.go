@@ -28,10 +28,10 @@ package sim
 // destination folder already holds fails the move (DuplicateName), so a
 // repeated relocate never makes a second copy.
 //
-// What the simulator cannot do as vCenter does: the VM gets a new managed
-// object id in the destination (vCenter does the same), snapshots arrive
-// holding the VM's configuration at arrival rather than their original one,
-// and disk contents are not copied (the simulator keeps none).
+// What the simulator cannot do as vCenter does: snapshots arrive by name
+// only, as new snapshots of the arriving VM (its snapshots hold no disk or
+// memory state), and disk contents are not copied (it keeps none). The VM
+// gets a new managed object id in the destination, as in vCenter.
 
 import (
 	"fmt"
