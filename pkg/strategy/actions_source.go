@@ -405,7 +405,7 @@ func relocate() Action {
 				}
 			}
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
-				return err
+				return arrivedAnyway(ctx, rt, err) // cross.go
 			}
 			return relocateAcross(ctx, rt, d, vm, rt.Target, spec) // cross.go
 		},

@@ -110,7 +110,9 @@ func relocateAcross(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsph
 	}
 	spec.VCenter = to.Name()
 	if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
-		return err
+		// Gone from under us: an earlier move (of a run killed while it
+		// ran) may have just finished. If the VM is there, it is done.
+		return arrivedAt(ctx, rt, err, to, spec.Target.Datacenter)
 	}
 	found := movedVM(ctx, rt, to, spec.Target.Datacenter)
 	if found == nil {
@@ -118,4 +120,23 @@ func relocateAcross(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsph
 	}
 	remember(rt, to, found)
 	return nil
+}
+
+// arrivedAnyway is arrivedAt for the move into the target.
+func arrivedAnyway(ctx context.Context, rt *Runtime, err error) error {
+	return arrivedAt(ctx, rt, err, rt.Target, target(rt).Datacenter)
+}
+
+// arrivedAt turns "the VM is gone" during a cross-vCenter move into
+// success when the VM has arrived in datacenter dc of vCenter to: an
+// earlier move (of a run killed while it ran) finished meanwhile.
+func arrivedAt(ctx context.Context, rt *Runtime, err error, to vsphere.Driver, dc string) error {
+	if !crossVCenter(rt) || !vsphere.IsNotFound(err) {
+		return err
+	}
+	if found := movedVM(ctx, rt, to, dc); found != nil {
+		remember(rt, to, found)
+		return nil
+	}
+	return err
 }
