@@ -66,9 +66,11 @@ report: demo
 crash:
 	WAVECTL_CRASH_KILLS=200 $(GO) test -count=1 -run Kill -v -timeout 60m ./cmd/wavectl
 
-## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
+## fuzz: fuzz what wavectl parses, FUZZTIME each (default 60s): the plan loader, the state file, a state's journal tail
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./pkg/plan
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./pkg/state
+	$(GO) test -run '^$$' -fuzz FuzzCatchUp -fuzztime $(FUZZTIME) ./pkg/state
 
 ## plans: regenerate the reference programme
 plans:

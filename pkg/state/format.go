@@ -14,20 +14,6 @@ import (
 	"time"
 )
 
-// migrations[v-1] turns a decoded file of format version v into version
-// v+1, on its generic JSON form, since the structs of old formats are not
-// kept. A change to the format raises FormatVersion and appends one here (a
-// test checks that they match).
-var migrations = []func(doc map[string]json.RawMessage) error{
-	// 1 to 2: version 2 seals the file with a checksum (filled in by the
-	// next write) and keeps a backup and a journal beside it; the record
-	// itself is unchanged.
-	func(doc map[string]json.RawMessage) error {
-		doc["checksum"] = json.RawMessage(`""`)
-		return nil
-	},
-}
-
 // Read loads the record at path without taking any lock and without
 // writing; for status and report. The record is the state file with the
 // journal's lines since the file was written applied to it (see
@@ -103,6 +89,7 @@ func Decode(path string, data []byte) (*State, error) {
 	if version > FormatVersion {
 		return nil, &VersionError{Path: path, Found: version, Supported: FormatVersion}
 	}
+	orig := data // the checksum seals the bytes as written, not as migrated
 	if version < FormatVersion {
 		var err error
 		if data, err = migrate(version, data); err != nil {
@@ -119,7 +106,7 @@ func Decode(path string, data []byte) (*State, error) {
 	// The checksum last: damage that JSON decoding finds has a place in the
 	// file to show.
 	if version >= 2 {
-		if problem := verify(data, head.Checksum); problem != "" {
+		if problem := verify(orig, head.Checksum); problem != "" {
 			return nil, corrupt(problem, nil)
 		}
 	}
