@@ -83,8 +83,12 @@ func linkBackup(path string) error {
 		}
 		return nil
 	}
-	if err := os.Rename(tmp, bak); err != nil {
-		os.Remove(tmp)
+	err := os.Rename(tmp, bak)
+	// When the backup is already a link to the file (the first write after
+	// Create made it so), rename(2) of one link over another of the same
+	// file does nothing and succeeds, leaving tmp: remove it either way.
+	os.Remove(tmp)
+	if err != nil {
 		return fmt.Errorf("backup %s: %w", bak, err)
 	}
 	return nil
@@ -170,4 +174,38 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+// openPrivate opens a file kept beside the state (its journal, its lock)
+// without following a symbolic link, and makes its mode FileMode whatever
+// it was: a link planted there could make the operator's account truncate
+// or append to another file, and a journal or lock left readable by others
+// names the estate's hosts and VMs.
+func openPrivate(path string, flag int) (*os.File, error) {
+	if noFollow == 0 {
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, linkError(path)
+		}
+	}
+	f, err := os.OpenFile(path, flag|noFollow, FileMode)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, linkError(path)
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != FileMode && runtime.GOOS != "windows" {
+		if err := f.Chmod(FileMode); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: make it private (mode %o): %w", path, FileMode, err)
+		}
+	}
+	return f, nil
+}
+
+// linkError is a symbolic link where wavectl keeps a file of its own.
+func linkError(path string) error {
+	return fmt.Errorf("%s is a symbolic link: wavectl never opens the files beside its state through a link "+
+		"(it could make your account write to another file); nothing was changed: remove the link (rm %s) and run again",
+		path, shellQuote(path))
 }

@@ -255,7 +255,7 @@ func (j *journal) append(lines []byte) error {
 	}
 	if j.f == nil {
 		_, statErr := os.Stat(j.path)
-		f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
+		f, err := openPrivate(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE)
 		if err != nil {
 			return err
 		}
