@@ -246,7 +246,7 @@ func confirm(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) bool {
 }
 
 // openState opens the plan's state, or creates it.
-func openState(path string, p *plan.Plan, f *Factory) (*state.Store, error) {
+func openState(path string, p *plan.Plan, f *Factory) (state.Store, error) {
 	store, err := state.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		store, err = state.Create(path, state.NewState(p.Metadata.Name, p.File, p.Hash))
@@ -300,7 +300,7 @@ func waveOf(p *plan.Plan) map[string]string {
 }
 
 // writeSummary prints what the run did, per application, on stdout.
-func writeSummary(io *IOStreams, store *state.Store, res *engine.Result, path string) {
+func writeSummary(io *IOStreams, store state.Store, res *engine.Result, path string) {
 	w := io.Out
 	store.View(func(st *state.State) {
 		fmt.Fprintf(w, "Run %s", res.Status)

@@ -48,7 +48,7 @@ type HookRecorder = strategy.HookRecorder
 type Options struct {
 	Plan     *plan.Plan
 	Schedule *schedule.Schedule
-	Store    *state.Store
+	Store    state.Store
 	// Drivers returns the driver of a vCenter the plan names.
 	Drivers func(ctx context.Context, vcenter string) (vsphere.Driver, error)
 	Scope   Scope
@@ -103,7 +103,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 type engine struct {
 	opts  Options
 	p     *plan.Plan
-	store *state.Store
+	store state.Store
 	log   zerolog.Logger
 	now   func() time.Time
 	prog  Progress
@@ -117,6 +117,46 @@ type engine struct {
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
 	paused    string // why new work stopped, when a window closed
+	// storeErr is the first write of the record that failed: like a
+	// closing window, nothing new starts, and the run ends with it.
+	storeErr error
+}
+
+// StoreError is a run that stopped because its record could not be
+// written: what it did since the last good write is not on disk.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("the run stopped: its record could not be written (%v); nothing new started after that, and the steps in flight finished. "+
+		"Fix the cause (free space, permissions), then run the same command again: every step checks vCenter for its own earlier work", e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// saved takes the error of a write of the record. The first failure
+// stops the run as a closing window does: nothing new starts, in-flight
+// steps finish, and the run ends with a *StoreError.
+func (e *engine) saved(err error) error {
+	if err == nil {
+		return nil
+	}
+	e.mu.Lock()
+	first := e.storeErr == nil
+	if first {
+		e.storeErr = err
+	}
+	e.mu.Unlock()
+	if first {
+		e.log.Error().Err(err).Msg("the run's record could not be written: nothing new starts, and the steps in flight finish")
+		e.prog.Event(Event{Kind: RunPaused, Message: "the record could not be written: " + err.Error(), Time: e.now()})
+	}
+	return err
+}
+
+func (e *engine) storeFailed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.storeErr
 }
 
 // appRun is an application's progress within this run.
@@ -427,7 +467,7 @@ func (e *engine) waveHook(ctx context.Context, kind string, w *plan.Wave) error 
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.store.Update(func(st *state.State) { st.WaveHooks = append(st.WaveHooks, run) })
+		_ = e.saved(e.store.Update(func(st *state.State) { st.WaveHooks = append(st.WaveHooks, run) }))
 	}).(WaveHookRunner)
 	if !ok {
 		return nil
@@ -521,6 +561,9 @@ func (e *engine) isPaused() bool { return e.pausedNote() != "" }
 func (e *engine) pausedNote() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.paused == "" && e.storeErr != nil {
+		return "the run's record could not be written"
+	}
 	return e.paused
 }
 
@@ -533,13 +576,12 @@ func (e *engine) stopped() bool {
 // notStarted leaves an application pending, saying why, and releases its
 // dependents.
 func (e *engine) notStarted(ar *appRun, reason string) {
-	_ = e.store.Update(func(st *state.State) {
-		a := st.App(ar.sched.Name)
+	_ = e.saved(e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
 		if a.Status != state.Done {
 			a.Reason = reason
 		}
 		ar.final = a.Status
-	})
+	}))
 	close(ar.done)
 }
 
@@ -556,6 +598,8 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 		}
 	})
 	switch {
+	case e.storeFailed() != nil:
+		res.Status, res.Note = FailedRun, "stopped: the run's record could not be written"
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
 	case e.isPaused():
@@ -594,14 +638,18 @@ func (e *engine) sleep(d time.Duration) error {
 	}
 }
 
-// closeRun records how the run ended.
+// closeRun records how the run ended. A run whose record could not be
+// written, this last time or before, ends with a *StoreError.
 func (e *engine) closeRun(res *Result) error {
 	end := e.now()
-	err := e.store.Update(func(st *state.State) {
+	_ = e.saved(e.store.Update(func(st *state.State) {
 		if r := st.CurrentRun(); r != nil {
 			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
 		}
-	})
+	}))
 	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
-	return err
+	if err := e.storeFailed(); err != nil {
+		return &StoreError{Err: err}
+	}
+	return nil
 }

@@ -134,7 +134,7 @@ func (r *recorder) index(key string) int {
 type fixture struct {
 	p     *plan.Plan
 	s     *schedule.Schedule
-	store *state.Store
+	store *state.File
 	path  string
 }
 

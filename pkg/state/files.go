@@ -12,7 +12,7 @@ import (
 
 // write replaces the file atomically with data (the parts in turn),
 // keeping the version it replaces as the backup.
-func (s *Store) write(data ...[]byte) error {
+func (s *File) write(data ...[]byte) error {
 	s.writes.Add(1)
 	tmp, err := writeTemp(s.path, data...)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Store) write(data ...[]byte) error {
 // backup makes the file as it stands the backup, if it is still the
 // version this store wrote or read: a file that something else changed
 // since is no good version to go back to, and the older backup stays.
-func (s *Store) backup() error {
+func (s *File) backup() error {
 	cur, err := os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -223,7 +223,7 @@ func TestRebuildFromTheJournalEqualsTheLiveState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	work := func(s *Store, round int) {
+	work := func(s *File, round int) {
 		var wg sync.WaitGroup
 		for g := range 48 {
 			wg.Go(func() {

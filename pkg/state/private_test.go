@@ -30,7 +30,7 @@ func TestALinkPlantedBesideTheStateIsNeverFollowed(t *testing.T) {
 					l.Unlock()
 				}
 			} else {
-				var s *Store
+				var s *File
 				s, err = Create(path, bigState(1, 1))
 				if err == nil {
 					err = s.UpdateApp("app-00", func(a *App) { a.Users++ })

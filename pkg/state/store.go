@@ -63,6 +63,32 @@ func NewLineage() string {
 	return hex.EncodeToString(b[:])
 }
 
+// Store is what the engine, resume and rollback keep a run's record in:
+// what they need of it, no more. File is the store in a local file; a
+// store in a database (issue 18) is another. Update and its kin return
+// once the change is durable; an error means it is not (it stays in
+// memory), and the caller must start nothing new. Close makes the last
+// writes durable and says if they were not.
+type Store interface {
+	// Path names the record for people (a file path, a database URL
+	// without its credentials).
+	Path() string
+	// View calls fn with the record; fn must not change it or keep it.
+	View(fn func(*State))
+	// Update changes the record's own fields (its runs, vCenters, wave
+	// hooks) or several applications at once.
+	Update(fn func(*State)) error
+	// UpdateApp changes one application's record.
+	UpdateApp(app string, fn func(*App)) error
+	// UpdateStepOf changes one step's record, its unit's and its
+	// application's, in one commit: the engine's step transitions.
+	UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error
+	Close() error
+}
+
+var _ Store = (*File)(nil)
+
+// File keeps a State on disk. Every Update is durable when it returns:
 // the whole file is rewritten atomically (temp file, fsync, rename, fsync
 // the folder), so a reader, or a crash at any moment, sees the previous
 // version or the new one, never a mix. Beside the file it keeps:
@@ -79,10 +105,10 @@ func NewLineage() string {
 // hundred VMs finishing steps at once cost a handful of writes, not a
 // hundred.
 //
-// A Store does not lock the file against other processes: take Lock
+// A File does not lock the file against other processes: take Lock
 // before Open or Create, and release it after Close. Don't call Update or
 // View from inside fn (it deadlocks).
-type Store struct {
+type File struct {
 	path string
 	now  func() time.Time
 
@@ -148,7 +174,7 @@ type Stats struct {
 }
 
 // Stats returns the store's counters.
-func (s *Store) Stats() Stats {
+func (s *File) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Busy: time.Duration(s.busy.Load())}
 }
 
@@ -163,7 +189,7 @@ type commit struct {
 // version, lineage, created time), raises the serial and sets the file's
 // mode to 0600. The journal beside the file starts with the whole record,
 // and the backup with this first version.
-func Create(path string, st *State) (*Store, error) {
+func Create(path string, st *State) (*File, error) {
 	if st.FormatVersion == 0 {
 		st.FormatVersion = FormatVersion
 	}
@@ -207,7 +233,7 @@ func Create(path string, st *State) (*Store, error) {
 // written in this build's format with the first Update. The first write
 // starts the journal over with the record as it was read, so that the
 // journal follows the file even if the file was restored from its backup.
-func Open(path string) (*Store, error) {
+func Open(path string) (*File, error) {
 	st, fileSerial, err := read(path)
 	if err != nil {
 		return nil, err
@@ -226,8 +252,8 @@ func Open(path string) (*Store, error) {
 }
 
 // newStore returns a store of st; the caller starts its writer.
-func newStore(path string, st *State) *Store {
-	return &Store{
+func newStore(path string, st *State) *File {
+	return &File{
 		path: path,
 		now:  func() time.Time { return time.Now().UTC() },
 		st:   st,
@@ -241,7 +267,7 @@ func newStore(path string, st *State) *Store {
 }
 
 // Path returns the state file's path.
-func (s *Store) Path() string { return s.path }
+func (s *File) Path() string { return s.path }
 
 // Update applies fn to the state under the store's lock, raises Serial,
 // sets Updated, and returns once a write that contains the change is on
@@ -254,7 +280,7 @@ func (s *Store) Path() string { return s.path }
 // with what the journal last said: two changes of one step that one write
 // covers become one line (running to done, say). UpdateApp and UpdateStep
 // journal each change as it is made.
-func (s *Store) Update(fn func(*State)) error {
+func (s *File) Update(fn func(*State)) error {
 	c, err := s.apply("", func(st *State) error { fn(st); return nil })
 	if err != nil {
 		return err
@@ -267,7 +293,7 @@ func (s *Store) Update(fn func(*State)) error {
 // the record of the application named app, and the journal gets a line for
 // each step, unit and application field fn changed, at once. It fails
 // without calling fn when there is no such application.
-func (s *Store) UpdateApp(app string, fn func(*App)) error {
+func (s *File) UpdateApp(app string, fn func(*App)) error {
 	c, err := s.apply(app, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
@@ -286,14 +312,14 @@ func (s *Store) UpdateApp(app string, fn func(*App)) error {
 // UpdateStep is UpdateApp for a change to one step (and its unit): the
 // engine's step transitions. It fails without calling fn when the record
 // has no such step.
-func (s *Store) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Unit)) error {
+func (s *File) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Unit)) error {
 	return s.UpdateStepOf(app, unit, kind, phase, func(_ *App, r *Step, u *Unit) { fn(r, u) })
 }
 
 // UpdateStepOf is UpdateStep whose fn also gets the application's record,
 // for a change to the application that goes with the step's (its outage
 // starting or ending): one commit instead of two.
-func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
+func (s *File) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
 	c, err := s.apply(app, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
@@ -327,7 +353,7 @@ func unitName(u string) string {
 // apply changes the state with fn under the lock and joins the next
 // commit. With app set, the journal compares that application before fn
 // (catching up with plain Updates) and after it.
-func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
+func (s *File) apply(app string, fn func(*State) error) (*commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -358,7 +384,7 @@ func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
 // until the store closes; between commits it replaces the state file with
 // the whole record (a checkpoint) once CheckpointEvery has passed since the
 // last one. When the store closes it commits what is left and checkpoints.
-func (s *Store) writer() {
+func (s *File) writer() {
 	defer close(s.done)
 	var timer *time.Timer
 	var due <-chan time.Time
@@ -391,7 +417,7 @@ func (s *Store) writer() {
 
 // dirty reports whether the record has changed since the state file was
 // last written.
-func (s *Store) dirty() bool {
+func (s *File) dirty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.Serial != s.fileSerial
@@ -402,7 +428,7 @@ func (s *Store) dirty() bool {
 // Updates waiting on it are told how it went. When the journal cannot be
 // written, the state file is replaced instead (and the journal starts over
 // with the whole record at the next commit).
-func (s *Store) flush() {
+func (s *File) flush() {
 	s.mu.Lock()
 	c := s.pending
 	s.pending = nil
@@ -435,8 +461,8 @@ func (s *Store) flush() {
 			start = time.Now()
 		}
 	}
-	if err != nil && !strings.HasPrefix(err.Error(), "state file ") {
-		err = fmt.Errorf("state file %s: %w", s.path, err)
+	if err != nil {
+		err = stateFileError(s.path, err)
 	}
 	c.err = err
 	close(c.done)
@@ -453,7 +479,7 @@ func (s *Store) flush() {
 // out, sealed and written outside it. A failed checkpoint loses nothing
 // (the journal holds every change); it is retried at the next one, and
 // Close reports it if the last one fails.
-func (s *Store) checkpoint() error {
+func (s *File) checkpoint() error {
 	start := time.Now()
 	defer func() { s.busy.Add(int64(time.Since(start))) }()
 	s.mu.Lock()
@@ -476,7 +502,7 @@ func (s *Store) checkpoint() error {
 	defer s.mu.Unlock()
 	s.lastCheckpoint = time.Now()
 	if err != nil {
-		err = fmt.Errorf("state file %s: %w (every change is kept in its journal %s)", s.path, err, s.j.path)
+		err = fmt.Errorf("%w (every change is kept in its journal %s)", stateFileError(s.path, err), s.j.path)
 		s.closeErr = err
 		return err
 	}
@@ -488,7 +514,7 @@ func (s *Store) checkpoint() error {
 
 // View calls fn with the state under the store's lock; fn must not change
 // it or keep references to it.
-func (s *Store) View(fn func(*State)) {
+func (s *File) View(fn func(*State)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(s.st)
@@ -497,7 +523,7 @@ func (s *Store) View(fn func(*State)) {
 // Close waits for pending Updates to be written and stops the writer. It
 // returns the last write's error, if it failed. Updates after Close fail
 // with ErrClosed.
-func (s *Store) Close() error {
+func (s *File) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -514,4 +540,12 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closeErr
+}
+
+// stateFileError says which state file err is about, once.
+func stateFileError(path string, err error) error {
+	if strings.HasPrefix(err.Error(), "state file ") {
+		return err
+	}
+	return fmt.Errorf("state file %s: %w", path, err)
 }

@@ -639,7 +639,7 @@ func BenchmarkUpdate(b *testing.B) {
 
 // updateNaive is the baseline: each Update encodes and writes the whole
 // file itself, under the lock, as a store without group commit would.
-func (s *Store) updateNaive(fn func(*State)) error {
+func (s *File) updateNaive(fn func(*State)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(s.st)

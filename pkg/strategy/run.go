@@ -31,6 +31,14 @@ const (
 	OutTargetHost  = "targetHost" // the host the engine chose for the unit
 	OutRetiredAt   = "retiredAt"  // RFC 3339, when a replaced VM was retired
 	OutCluster     = "cluster"    // the source VM's cluster before a move
+	// The source VM's identity, recorded when a step first finds it, and
+	// checked before any later step acts on the VM at OutSource: its
+	// instance and BIOS UUIDs, and "true" in OutSourceMarked once
+	// record-state has put wavectl's markers on it (until its undo takes
+	// them off).
+	OutSourceUUID   = "sourceInstanceUuid"
+	OutSourceBIOS   = "sourceBiosUuid"
+	OutSourceMarked = "sourceMarked"
 	SnapshotPrefix = "wavectl-"   // wavectl's snapshots are named wavectl-<plan>
 )
 
