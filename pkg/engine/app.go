@@ -209,12 +209,20 @@ func (e *engine) runPhases(ctx context.Context, ar *appRun, window *plan.Window)
 	return nil
 }
 
+// drivers returns the application's source and target drivers, each
+// checked to be the vCenter the record knows (see checkVCenter).
 func (e *engine) drivers(ctx context.Context, a *plan.Application) (src, tgt vsphere.Driver, err error) {
 	if src, err = e.opts.Drivers(ctx, e.p.Source.VCenter); err != nil {
 		return nil, nil, fmt.Errorf("vCenter %s: %w", e.p.Source.VCenter, err)
 	}
+	if err := e.checkVCenter(e.p.Source.VCenter, src); err != nil {
+		return nil, nil, errStopped
+	}
 	if tgt, err = e.opts.Drivers(ctx, a.Resolved.VCenter); err != nil {
 		return nil, nil, fmt.Errorf("vCenter %s: %w", a.Resolved.VCenter, err)
+	}
+	if err := e.checkVCenter(a.Resolved.VCenter, tgt); err != nil {
+		return nil, nil, errStopped
 	}
 	return src, tgt, nil
 }

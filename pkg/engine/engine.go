@@ -77,6 +77,12 @@ type Options struct {
 	// Command and Args are recorded in the run's record (default apply).
 	Command string
 	Args    []string
+	// Simulate says the run is against the embedded simulator: its record
+	// is a rehearsal's, and never mixes with real runs'.
+	Simulate bool
+	// NoRetryFailed is resume's --retry-failed=false, recorded with the
+	// run's options.
+	NoRetryFailed bool
 }
 
 // Result is how a run ended.
@@ -117,9 +123,15 @@ type engine struct {
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
 	paused    string // why new work stopped, when a window closed
-	// storeErr is the first write of the record that failed: like a
-	// closing window, nothing new starts, and the run ends with it.
-	storeErr error
+	// halted is why the run must stop at once (a write of the record that
+	// failed, a vCenter that is not the record's), and haltNote says so
+	// in a few words: like a closing window, nothing new starts, steps in
+	// flight finish, and the run ends with halted as its error.
+	halted   error
+	haltNote string
+
+	vcMu      sync.Mutex
+	vcChecked map[string]bool // vCenters whose identity was checked
 }
 
 // StoreError is a run that stopped because its record could not be
@@ -140,23 +152,77 @@ func (e *engine) saved(err error) error {
 	if err == nil {
 		return nil
 	}
-	e.mu.Lock()
-	first := e.storeErr == nil
-	if first {
-		e.storeErr = err
-	}
-	e.mu.Unlock()
-	if first {
-		e.log.Error().Err(err).Msg("the run's record could not be written: nothing new starts, and the steps in flight finish")
-		e.prog.Event(Event{Kind: RunPaused, Message: "the record could not be written: " + err.Error(), Time: e.now()})
-	}
+	e.halt(&StoreError{Err: err}, "the run's record could not be written")
 	return err
 }
 
+// halt stops the run: nothing new starts, and it ends with err.
+func (e *engine) halt(err error, note string) {
+	e.mu.Lock()
+	first := e.halted == nil
+	if first {
+		e.halted, e.haltNote = err, note
+	}
+	e.mu.Unlock()
+	if first {
+		e.log.Error().Err(err).Msg(note + ": nothing new starts, and the steps in flight finish")
+		e.prog.Event(Event{Kind: RunPaused, Message: note, Time: e.now()})
+	}
+}
+
+// storeFailed returns why the run halted, or nil.
 func (e *engine) storeFailed() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.storeErr
+	return e.halted
+}
+
+// VCenterError is a record that belongs to other vCenters than the ones
+// connected, or a rehearsal's record used for a real run (or the other
+// way round): nothing was changed.
+type VCenterError struct{ Msg string }
+
+func (e *VCenterError) Error() string { return e.Msg }
+
+// checkVCenter checks, once per vCenter, that the vCenter d talks to is
+// the one the record's runs worked on, and records its identity on first
+// use. A VM's id (vm-123) means something only within its vCenter.
+func (e *engine) checkVCenter(name string, d vsphere.Driver) error {
+	e.vcMu.Lock()
+	defer e.vcMu.Unlock()
+	if e.vcChecked[name] {
+		return nil
+	}
+	id := d.InstanceUUID()
+	if id == "" {
+		e.log.Warn().Str("vcenter", name).Msg("vCenter says no instance UUID: the record cannot be checked against it")
+		e.vcChecked[name] = true
+		return nil
+	}
+	var rec state.VCenter
+	var known bool
+	e.store.View(func(st *state.State) { rec, known = st.VCenters[name] })
+	if known && rec.InstanceUUID != id {
+		err := &VCenterError{fmt.Sprintf("vCenter %s is not the one this record's runs worked on: its instance UUID is %s, the record's %s; "+
+			"nothing was changed. The VM ids in the record name VMs of that vCenter, not of this one. "+
+			"Point wavectl at the vCenter the run worked on (--vcenter %s=URL, or GOVC_URL), or, for a new migration on this vCenter, "+
+			"move the state file aside (or pass another --state) to start a new record",
+			name, id, rec.InstanceUUID, name)}
+		e.halt(err, "vCenter "+name+" is not the record's")
+		return err
+	}
+	if !known {
+		if err := e.saved(e.store.Update(func(st *state.State) {
+			if st.VCenters == nil {
+				st.VCenters = map[string]state.VCenter{}
+			}
+			st.VCenters[name] = state.VCenter{InstanceUUID: id}
+		})); err != nil {
+			return err
+		}
+	}
+	e.vcChecked[name] = true
+	return nil
 }
 
 // appRun is an application's progress within this run.
@@ -193,7 +259,7 @@ func newEngine(opts Options) (*engine, error) {
 		opts.Command = "apply"
 	}
 	e := &engine{opts: opts, p: opts.Plan, store: opts.Store, log: opts.Log, now: opts.Now, prog: opts.Progress,
-		hard: opts.Hard, apps: map[string]*appRun{}, selected: map[string]bool{}}
+		hard: opts.Hard, apps: map[string]*appRun{}, selected: map[string]bool{}, vcChecked: map[string]bool{}}
 	for _, sa := range e.scheduled() {
 		e.apps[sa.Name] = &appRun{sched: sa, app: e.p.Application(sa.Name), done: make(chan struct{})}
 	}
@@ -331,12 +397,34 @@ func (e *engine) begin() error {
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
-	return e.store.Update(func(st *state.State) {
-		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
+	var problem string
+	e.store.View(func(st *state.State) {
+		switch {
+		case len(st.Runs) == 0:
+		case st.Rehearsal && !e.opts.Simulate:
+			problem = "it records a --simulate rehearsal against the embedded simulator, whose VMs and ids exist in no vCenter; " +
+				"a run against a vCenter needs a record of its own: pass another --state (or move this one aside)"
+		case !st.Rehearsal && e.opts.Simulate:
+			problem = "it records runs against a vCenter; a --simulate rehearsal needs a record of its own: pass another --state"
+		}
+	})
+	if problem != "" {
+		return &VCenterError{fmt.Sprintf("state %s cannot be used for this %s: %s; nothing was changed", e.store.Path(), e.opts.Command, problem)}
+	}
+	sc := e.opts.Scope
+	opts := state.RunOptions{Waves: sc.Waves, Conveyor: sc.Conveyor, Apps: sc.Apps, Simulate: e.opts.Simulate,
+		IgnoreWindows: e.opts.IgnoreWindows, RetryBase: e.opts.RetryBase.String(), VerifyTimeout: e.opts.VerifyTimeout.String(),
+		NoRetryFailed: e.opts.NoRetryFailed}
+	_ = e.saved(e.store.Update(func(st *state.State) {
+		if len(st.Runs) == 0 {
+			st.Rehearsal = e.opts.Simulate
+		}
+		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
 		for _, sa := range e.scheduled() {
 			ensureApp(st, e.apps[sa.Name], sa)
 		}
-	})
+	}))
+	return e.storeFailed()
 }
 
 // ensureApp adds an application's records from the schedule, keeping what
@@ -561,8 +649,8 @@ func (e *engine) isPaused() bool { return e.pausedNote() != "" }
 func (e *engine) pausedNote() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.paused == "" && e.storeErr != nil {
-		return "the run's record could not be written"
+	if e.paused == "" && e.halted != nil {
+		return e.haltNote
 	}
 	return e.paused
 }
@@ -599,7 +687,7 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	})
 	switch {
 	case e.storeFailed() != nil:
-		res.Status, res.Note = FailedRun, "stopped: the run's record could not be written"
+		res.Status, res.Note = FailedRun, "stopped: "+e.pausedNote()
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
 	case e.isPaused():
@@ -648,8 +736,5 @@ func (e *engine) closeRun(res *Result) error {
 		}
 	}))
 	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
-	if err := e.storeFailed(); err != nil {
-		return &StoreError{Err: err}
-	}
-	return nil
+	return e.storeFailed()
 }
