@@ -83,6 +83,10 @@ type Options struct {
 	// NoRetryFailed is resume's --retry-failed=false, recorded with the
 	// run's options.
 	NoRetryFailed bool
+	// GivenScope, when set, is the scope the operator gave, recorded in
+	// place of Scope when the command narrowed it (resume leaving failed
+	// applications alone).
+	GivenScope *Scope
 }
 
 // Result is how a run ended.
@@ -412,6 +416,9 @@ func (e *engine) begin() error {
 		return &VCenterError{fmt.Sprintf("state %s cannot be used for this %s: %s; nothing was changed", e.store.Path(), e.opts.Command, problem)}
 	}
 	sc := e.opts.Scope
+	if e.opts.GivenScope != nil {
+		sc = *e.opts.GivenScope
+	}
 	opts := state.RunOptions{Waves: sc.Waves, Conveyor: sc.Conveyor, Apps: sc.Apps, Simulate: e.opts.Simulate,
 		IgnoreWindows: e.opts.IgnoreWindows, RetryBase: e.opts.RetryBase.String(), VerifyTimeout: e.opts.VerifyTimeout.String(),
 		NoRetryFailed: e.opts.NoRetryFailed}
