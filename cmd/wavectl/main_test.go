@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,12 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
+		Condition: func(cond string) (bool, error) {
+			if cond == "tmpfs" {
+				return canMountTmpfs(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", repo)
 			// govc, installed by `make tools`, reads the simulator the
@@ -54,6 +61,9 @@ func TestScripts(t *testing.T) {
 			"waitfile":  cmdWaitFile,
 			"inventory": cmdInventory,
 			"sleep":     cmdSleep,
+			"tmpfs":     cmdTmpfs,
+			"readonly":  cmdReadOnly,
+			"fill":      cmdFill,
 		},
 	})
 }
