@@ -52,7 +52,8 @@ func (e *CorruptError) Error() string {
 		if e.Backup != "" && e.JournalSerial > e.BackupSerial {
 			newer = ", newer than the backup"
 		}
-		fmt.Fprintf(&b, "\n  - Rebuild it from its journal %s, which records every change up to serial %d%s", e.Journal, e.JournalSerial, newer)
+		fmt.Fprintf(&b, "\n  - Rebuild it from its journal %s, which records every change up to serial %d%s (the damaged file is kept beside it):\n      wavectl state rebuild --state %s",
+			e.Journal, e.JournalSerial, newer, shellQuote(e.Path))
 	}
 	b.WriteString("\n  - Restore it from your backup or version control, or move it aside to start a new record")
 	return b.String()
