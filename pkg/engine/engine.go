@@ -358,6 +358,7 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
+	e.settle()
 	e.prog.Event(Event{Kind: RunStarted, Time: e.now(), Total: e.totals()})
 
 	// Applications outside the scope, and ones already done, count as
@@ -432,6 +433,56 @@ func (e *engine) begin() error {
 		}
 	}))
 	return e.storeFailed()
+}
+
+// settleTimeout bounds the wait for a killed run's tasks.
+const settleTimeout = 10 * time.Minute
+
+// settle waits, before a resume, a rollback, or a run that finds steps a
+// killed run left running, for the change tasks that run left running in
+// vCenter: a step's check, or an undo, that reads vCenter before such a
+// task ends would miss its effect (a clone that completes after a
+// rollback looked for its VM is an orphan), and a new task on the same
+// VM would race it.
+func (e *engine) settle() {
+	need := e.opts.Command == "resume" || e.opts.Command == "rollback"
+	if !need {
+		e.store.View(func(st *state.State) {
+			for _, a := range st.Apps {
+				for _, u := range a.Units {
+					for _, r := range u.Steps {
+						need = need || (e.selected[a.Name] && r.Status == state.Running)
+					}
+				}
+			}
+		})
+	}
+	if !need {
+		return
+	}
+	names := map[string]bool{e.p.Source.VCenter: true}
+	for name := range e.selected {
+		if ar := e.apps[name]; ar != nil && ar.app != nil {
+			names[ar.app.Resolved.VCenter] = true
+		}
+	}
+	for name := range names {
+		d, err := e.opts.Drivers(e.hard, name)
+		if err != nil {
+			continue // the applications that need it fail with the reason
+		}
+		if e.checkVCenter(name, d) != nil {
+			return
+		}
+		n, err := d.WaitForTasks(e.hard, settleTimeout)
+		if err != nil {
+			e.log.Warn().Err(err).Str("vcenter", name).Msg("could not wait for the tasks an earlier run left running; each step checks vCenter before it acts")
+			continue
+		}
+		if n > 0 {
+			e.log.Info().Int("tasks", n).Str("vcenter", name).Msg("waited for the tasks an earlier run left running in vCenter before checking its steps")
+		}
+	}
 }
 
 // ensureApp adds an application's records from the schedule, keeping what
