@@ -285,6 +285,12 @@ func openState(path string, p *plan.Plan, sched *schedule.Schedule, f *Factory) 
 		store.Close()
 		return nil, exitf(ExitState, "state %s belongs to plan %s, not %s: pass --state to use another file", path, name, p.Metadata.Name)
 	}
+	var replaced error
+	store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	if replaced != nil {
+		store.Close()
+		return nil, exitf(ExitState, "%v", replaced)
+	}
 	if hash != p.Hash {
 		var dropped error
 		store.View(func(st *state.State) { dropped = engine.CheckDropped(st, sched) })

@@ -238,6 +238,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
