@@ -23,6 +23,9 @@ import (
 // `jq 'select(.type=="step")' x.state.json.journal` lists every step
 // transition with its time, attempt and error.
 //
+// Every line ends with its checksum, "sum" (see linesum.go): a damaged
+// line is refused where it is, not applied.
+//
 // The journal is not kept bounded: it grows by a whole-state line each
 // time a store opens the file (once per run) and by a few hundred bytes per
 // change, some 15 MB for a 1,500-VM programme; move it aside between
