@@ -299,7 +299,10 @@ func openState(path string, p *plan.Plan, sched *schedule.Schedule, f *Factory) 
 			return nil, exitf(ExitState, "%v", dropped)
 		}
 		f.Log.Warn().Str("state", path).Msg("the plan changed since this state was written; done steps stay done, the rest follow the plan as it is now")
-		_ = store.Update(func(st *state.State) { st.PlanHash, st.PlanFile = p.Hash, p.File })
+		if err := store.SetPlan(p.File, p.Hash); err != nil {
+			store.Close()
+			return nil, exitf(ExitState, "%v", err)
+		}
 	}
 	return store, nil
 }

@@ -216,12 +216,7 @@ func (e *engine) checkVCenter(name string, d vsphere.Driver) error {
 		return err
 	}
 	if !known {
-		if err := e.saved(e.store.Update(func(st *state.State) {
-			if st.VCenters == nil {
-				st.VCenters = map[string]state.VCenter{}
-			}
-			st.VCenters[name] = state.VCenter{InstanceUUID: id}
-		})); err != nil {
+		if err := e.saved(e.store.SetVCenter(name, state.VCenter{InstanceUUID: id})); err != nil {
 			return err
 		}
 	}
@@ -423,15 +418,12 @@ func (e *engine) begin() error {
 	opts := state.RunOptions{Waves: sc.Waves, Conveyor: sc.Conveyor, Apps: sc.Apps, Simulate: e.opts.Simulate,
 		IgnoreWindows: e.opts.IgnoreWindows, RetryBase: e.opts.RetryBase.String(), VerifyTimeout: e.opts.VerifyTimeout.String(),
 		NoRetryFailed: e.opts.NoRetryFailed}
-	_ = e.saved(e.store.Update(func(st *state.State) {
-		if len(st.Runs) == 0 {
-			st.Rehearsal = e.opts.Simulate
-		}
-		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
-		for _, sa := range e.scheduled() {
-			ensureApp(st, e.apps[sa.Name], sa)
-		}
-	}))
+	var apps []*state.App
+	for _, sa := range e.scheduled() {
+		apps = append(apps, skeleton(e.apps[sa.Name], sa))
+	}
+	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"}
+	_ = e.saved(e.store.BeginRun(run, apps))
 	return e.storeFailed()
 }
 
@@ -485,27 +477,19 @@ func (e *engine) settle() {
 	}
 }
 
-// ensureApp adds an application's records from the schedule, keeping what
-// an earlier run recorded.
-func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
-	a := st.App(sa.Name)
-	if a == nil {
-		a = &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
-		st.Apps = append(st.Apps, a)
-	}
+// skeleton is an application's records as the schedule has them, for
+// State.Ensure: every unit and step, pending.
+func skeleton(ar *appRun, sa *schedule.App) *state.App {
+	a := &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
 	for _, step := range sa.Steps {
 		u := a.Unit(step.Unit)
 		if u == nil {
-			u = &state.Unit{Name: step.Unit, Status: state.Pending, Outputs: map[string]string{}}
+			u = &state.Unit{Name: step.Unit, Status: state.Pending}
 			a.Units = append(a.Units, u)
 		}
-		if u.Outputs == nil {
-			u.Outputs = map[string]string{}
-		}
-		if u.Step(step.Kind, step.Phase) == nil {
-			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
-		}
+		u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
 	}
+	return a
 }
 
 func (e *engine) totals() Totals {
@@ -613,7 +597,7 @@ func (e *engine) waveHook(ctx context.Context, kind string, w *plan.Wave) error 
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.saved(e.store.Update(func(st *state.State) { st.WaveHooks = append(st.WaveHooks, run) }))
+		_ = e.saved(e.store.AddWaveHook(run))
 	}).(WaveHookRunner)
 	if !ok {
 		return nil
@@ -788,11 +772,7 @@ func (e *engine) sleep(d time.Duration) error {
 // written, this last time or before, ends with a *StoreError.
 func (e *engine) closeRun(res *Result) error {
 	end := e.now()
-	_ = e.saved(e.store.Update(func(st *state.State) {
-		if r := st.CurrentRun(); r != nil {
-			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
-		}
-	}))
+	_ = e.saved(e.store.EndRun(end, res.Status, res.Note))
 	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
 	return e.storeFailed()
 }
