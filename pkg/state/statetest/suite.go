@@ -104,9 +104,10 @@ func Run(t *testing.T, f Factory) {
 func durable(t *testing.T, f Factory) {
 	ref := f.New(t)
 	b, l, s := create(t, f, ref, whole)
-	if err := s.Update(func(st *state.State) {
-		st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC(), Result: "running"})
-	}); err != nil {
+	if err := s.BeginRun(state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC(), Result: "running"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetVCenter("lab", state.VCenter{InstanceUUID: "uuid-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateApp("a", func(a *state.App) { a.Status = state.Running; a.Reason = "moving" }); err != nil {
@@ -126,6 +127,9 @@ func durable(t *testing.T, f Factory) {
 	check := func(st *state.State, when string) {
 		t.Helper()
 		a := st.App("a")
+		if st.VCenters["lab"].InstanceUUID != "uuid-1" {
+			t.Fatalf("%s: vCenters %v", when, st.VCenters)
+		}
 		if len(st.Runs) != 1 || a == nil || a.Status != state.Running || a.Reason != "moving" || a.OutageStart == nil {
 			t.Fatalf("%s: runs %d, app a %+v", when, len(st.Runs), a)
 		}
@@ -268,9 +272,7 @@ func differentScopes(t *testing.T, f Factory) {
 	run := func(s state.Store, app string, pid int) {
 		defer wg.Done()
 		started := time.Now().UTC()
-		if err := s.Update(func(st *state.State) {
-			st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: pid, Started: started, Result: "running"})
-		}); err != nil {
+		if err := s.BeginRun(state.Run{Command: "apply", Host: "h", PID: pid, Started: started, Result: "running"}, nil); err != nil {
 			t.Error(err)
 			return
 		}
@@ -284,15 +286,10 @@ func differentScopes(t *testing.T, f Factory) {
 		if err := s.UpdateApp(app, func(a *state.App) { a.Status = state.Done }); err != nil {
 			t.Error(err)
 		}
-		if err := s.Update(func(st *state.State) {
-			for _, r := range st.Runs {
-				if r.PID == pid {
-					r.Result = "succeeded"
-					end := time.Now().UTC()
-					r.Ended = &end
-				}
-			}
-		}); err != nil {
+		if err := s.AddWaveHook(state.HookRun{Kind: "post", Wave: app, Command: "true", Started: started, Ended: started}); err != nil {
+			t.Error(err)
+		}
+		if err := s.EndRun(time.Now().UTC(), "succeeded", ""); err != nil {
 			t.Error(err)
 		}
 	}
@@ -322,6 +319,9 @@ func differentScopes(t *testing.T, f Factory) {
 	}
 	if len(st.Runs) != 2 || ended != 2 {
 		t.Fatalf("runs %d (%d ended), want both runs ended: one run's record hid the other's", len(st.Runs), ended)
+	}
+	if len(st.WaveHooks) != 2 {
+		t.Fatalf("wave hook runs %d, want both runs' hooks", len(st.WaveHooks))
 	}
 }
 
