@@ -66,7 +66,7 @@ func readHeld(ctx context.Context, rt *Runtime, ref string) (vsphere.Driver, *vs
 		}
 	}
 	if found := movedVM(ctx, rt, other, dc); found != nil {
-		remember(rt, other, found)
+		rememberAt(rt, other, found)
 		return other, found, nil
 	}
 	return nil, nil, err
@@ -94,10 +94,16 @@ func movedVM(ctx context.Context, rt *Runtime, d vsphere.Driver, dc string) *vsp
 	return own[0]
 }
 
-// remember records where the unit's VM is now.
-func remember(rt *Runtime, d vsphere.Driver, vm *vsphere.VM) {
-	rt.Outputs[OutSource] = vm.Ref
-	if crossVCenter(rt) {
+// rememberAt records the unit's VM (its id and identity, see remember)
+// and the vCenter that holds it now.
+func rememberAt(rt *Runtime, d vsphere.Driver, vm *vsphere.VM) {
+	remember(rt, vm)
+	heldBy(rt, d)
+}
+
+// heldBy records which vCenter holds the unit's VM, when there are two.
+func heldBy(rt *Runtime, d vsphere.Driver) {
+	if d != nil && crossVCenter(rt) {
 		rt.Outputs[OutAt] = d.Name()
 	}
 }
@@ -118,7 +124,7 @@ func relocateAcross(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsph
 	if found == nil {
 		return errors.New("after the move into vCenter " + to.Name() + ", " + vm.Name + " is not found there once with wavectl's markers")
 	}
-	remember(rt, to, found)
+	rememberAt(rt, to, found)
 	return nil
 }
 
@@ -135,7 +141,7 @@ func arrivedAt(ctx context.Context, rt *Runtime, err error, to vsphere.Driver, d
 		return err
 	}
 	if found := movedVM(ctx, rt, to, dc); found != nil {
-		remember(rt, to, found)
+		rememberAt(rt, to, found)
 		return nil
 	}
 	return err
