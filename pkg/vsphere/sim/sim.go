@@ -16,13 +16,16 @@ package sim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // a name-based UUID, not a secret
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,10 +116,12 @@ func newInstance(p *plan.Plan, opts Options, vcenters map[string]bool, index int
 		return nil, fmt.Errorf("sim: create simulator: %w", err)
 	}
 
-	// Every vCenter has an instance UUID of its own; the simulator's
-	// generator repeats itself between models of one process.
-	if si, ok := model.Map().Get(vim25.ServiceInstance).(*simulator.ServiceInstance); ok {
-		si.Content.About.InstanceUuid = newInstanceUUID()
+	// Every vCenter has an instance UUID of its own, and keeps it across
+	// restarts, as a real one does (a state file records it); the
+	// simulator's generator gives every model of a process the same one.
+	// One instance for every vCenter keeps the simulator's.
+	if si, ok := model.Map().Get(vim25.ServiceInstance).(*simulator.ServiceInstance); ok && vcenters != nil {
+		si.Content.About.InstanceUuid = instanceUUID(slices.Sorted(maps.Keys(vcenters)))
 	}
 	s := &Sim{model: model, opts: opts, vcenters: vcenters}
 	s.homeDir = homeDir(model)
@@ -213,11 +218,12 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 	return cloneURL(s.server.URL), nil
 }
 
-// newInstanceUUID is a random (version 4) UUID.
-func newInstanceUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
+// instanceUUID is a name-based (version 5 style) UUID of the vCenter
+// names an instance serves: stable across restarts, distinct per vCenter.
+func instanceUUID(names []string) string {
+	sum := sha1.Sum([]byte("wavectl-sim-vcenter:" + strings.Join(names, ",")))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x50
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
