@@ -153,7 +153,7 @@ func (db *DB) Programmes(ctx context.Context) ([]Programme, error) {
 	if err := db.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT name, lineage, format, last_seq FROM wavectl_programmes ORDER BY name`)
+	rows, err := db.pool.Query(ctx, `SELECT name, lineage, format, last_seq FROM wavectl_programmes WHERE lineage <> '' ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -196,28 +196,41 @@ func (e *ForeignError) Error() string {
 		"(pull it with `wavectl state pull`, or use another programme name)", e.Name, e.Have, e.Want)
 }
 
-// Create makes a programme's row with its first snapshot (at sequence 0),
-// or returns the existing row when the lineage matches.
-func (db *DB) Create(ctx context.Context, name, lineage string, format int, snapshot []byte) (*Programme, error) {
+// ensure makes a programme's row if there is none, with no record yet
+// (no lineage, no snapshot): a run's lease needs the row before the run
+// creates the record.
+func (db *DB) ensure(ctx context.Context, name string) error {
 	if err := db.checkSchema(ctx); err != nil {
+		return err
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO wavectl_programmes (name, lineage, format) VALUES ($1, '', 0) ON CONFLICT (name) DO NOTHING`, name)
+	return err
+}
+
+// Create stores a programme's first record (its snapshot at sequence 0),
+// making its row if need be. A programme that has a record of the same
+// lineage is left as it is; another lineage is refused (*ForeignError).
+func (db *DB) Create(ctx context.Context, name, lineage string, format int, snapshot []byte) (*Programme, error) {
+	if err := db.ensure(ctx, name); err != nil {
 		return nil, err
 	}
 	var p Programme
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO wavectl_programmes (name, lineage, format) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
-			name, lineage, format)
-		if err != nil {
+		if err := tx.QueryRow(ctx, `SELECT name, lineage, format, last_seq FROM wavectl_programmes WHERE name = $1 FOR UPDATE`, name).
+			Scan(&p.Name, &p.Lineage, &p.Format, &p.LastSeq); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
-			sum := sha256.Sum256(snapshot)
-			if _, err := tx.Exec(ctx, `INSERT INTO wavectl_snapshots (programme, seq, body, sha256) VALUES ($1, 0, $2, $3)`,
-				name, snapshot, sum[:]); err != nil {
-				return err
-			}
+		if p.Lineage != "" {
+			return nil
 		}
-		return tx.QueryRow(ctx, `SELECT name, lineage, format, last_seq FROM wavectl_programmes WHERE name = $1`, name).
-			Scan(&p.Name, &p.Lineage, &p.Format, &p.LastSeq)
+		sum := sha256.Sum256(snapshot)
+		if _, err := tx.Exec(ctx, `INSERT INTO wavectl_snapshots (programme, seq, body, sha256) VALUES ($1, 0, $2, $3)`,
+			name, snapshot, sum[:]); err != nil {
+			return err
+		}
+		p.Lineage, p.Format = lineage, format
+		_, err := tx.Exec(ctx, `UPDATE wavectl_programmes SET lineage = $2, format = $3 WHERE name = $1`, name, lineage, format)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -15,9 +15,11 @@ import (
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/state/pgtest"
 	"github.com/wavectl/wavectl/pkg/state/postgres"
+	"github.com/wavectl/wavectl/pkg/state/statetest"
 )
 
 func TestMain(m *testing.M) {
+	statetest.MaybeWriter(openPG)
 	code := m.Run()
 	pgtest.StopShared()
 	os.Exit(code)
