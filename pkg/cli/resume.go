@@ -161,7 +161,7 @@ func recorded(opts *ApplyOptions) (*plan.Plan, *schedule.Schedule, string, error
 	if err != nil {
 		return nil, nil, "", err
 	}
-	st, err := state.Read(path)
+	st, err := readRecord(path, "")
 	if err != nil {
 		return nil, nil, "", stateReadError(path, so, err)
 	}
@@ -243,7 +243,7 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 	opts.Plan = p.File
 	var running int
 	failed := map[string]bool{}
-	if st, err := state.Read(path); err == nil {
+	if st, err := readRecord(path, p.Metadata.Name); err == nil {
 		reuseOptions(f, opts, st)
 		for _, a := range st.Apps {
 			for _, u := range a.Units {

@@ -169,6 +169,10 @@ func stateReadError(path string, opts *StatusOptions, err error) error {
 	var ve *state.VersionError
 	var je *state.JournalError
 	switch {
+	case isDatabase(path) && errors.Is(err, fs.ErrNotExist):
+		return notInDatabase(path, err)
+	case isDatabase(path):
+		return databaseError(err)
 	case errors.Is(err, fs.ErrNotExist):
 		how := "named with --state"
 		if opts.State == "" {
@@ -192,7 +196,7 @@ func readState(opts *StatusOptions) (*state.State, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := state.Read(path)
+	st, err := readRecord(path, planName)
 	if err != nil {
 		return nil, "", stateReadError(path, opts, err)
 	}

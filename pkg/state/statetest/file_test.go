@@ -10,7 +10,9 @@ import (
 	"github.com/wavectl/wavectl/pkg/state/statetest"
 )
 
-func openFile(_ context.Context, ref string) (state.Backend, error) { return state.FileBackend{File: ref}, nil }
+func openFile(_ context.Context, ref string) (state.Backend, error) {
+	return state.FileBackend{File: ref}, nil
+}
 
 func TestMain(m *testing.M) {
 	statetest.MaybeWriter(openFile)
