@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 func NewCmdState(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Repair a state file",
+		Short: "Repair a state file; set up a state database, and move records to and from it",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newCmdStateRebuild(f))
+	cmd.AddCommand(newCmdStateRebuild(f), newCmdStateMigrate(f), newCmdStatePush(f), newCmdStatePull(f))
 	return cmd
 }
 
@@ -71,7 +72,10 @@ func stateRebuildRun(f *Factory, opts *StateRebuildOptions) error {
 	if err != nil {
 		return err
 	}
-	lock, err := takeLock(f, path, "state rebuild")
+	if isDatabase(path) {
+		return usageError{fmt.Errorf("state rebuild repairs a state file; a database's record is rows with their own checksums: restore the database from its backup")}
+	}
+	lock, err := takeLock(context.Background(), f, state.FileBackend{File: path}, "state rebuild", state.Scope{})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,8 @@ type StatusOptions struct {
 	// plan names it; "" is the working directory.
 	Dir string
 	Now func() time.Time
+	// Watch follows the record: status again whenever it changes.
+	Watch bool
 }
 
 // NewCmdStatus builds `wavectl status`.
@@ -56,7 +58,8 @@ from a newer wavectl.`,
 		Example: `  wavectl status                              # the one *.state.json here
   wavectl status plans/crown-hosting.yaml     # crown-hosting.state.json here
   wavectl status --state /srv/runs/crown-hosting.state.json --detail
-  wavectl status -o json | jq '.groups[].applications[] | select(.next) | .next.text'`,
+  wavectl status -o json | jq '.groups[].applications[] | select(.next) | .next.text'
+  wavectl status --watch --state 'postgres://wavectl@db.example.gov/migrations?programme=crown-hosting'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("status takes at most one plan file, got %d arguments", len(args))}
@@ -73,9 +76,13 @@ from a newer wavectl.`,
 			}
 			opts.State = f.Config.GetString("state")
 			opts.Detail = f.Config.GetBool("detail")
+			opts.Watch = f.Config.GetBool("watch")
 			opts.Log = f.Log
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Watch {
+				return statusWatch(cmd.Context(), opts)
 			}
 			return statusRun(opts)
 		},
@@ -83,6 +90,7 @@ from a newer wavectl.`,
 	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
 	cmd.Flags().String("state", "", "state file (default <plan name>.state.json in the working directory)")
 	cmd.Flags().BoolP("detail", "v", false, "list every step of every VM, and every hook's output (text output)")
+	cmd.Flags().BoolP("watch", "w", false, "follow the record live, showing it again whenever it changes, until Ctrl-C (with -o json: one document a line)")
 	return cmd
 }
 

@@ -65,8 +65,8 @@ func (e *HeldError) Error() string {
 
 // Acquire takes a lease on scope, covering apps, for ttl. A live lease
 // whose applications overlap refuses it with a *HeldError; expired
-// overlapping leases are taken over (deleted) and returned, for the
-// caller's warning.
+// overlapping leases, and those of a process on this host that is gone,
+// are taken over (deleted) and returned, for the caller's warning.
 func (db *DB) Acquire(ctx context.Context, programme, scope string, apps []string, holder state.Holder, ttl time.Duration) (*Lease, []Lease, error) {
 	if len(apps) == 0 {
 		apps = []string{AllApps}
@@ -112,7 +112,10 @@ func (db *DB) Acquire(ctx context.Context, programme, scope string, apps []strin
 			return err
 		}
 		for _, f := range overlapping {
-			if f.live {
+			// A holder on this host whose process is gone (kill -9, a
+			// crash) is taken over at once, as a state file's lock is;
+			// elsewhere its lease must expire first.
+			if alive, known := f.Holder.Alive(); f.live && !(known && !alive) {
 				return &HeldError{URL: db.url, Programme: programme, Scope: scope, Other: f.Lease}
 			}
 		}

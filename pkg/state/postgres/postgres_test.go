@@ -388,3 +388,24 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		t.Fatalf("unparsable URL: %v", err)
 	}
 }
+
+// A holder on this host whose process is gone is taken over at once, as a
+// state file's lock is: kill -9, then resume, needs no unlock and no wait.
+func TestAGoneProcessOnThisHostIsTakenOverAtOnce(t *testing.T) {
+	db, ctx := open(t)
+	host, _ := os.Hostname()
+	gone := state.Holder{ID: "feedf00d", Operation: "apply", Host: host, PID: 1 << 30, Since: time.Now()}
+	if _, _, err := db.Acquire(ctx, "prog", "programme", nil, gone, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	alive := state.Holder{ID: "0000cafe", Operation: "apply", Host: host, PID: os.Getpid(), Since: time.Now()}
+	_, taken, err := db.Acquire(ctx, "prog", "programme", nil, alive, time.Hour)
+	if err != nil || len(taken) != 1 || taken[0].Holder.ID != "feedf00d" {
+		t.Fatalf("taken %+v, %v; want the gone holder's lease taken over", taken, err)
+	}
+	// This process is alive: its lease is not taken.
+	var he *postgres.HeldError
+	if _, _, err := db.Acquire(ctx, "prog", "programme", nil, gone, time.Hour); !errors.As(err, &he) {
+		t.Fatalf("a live holder's lease was taken: %v", err)
+	}
+}
