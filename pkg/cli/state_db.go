@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,10 +138,10 @@ backup, or to read with tools that read state files.`,
 				}
 				return databaseError(err)
 			}
-			s, err := state.Create(args[0], st)
-			if errors.Is(err, fs.ErrExist) {
+			if _, err := os.Lstat(args[0]); !errors.Is(err, fs.ErrNotExist) {
 				return usageError{fmt.Errorf("%s exists: pull writes a new file; name another, or move it aside", args[0])}
 			}
+			s, err := state.Create(args[0], st)
 			if err != nil {
 				return exitf(ExitState, "%v", err)
 			}
