@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -104,7 +105,15 @@ func (b *Backend) Create(ctx context.Context, lock state.LockHandle, st *state.S
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.db.Create(ctx, b.programme, st.Lineage, st.FormatVersion, body); err != nil {
+	_, err = b.db.Create(ctx, b.programme, st.Lineage, st.FormatVersion, body)
+	var fe *ForeignError
+	if errors.As(err, &fe) && len(st.Runs) == 0 && len(st.Apps) == 0 {
+		// Two runs on different scopes started the programme at once: the
+		// other one created its record first, and this new, empty one is
+		// not needed. Work on that record.
+		err = nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	return b.Open(ctx, lock)

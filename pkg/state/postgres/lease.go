@@ -56,7 +56,7 @@ type HeldError struct {
 
 func (e *HeldError) Error() string {
 	h := e.Other.Holder
-	return fmt.Sprintf("programme %q in %s is locked for %s by %s, on %s, lease renewed until %s.\n"+
+	return fmt.Sprintf("programme %q in %s: %s is locked by %s, which holds %s (lease renewed until %s).\n"+
 		"  Another run is changing these applications: wait for it, or stop it (Ctrl-C, or kill %d on %s).\n"+
 		"  Run `wavectl unlock %s --state %s` only if that process is gone (its lease also expires on its own).",
 		e.Programme, e.URL, e.Scope, h.Describe(time.Now()), e.Other.Scope, e.Other.Expires.UTC().Format(time.RFC3339),

@@ -409,3 +409,49 @@ func TestAGoneProcessOnThisHostIsTakenOverAtOnce(t *testing.T) {
 		t.Fatalf("a live holder's lease was taken: %v", err)
 	}
 }
+
+// Two runs on different scopes that start a new programme at once both
+// work on one record, whichever created it.
+func TestTwoFirstRunsShareOneRecord(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	lineages := make([]string, 2)
+	for i, scope := range []string{"wave:a", "wave:b"} {
+		wg.Add(1)
+		go func(i int, scope string) {
+			defer wg.Done()
+			b, err := postgres.OpenBackend(ctx, url, "prog")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer b.Close()
+			l, err := b.Lock(ctx, "apply", state.Scope{Name: scope, Apps: []string{scope}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer l.Unlock()
+			s, err := b.Create(ctx, l, state.NewState("prog", "p.yaml", "h"))
+			if err != nil {
+				t.Errorf("%s: %v", scope, err)
+				return
+			}
+			s.View(func(st *state.State) { lineages[i] = st.Lineage })
+			_ = s.Close()
+		}(i, scope)
+	}
+	wg.Wait()
+	if lineages[0] == "" || lineages[0] != lineages[1] {
+		t.Fatalf("lineages %q: the two runs work on different records", lineages)
+	}
+}
