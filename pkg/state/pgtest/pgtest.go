@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,8 +77,15 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	stopOrphans(bin)
 	dir, err := os.MkdirTemp("", "wavectl-pg-")
 	if err != nil {
+		return nil, err
+	}
+	// Who started it: a later Start stops a server whose starter was
+	// killed before it could (stopOrphans).
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	s := &Server{Dir: dir, User: "wavectl", Password: randomHex(12), bin: bin, log: filepath.Join(dir, "server.log")}
@@ -220,6 +228,28 @@ func DB(t testing.TB) string {
 func StopShared() {
 	if shared != nil {
 		_ = shared.Stop()
+	}
+}
+
+// stopOrphans stops the servers of earlier test processes that were killed
+// before they could stop them (kill -9, a timeout), and removes their
+// folders.
+func stopOrphans(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "wavectl-pg-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue // its owner still runs
+		}
+		s := &Server{Dir: dir, bin: bin}
+		if os.Geteuid() == 0 {
+			s.asUser = "postgres"
+		}
+		_ = s.Stop()
 	}
 }
 
