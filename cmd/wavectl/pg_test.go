@@ -57,6 +57,7 @@ func setupScriptPG(env *testscript.Env) error {
 		return err
 	}
 	env.Setenv("PGURL", s.URL(name))
+	env.Setenv("PGURLPW", s.URLWithPassword(name)) // for the test that no password is kept
 	env.Setenv("PGPASSWORD", s.Password)
 	return nil
 }

@@ -161,7 +161,14 @@ func recorded(opts *ApplyOptions) (*plan.Plan, *schedule.Schedule, string, error
 	if err != nil {
 		return nil, nil, "", err
 	}
-	st, err := readRecord(path, "")
+	programme := ""
+	if opts.Plan != "" && isDatabase(path) {
+		// A database may hold several programmes: the plan names its own.
+		if programme, err = planNameOf(opts.Plan); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	st, err := readRecord(path, programme)
 	if err != nil {
 		return nil, nil, "", stateReadError(path, so, err)
 	}

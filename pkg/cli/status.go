@@ -16,6 +16,7 @@ import (
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/state/postgres"
 )
 
 // StatusOptions are status's parsed flags.
@@ -207,6 +208,9 @@ func readState(opts *StatusOptions) (*state.State, string, error) {
 	st, err := readRecord(path, planName)
 	if err != nil {
 		return nil, "", stateReadError(path, opts, err)
+	}
+	if isDatabase(path) {
+		path = postgres.Redact(path) // shown, and put in the commands status suggests
 	}
 	if planName != "" {
 		if err := state.CheckPlan(path, st, planName); err != nil {

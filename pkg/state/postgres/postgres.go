@@ -34,20 +34,20 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// Redact is a database URL without its password, for messages.
+// Redact is a database URL without its password, for messages and for
+// the commands wavectl suggests: the password is dropped, not masked, so
+// the URL still works with the password from PGPASSWORD or ~/.pgpass.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "postgres://(unparsable URL)"
 	}
 	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
+		u.User = url.User(u.User.Username())
 	}
 	q := u.Query()
 	if q.Has("password") {
-		q.Set("password", "xxxxx")
+		q.Del("password")
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
