@@ -455,3 +455,37 @@ func TestTwoFirstRunsShareOneRecord(t *testing.T) {
 		t.Fatalf("lineages %q: the two runs work on different records", lineages)
 	}
 }
+
+// The password comes from libpq's usual places: a .pgpass file here (and
+// PGSERVICEFILE), as well as PGPASSWORD.
+func TestPasswordFromPgpassAndServiceFile(t *testing.T) {
+	s := pgtest.Shared(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("PGPASSWORD", "")
+	if _, err := postgres.Open(ctx, s.URL("postgres")); err == nil {
+		t.Fatal("logged in with no password anywhere")
+	}
+	pass := dir + "/pgpass"
+	if err := os.WriteFile(pass, []byte(fmt.Sprintf("127.0.0.1:%d:*:%s:%s\n", s.Port, s.User, s.Password)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSFILE", pass)
+	db, err := postgres.Open(ctx, s.URL("postgres"))
+	if err != nil {
+		t.Fatalf(".pgpass: %v", err)
+	}
+	db.Close()
+	t.Setenv("PGPASSFILE", dir+"/none")
+	svc := dir + "/pg_service.conf"
+	if err := os.WriteFile(svc, []byte(fmt.Sprintf("[migrations]\nhost=127.0.0.1\nport=%d\nuser=%s\npassword=%s\ndbname=postgres\nsslmode=disable\n",
+		s.Port, s.User, s.Password)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGSERVICEFILE", svc)
+	db, err = postgres.Open(ctx, "postgres:///?service=migrations")
+	if err != nil {
+		t.Fatalf("service file: %v", err)
+	}
+	db.Close()
+}
