@@ -138,7 +138,9 @@ func approvals(t *testing.T, f Factory) {
 	}
 	if !f.ScopedLocks {
 		// A file is locked whole: the run ends first.
-		if err := run.Update(func(st *state.State) { st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()}) }); err != nil {
+		if err := run.Update(func(st *state.State) {
+			st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()})
+		}); err != nil {
 			t.Fatal(err)
 		}
 		_ = run.Close()
@@ -153,7 +155,9 @@ func approvals(t *testing.T, f Factory) {
 		wg.Wait()
 		// The run writes its record after the approvals, from its own
 		// older copy: the approvals must survive it.
-		if err := run.Update(func(st *state.State) { st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()}) }); err != nil {
+		if err := run.Update(func(st *state.State) {
+			st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()})
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if err := run.Close(); err != nil {
