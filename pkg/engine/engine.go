@@ -87,6 +87,9 @@ type Options struct {
 	// place of Scope when the command narrowed it (resume leaving failed
 	// applications alone).
 	GivenScope *Scope
+	// StateFlag is " --state REF" when the record is not the default
+	// one, for the commands a message suggests.
+	StateFlag string
 }
 
 // Result is how a run ended.
@@ -133,6 +136,13 @@ type engine struct {
 	// flight finish, and the run ends with halted as its error.
 	halted   error
 	haltNote string
+	// Governance (governance.go): a gate that stopped the run, when each
+	// wave began, its failed applications, and its tripped criteria.
+	unapproved bool
+	waveStart  map[string]time.Time
+	waveFailed map[string]int
+	abortSeen  map[string]bool
+	aborted    map[string]string
 
 	vcMu      sync.Mutex
 	vcChecked map[string]bool // vCenters whose identity was checked
@@ -372,6 +382,13 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	})
 
 	var wg sync.WaitGroup
+	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) && !e.allDone(c.Apps) {
+		// Checked before any wave starts, so that an unapproved conveyor
+		// holds back the whole run, every time.
+		if note := e.gateClosed(plan.ConveyorGate); note != "" {
+			e.refuse(note)
+		}
+	}
 	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) {
 		wg.Add(1)
 		go func() {
@@ -504,6 +521,15 @@ func (e *engine) runWaves(ctx context.Context) {
 				why = "not started: " + e.pausedNote()
 			}
 		}
+		if why == "" && e.checkFreeze() {
+			why = "not started: " + e.pausedNote()
+		}
+		if why == "" && !e.allDone(w.Apps) {
+			if note := e.gateClosed(w.Name); note != "" {
+				e.refuse(note)
+				why = "not started: " + note
+			}
+		}
 		if why != "" {
 			for _, rest := range waves[i:] {
 				for _, sa := range rest.Apps {
@@ -515,6 +541,7 @@ func (e *engine) runWaves(ctx context.Context) {
 			return
 		}
 		e.prog.Event(Event{Kind: WaveStarted, Wave: w.Name, Time: e.now()})
+		e.waveBegan(w.Name)
 		if err := e.waveHook(ctx, "pre", pw); err != nil {
 			why := "not started: wave " + w.Name + "'s pre hook failed: " + err.Error()
 			for _, sa := range w.Apps {
@@ -540,6 +567,8 @@ func (e *engine) runWaves(ctx context.Context) {
 			}(e.apps[sa.Name])
 		}
 		wg.Wait()
+		e.checkAbort(w.Name)
+		e.backOut(w.Name, pw.OnFailure)
 		if err := e.waveHook(ctx, "post", pw); err != nil {
 			e.log.Warn().Err(err).Str("wave", w.Name).Msg("the wave's post hook failed (reported, not fatal)")
 		}
@@ -695,6 +724,8 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	switch {
 	case e.storeFailed() != nil:
 		res.Status, res.Note = FailedRun, "stopped: "+e.pausedNote()
+	case e.unapproved && ctx.Err() == nil:
+		res.Status, res.Note = Unapproved, e.pausedNote()
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
 	case e.isPaused():
@@ -711,6 +742,13 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	default:
 		res.Status = Succeeded
 	}
+	e.mu.Lock()
+	for _, w := range e.waveNames() {
+		if note := e.aborted[w]; note != "" && res.Status == FailedRun {
+			res.Note = note + "; " + res.Note
+		}
+	}
+	e.mu.Unlock()
 	return res, e.closeRun(res)
 }
 
