@@ -443,7 +443,8 @@ func (e *engine) begin() error {
 		if len(st.Runs) == 0 {
 			st.Rehearsal = e.opts.Simulate
 		}
-		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
+		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running",
+			Estimate: e.opts.Schedule.Recorded()})
 		for _, sa := range e.scheduled() {
 			ensureApp(st, e.apps[sa.Name], sa)
 		}
@@ -470,6 +471,10 @@ func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
 		}
 		if u.Step(step.Kind, step.Phase) == nil {
 			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
+		}
+		// What drives the step's duration, for calibrating later plans.
+		if r := u.Step(step.Kind, step.Phase); r.Size == 0 {
+			r.Size = step.Size
 		}
 	}
 }
