@@ -114,7 +114,11 @@ func (e *engine) checkAbort(wave string) string {
 	var crit, detail string
 	switch {
 	case aw.FailedApplications > 0 && failed >= aw.FailedApplications:
-		crit, detail = "failedApplications", fmt.Sprintf("%d applications failed (limit %d)", failed, aw.FailedApplications)
+		word := "applications"
+		if failed == 1 {
+			word = "application"
+		}
+		crit, detail = "failedApplications", fmt.Sprintf("%d %s failed (limit %d)", failed, word, aw.FailedApplications)
 	case aw.UserHoursLost > 0:
 		if lost := e.userHoursLost(wave); lost >= float64(aw.UserHoursLost) {
 			crit, detail = "userHoursLost", fmt.Sprintf("%.0f user-hours lost (limit %d)", lost, aw.UserHoursLost)

@@ -43,7 +43,7 @@ func approvalText(a state.Approval) string {
 }
 
 func abortText(a state.Abort) string {
-	return fmt.Sprintf("wave %s at %s: %s, %s; did %s", a.Wave, a.At.UTC().Format(time.RFC3339), a.Criterion, a.Detail, a.Action)
+	return fmt.Sprintf("wave %s: %s tripped (%s), did %s at %s", a.Wave, a.Criterion, a.Detail, a.Action, a.At.UTC().Format(time.RFC3339))
 }
 
 func sortedApprovals(as []state.Approval) []state.Approval {
