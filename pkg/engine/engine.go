@@ -515,6 +515,14 @@ func (e *engine) runWaves(ctx context.Context) {
 			why = "not started: " + e.pausedNote()
 		}
 		pw := e.p.Waves[e.waveIndex(w.Name)]
+		// The gate first: an operator waiting for a window needs to know
+		// the wave is not approved yet.
+		if why == "" && !e.allDone(w.Apps) {
+			if note := e.gateClosed(w.Name); note != "" {
+				e.refuse(note)
+				why = "not started: " + note
+			}
+		}
 		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows {
 			now := e.now()
 			switch {
@@ -528,12 +536,6 @@ func (e *engine) runWaves(ctx context.Context) {
 		}
 		if why == "" && e.checkFreeze() {
 			why = "not started: " + e.pausedNote()
-		}
-		if why == "" && !e.allDone(w.Apps) {
-			if note := e.gateClosed(w.Name); note != "" {
-				e.refuse(note)
-				why = "not started: " + note
-			}
 		}
 		if why != "" {
 			for _, rest := range waves[i:] {
