@@ -177,7 +177,9 @@ func (m *Model) Predict(kind string, size int) (p50, p90 time.Duration, ok bool)
 	return secs(f.P50 * scale), secs(f.P90 * scale), true
 }
 
-func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)).Round(time.Millisecond) }
+func secs(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}
 
 // sizeOf is what drives a step's duration (see Driver): the unit's disk
 // GB, or the hook commands of a hook step; 0 when not known.
