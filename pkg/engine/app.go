@@ -384,6 +384,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 	// does not start.
 	if e.storeFailed() != nil || e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
+		r.Size = st.Size // what drives its duration, for calibrating later plans
 		if st.Outage && (a.OutageStart == nil || started.Before(*a.OutageStart)) {
 			a.OutageStart = &started
 		}

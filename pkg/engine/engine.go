@@ -470,11 +470,7 @@ func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
 			u.Outputs = map[string]string{}
 		}
 		if u.Step(step.Kind, step.Phase) == nil {
-			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
-		}
-		// What drives the step's duration, for calibrating later plans.
-		if r := u.Step(step.Kind, step.Phase); r.Size == 0 {
-			r.Size = step.Size
+			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending, Size: step.Size})
 		}
 	}
 }
