@@ -18,8 +18,8 @@ func drifted() *state.State {
 	end := *at(30)
 	st.Runs = []*state.Run{{Command: "apply", Started: t0, Ended: &end, Result: "succeeded", Estimate: &state.Estimate{
 		Source: "calibrated", Runs: 3, Steps: 40,
-		Waves:  map[string]state.Span{"w1": {P50: 1200, P90: 1500}},
-		Apps:   map[string]map[string]float64{"a": {"clone": 600, "power-on": 60}},
+		Waves: map[string]state.Span{"w1": {P50: 1200, P90: 1500}},
+		Apps:  map[string]map[string]float64{"a": {"clone": 600, "power-on": 60}},
 	}}}
 	st.Apps = []*state.App{{Name: "a", Wave: "w1", Strategy: "redeploy", Status: state.Done, Started: at(0), Ended: at(30),
 		Units: []*state.Unit{{Name: "a1", Status: state.Done, Steps: []*state.Step{
