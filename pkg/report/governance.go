@@ -113,6 +113,9 @@ func DriftOf(st *state.State) *Drift {
 			k.Estimated += e
 			k.Measured += measured[kind]
 		}
+		if span, ok := est.AppSpans[a.Name]; ok {
+			line.Estimated = span // its VMs side by side, not one after another
+		}
 		line.Measured = a.Ended.Sub(*a.Started).Seconds()
 		d.Apps = append(d.Apps, line)
 		group := a.Wave

@@ -18,8 +18,9 @@ func drifted() *state.State {
 	end := *at(30)
 	st.Runs = []*state.Run{{Command: "apply", Started: t0, Ended: &end, Result: "succeeded", Estimate: &state.Estimate{
 		Source: "calibrated", Runs: 3, Steps: 40,
-		Waves: map[string]state.Span{"w1": {P50: 1200, P90: 1500}},
-		Apps:  map[string]map[string]float64{"a": {"clone": 600, "power-on": 60}},
+		Waves:    map[string]state.Span{"w1": {P50: 1200, P90: 1500}},
+		Apps:     map[string]map[string]float64{"a": {"clone": 600, "power-on": 60}},
+		AppSpans: map[string]float64{"a": 1200},
 	}}}
 	st.Apps = []*state.App{{Name: "a", Wave: "w1", Strategy: "redeploy", Status: state.Done, Started: at(0), Ended: at(30),
 		Units: []*state.Unit{{Name: "a1", Status: state.Done, Steps: []*state.Step{
@@ -50,6 +51,9 @@ func TestDriftComparesTheRecordedEstimateWithTheMeasurement(t *testing.T) {
 	}
 	if k := line(d.Kinds, "clone"); k.Estimated != 600 || k.Measured != 1080 || k.Ratio != 1.8 {
 		t.Errorf("clone: %+v, want 10m against 18m, ratio 1.8", k)
+	}
+	if a := line(d.Apps, "a"); a.Estimated != 1200 || a.Measured != 1800 {
+		t.Errorf("application a: %+v, want its 20m span against 30m", a)
 	}
 	if k := line(d.Kinds, "power-on"); k.Ratio != 1 {
 		t.Errorf("power-on: %+v, want ratio 1", k)

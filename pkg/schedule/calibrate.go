@@ -66,7 +66,7 @@ type Fit struct {
 	Max   float64 `json:"maxSeconds"`
 }
 
-// Fit reads measured steps from records: every step that finished (done)
+// FitModel reads measured steps from records: every step that finished (done)
 // with its start and end recorded. Rehearsal records (--simulate runs
 // against the embedded simulator) measure the simulator, not vCenter, and
 // are left out unless includeRehearsals; names name the records for
@@ -266,7 +266,7 @@ func calibrationOf(s *Schedule, m *Model) *Calibration {
 // Recorded is the estimate a run records when it starts, to compare with
 // what it measures.
 func (s *Schedule) Recorded() *state.Estimate {
-	e := &state.Estimate{Source: "defaults", Waves: map[string]state.Span{}, Apps: map[string]map[string]float64{}}
+	e := &state.Estimate{Source: "defaults", Waves: map[string]state.Span{}, Apps: map[string]map[string]float64{}, AppSpans: map[string]float64{}}
 	if c := s.Calibration; c != nil {
 		e.Source, e.Runs, e.Steps = "calibrated", c.Runs, c.Steps
 	}
@@ -279,6 +279,7 @@ func (s *Schedule) Recorded() *state.Estimate {
 				}
 			}
 			e.Apps[a.Name] = kinds
+			e.AppSpans[a.Name] = time.Duration(a.Estimate).Seconds()
 		}
 	}
 	for _, w := range s.Waves {

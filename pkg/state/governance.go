@@ -42,6 +42,9 @@ type Estimate struct {
 	// Apps maps an application to its expected duration per step kind
 	// (all its units' steps of that kind added up).
 	Apps map[string]map[string]float64 `json:"applications,omitempty"`
+	// AppSpans maps an application to its expected duration from start to
+	// end (its VMs side by side), in seconds.
+	AppSpans map[string]float64 `json:"applicationSpans,omitempty"`
 }
 
 // Span is a P50 and a P90 duration in seconds.
