@@ -35,7 +35,7 @@ const exitCodeHelp = `Exit codes:
   4    plan: checked against vCenter, problems found (listed with file:line:col)
   5    vCenter could not be reached or refused the login
   6    apply: some applications failed or were skipped
-  7    apply: paused because a change window closed
+  7    apply: paused because a change window closed or a change freeze began
   8    another run holds the state's lock (the message names it)
   9    the state file is unreadable, corrupt, foreign or from a newer wavectl
   10   apply/resume: a wave or the conveyor lacks the approvals its gate requires

@@ -47,7 +47,7 @@ func (e *engine) frozen() string {
 		return ""
 	}
 	if f := e.p.FreezeAt(e.now()); f != nil {
-		return fmt.Sprintf("change freeze: %s; nothing starts until it ends", f)
+		return fmt.Sprintf("%s; nothing starts until it ends", f)
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -215,4 +216,14 @@ func WriteGovernanceMarkdown(w io.Writer, approvals []state.Approval, aborts []s
 		}
 	}
 	return err
+}
+
+// governanceNext is what to do after a run that a gate or a freeze held
+// back: the run's note says which approvals are missing (with the
+// commands) or which freeze is in force.
+func governanceNext(run *state.Run, cmd string) *Next {
+	if run.Result == "unapproved" {
+		return &Next{Kind: "approve", Text: run.Note + "; then " + cmd + " carries on"}
+	}
+	return &Next{Kind: "wait", Command: strings.Trim(cmd, "`"), Text: "the run paused: " + run.Note + "; once it has ended, " + cmd + " carries on"}
 }
