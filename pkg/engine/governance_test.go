@@ -176,3 +176,31 @@ waves: [{name: w1, applications: [a, b], onFailure: stop, abortWhen: {overrun: 3
 		t.Errorf("a: %s %q, want stopped part-way, naming the overrun", a.Status, a.Reason)
 	}
 }
+
+func TestAUserHoursCriterionStopsTheWaveWhileItsServiceIsDown(t *testing.T) {
+	f := setup(t, `applications:
+  - {name: a, strategy: remediate, users: 6000, vms: [a-1], remediate: {hardwareVersion: vmx-19}}
+waves: [{name: w1, applications: [a], onFailure: stop, abortWhen: {userHoursLost: 500}}]
+`)
+	now := time.Date(2027, 3, 5, 19, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	r := newRecorder()
+	r.outcome = func(app, unit, kind string, attempt int) error {
+		if kind == plan.StepPowerOff {
+			now = now.Add(10 * time.Minute) // 6000 users x 10 minutes down: 1000 user-hours
+		}
+		return nil
+	}
+	res := f.run(t, context.Background(), r, func(o *engine.Options) { o.Now = clock })
+	if res.Status != engine.FailedRun || !strings.Contains(res.Note, "userHoursLost tripped, 1000 user-hours lost (limit 500)") {
+		t.Fatalf("result %s %q, want failed: userHoursLost tripped", res.Status, res.Note)
+	}
+	if !r.ran("a/a-1/power-off") || r.ran("a/a-1/upgrade-hardware") {
+		t.Errorf("ran %v: want power-off done and nothing after it", r.log)
+	}
+	var aborts []state.Abort
+	f.store.View(func(st *state.State) { aborts = st.Aborts })
+	if len(aborts) != 1 || aborts[0].Criterion != "userHoursLost" || aborts[0].Action != "stop" {
+		t.Errorf("recorded %+v, want userHoursLost with action stop", aborts)
+	}
+}
