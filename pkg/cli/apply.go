@@ -309,6 +309,12 @@ func openState(ctx context.Context, b state.Backend, lock state.LockHandle, p *p
 		store.Close()
 		return nil, exitf(ExitState, "state %s belongs to plan %s, not %s: pass --state to use another file", path, name, p.Metadata.Name)
 	}
+	var replaced error
+	store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	if replaced != nil {
+		store.Close()
+		return nil, exitf(ExitState, "%v", replaced)
+	}
 	if hash != p.Hash {
 		var dropped error
 		store.View(func(st *state.State) { dropped = engine.CheckDropped(st, sched) })
@@ -317,7 +323,10 @@ func openState(ctx context.Context, b state.Backend, lock state.LockHandle, p *p
 			return nil, exitf(ExitState, "%v", dropped)
 		}
 		f.Log.Warn().Str("state", path).Msg("the plan changed since this state was written; done steps stay done, the rest follow the plan as it is now")
-		_ = store.Update(func(st *state.State) { st.PlanHash, st.PlanFile = p.Hash, p.File })
+		if err := store.SetPlan(p.File, p.Hash); err != nil {
+			store.Close()
+			return nil, exitf(ExitState, "%v", err)
+		}
 	}
 	return store, nil
 }

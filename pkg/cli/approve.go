@@ -147,10 +147,10 @@ func approveRun(ctx context.Context, opts *ApproveOptions) error {
 	h := state.NewHolder("approve")
 	a := state.Approval{Wave: target, As: opts.As, Note: opts.Note, PlanHash: p.Hash, At: opts.Now().UTC().Truncate(time.Second), User: h.User, Host: h.Host}
 	var status gate.Status
-	err = store.Update(func(st *state.State) {
-		st.AddApproval(a)
-		status = gate.Check(p, st.Approvals, target)
-	})
+	err = store.AddApproval(a)
+	if err == nil {
+		store.View(func(st *state.State) { status = gate.Check(p, st.Approvals, target) })
+	}
 	if cerr := store.Close(); err == nil {
 		err = cerr
 	}

@@ -38,6 +38,11 @@ changed plan.
 --retry-failed is the default: failed applications run again from their
 failed step; --retry-failed=false leaves them as they are.
 
+The options of the run it carries on (the last apply or resume in the
+record: its --wave, --app and --conveyor scope, --ignore-windows,
+--retry-base, --verify-timeout) are used again unless given now; the log
+says which.
+
 Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 		Example: `  wavectl resume                      # the one *.state.json here
   wavectl resume --state /srv/runs/crown-hosting.state.json --yes

@@ -248,9 +248,7 @@ func (e *engine) hooksFor(ar *appRun) strategy.HookRunner {
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.saved(e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
-			a.Hooks = append(a.Hooks, run)
-		}))
+		_ = e.saved(e.store.AddHook(ar.sched.Name, run))
 	})
 }
 

@@ -226,12 +226,7 @@ func (e *engine) checkVCenter(name string, d vsphere.Driver) error {
 		return err
 	}
 	if !known {
-		if err := e.saved(e.store.Update(func(st *state.State) {
-			if st.VCenters == nil {
-				st.VCenters = map[string]state.VCenter{}
-			}
-			st.VCenters[name] = state.VCenter{InstanceUUID: id}
-		})); err != nil {
+		if err := e.saved(e.store.SetVCenter(name, state.VCenter{InstanceUUID: id})); err != nil {
 			return err
 		}
 	}
@@ -368,6 +363,7 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
+	e.settle()
 	e.prog.Event(Event{Kind: RunStarted, Time: e.now(), Total: e.totals()})
 
 	// Applications outside the scope, and ones already done, count as
@@ -439,40 +435,79 @@ func (e *engine) begin() error {
 	opts := state.RunOptions{Waves: sc.Waves, Conveyor: sc.Conveyor, Apps: sc.Apps, Simulate: e.opts.Simulate,
 		IgnoreWindows: e.opts.IgnoreWindows, RetryBase: e.opts.RetryBase.String(), VerifyTimeout: e.opts.VerifyTimeout.String(),
 		NoRetryFailed: e.opts.NoRetryFailed}
-	_ = e.saved(e.store.Update(func(st *state.State) {
-		if len(st.Runs) == 0 {
-			st.Rehearsal = e.opts.Simulate
-		}
-		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running",
-			Estimate: e.opts.Schedule.Recorded()})
-		for _, sa := range e.scheduled() {
-			ensureApp(st, e.apps[sa.Name], sa)
-		}
-	}))
+	var apps []*state.App
+	for _, sa := range e.scheduled() {
+		apps = append(apps, skeleton(e.apps[sa.Name], sa))
+	}
+	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running",
+		Estimate: e.opts.Schedule.Recorded()}
+	_ = e.saved(e.store.BeginRun(run, apps))
 	return e.storeFailed()
 }
 
-// ensureApp adds an application's records from the schedule, keeping what
-// an earlier run recorded.
-func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
-	a := st.App(sa.Name)
-	if a == nil {
-		a = &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
-		st.Apps = append(st.Apps, a)
+// settleTimeout bounds the wait for a killed run's tasks.
+const settleTimeout = 10 * time.Minute
+
+// settle waits, before a resume, a rollback, or a run that finds steps a
+// killed run left running, for the change tasks that run left running in
+// vCenter: a step's check, or an undo, that reads vCenter before such a
+// task ends would miss its effect (a clone that completes after a
+// rollback looked for its VM is an orphan), and a new task on the same
+// VM would race it.
+func (e *engine) settle() {
+	need := e.opts.Command == "resume" || e.opts.Command == "rollback"
+	if !need {
+		e.store.View(func(st *state.State) {
+			for _, a := range st.Apps {
+				for _, u := range a.Units {
+					for _, r := range u.Steps {
+						need = need || (e.selected[a.Name] && r.Status == state.Running)
+					}
+				}
+			}
+		})
 	}
+	if !need {
+		return
+	}
+	names := map[string]bool{e.p.Source.VCenter: true}
+	for name := range e.selected {
+		if ar := e.apps[name]; ar != nil && ar.app != nil {
+			names[ar.app.Resolved.VCenter] = true
+		}
+	}
+	for name := range names {
+		d, err := e.opts.Drivers(e.hard, name)
+		if err != nil {
+			continue // the applications that need it fail with the reason
+		}
+		if e.checkVCenter(name, d) != nil {
+			return
+		}
+		n, err := d.WaitForTasks(e.hard, settleTimeout)
+		if err != nil {
+			e.log.Warn().Err(err).Str("vcenter", name).Msg("could not wait for the tasks an earlier run left running; each step checks vCenter before it acts")
+			continue
+		}
+		if n > 0 {
+			e.log.Info().Int("tasks", n).Str("vcenter", name).Msg("waited for the tasks an earlier run left running in vCenter before checking its steps")
+		}
+	}
+}
+
+// skeleton is an application's records as the schedule has them, for
+// State.Ensure: every unit and step, pending.
+func skeleton(ar *appRun, sa *schedule.App) *state.App {
+	a := &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
 	for _, step := range sa.Steps {
 		u := a.Unit(step.Unit)
 		if u == nil {
-			u = &state.Unit{Name: step.Unit, Status: state.Pending, Outputs: map[string]string{}}
+			u = &state.Unit{Name: step.Unit, Status: state.Pending}
 			a.Units = append(a.Units, u)
 		}
-		if u.Outputs == nil {
-			u.Outputs = map[string]string{}
-		}
-		if u.Step(step.Kind, step.Phase) == nil {
-			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending, Size: step.Size})
-		}
+		u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
 	}
+	return a
 }
 
 func (e *engine) totals() Totals {
@@ -594,7 +629,7 @@ func (e *engine) waveHook(ctx context.Context, kind string, w *plan.Wave) error 
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.saved(e.store.Update(func(st *state.State) { st.WaveHooks = append(st.WaveHooks, run) }))
+		_ = e.saved(e.store.AddWaveHook(run))
 	}).(WaveHookRunner)
 	if !ok {
 		return nil
@@ -778,11 +813,7 @@ func (e *engine) sleep(d time.Duration) error {
 // written, this last time or before, ends with a *StoreError.
 func (e *engine) closeRun(res *Result) error {
 	end := e.now()
-	_ = e.saved(e.store.Update(func(st *state.State) {
-		if r := st.CurrentRun(); r != nil {
-			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
-		}
-	}))
+	_ = e.saved(e.store.EndRun(end, res.Status, res.Note))
 	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
 	return e.storeFailed()
 }

@@ -148,9 +148,7 @@ func (e *engine) checkAbort(wave string) string {
 		e.log.Warn().Str("wave", wave).Str("criterion", crit).Msg(note)
 		e.prog.Event(Event{Kind: RunPaused, Wave: wave, Message: note, Time: e.now()})
 		at := e.now()
-		_ = e.saved(e.store.Update(func(st *state.State) {
-			st.AddAbort(state.Abort{Wave: wave, Criterion: crit, Detail: detail, Action: w.OnFailure, At: at})
-		}))
+		_ = e.saved(e.store.AddAbort(state.Abort{Wave: wave, Criterion: crit, Detail: detail, Action: w.OnFailure, At: at}))
 	}
 	return e.abortedNote(wave)
 }

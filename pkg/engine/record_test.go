@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/state"
@@ -34,11 +35,39 @@ func (s *failingStore) write() error {
 	return nil
 }
 
-func (s *failingStore) Update(fn func(*state.State)) error {
+func (s *failingStore) BeginRun(run state.Run, apps []*state.App) error {
 	if err := s.write(); err != nil {
 		return err
 	}
-	return s.Store.Update(fn)
+	return s.Store.BeginRun(run, apps)
+}
+
+func (s *failingStore) EndRun(ended time.Time, result, note string) error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Store.EndRun(ended, result, note)
+}
+
+func (s *failingStore) SetVCenter(name string, v state.VCenter) error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Store.SetVCenter(name, v)
+}
+
+func (s *failingStore) AddWaveHook(h state.HookRun) error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Store.AddWaveHook(h)
+}
+
+func (s *failingStore) AddHook(app string, h state.HookRun) error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Store.AddHook(app, h)
 }
 
 func (s *failingStore) UpdateApp(app string, fn func(*state.App)) error {

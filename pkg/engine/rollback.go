@@ -34,6 +34,7 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
+	e.settle()
 	order := e.scheduled()
 	slices.Reverse(order)
 	for _, sa := range order {

@@ -106,3 +106,21 @@ func CheckPlan(path string, st *State, planName string) error {
 	}
 	return nil
 }
+
+// ReplacedError is a state file opened for a run whose journal continues
+// another record: the file was replaced by another record's (a copy of a
+// finished run, say), and carrying on would trust that record's done
+// steps in place of this one's.
+type ReplacedError struct {
+	Path                    string
+	Lineage, JournalLineage string
+}
+
+func (e *ReplacedError) Error() string {
+	return fmt.Sprintf("state file %s is not the record its journal continues (its lineage is %s, the journal's %s): "+
+		"it was replaced by another record's file, and carrying on would take that record's done steps for this one's; nothing was changed. "+
+		"Put this record's file back (cp -p %s %s, or move the file aside and run wavectl state rebuild --state %s), "+
+		"or, if the other record is meant, move the journal aside: mv %s %s.old",
+		e.Path, e.Lineage, e.JournalLineage, shellQuote(e.Path+BackupSuffix), shellQuote(e.Path), shellQuote(e.Path),
+		shellQuote(e.Path+JournalSuffix), shellQuote(e.Path+JournalSuffix))
+}

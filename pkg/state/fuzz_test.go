@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -153,4 +155,33 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("encode, decode, encode is not stable")
 		}
 	})
+}
+
+// A journal written by format 2 has no checksums: it still catches up, but
+// in a format-3 journal a line without its checksum is refused.
+func TestAFormat2JournalCatchesUpAndAnUnsealedLineInAFormat3OneIsRefused(t *testing.T) {
+	path, records, journal := killedRecord(t)
+	unseal := regexp.MustCompile(`,"sum":"[0-9a-f]{8}"}\n`)
+	legacy := unseal.ReplaceAll(journal, []byte("}\n"))
+	if err := os.WriteFile(path+JournalSuffix, legacy, FileMode); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Read(path)
+	if err != nil {
+		t.Fatalf("a journal with no checksums (format 2): %v", err)
+	}
+	if got, _ := Encode(st); string(got) != records[len(records)-1] {
+		t.Error("the format-2 journal's tail was not applied")
+	}
+	lines := bytes.SplitAfter(journal, []byte("\n"))
+	last := len(lines) - 2 // the last line; SplitAfter leaves "" after it
+	lines[last] = unseal.ReplaceAll(lines[last], []byte("}\n"))
+	if err := os.WriteFile(path+JournalSuffix, bytes.Join(lines, nil), FileMode); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Read(path)
+	var je *JournalError
+	if !errors.As(err, &je) || !strings.Contains(err.Error(), "it has no checksum") {
+		t.Errorf("an unsealed line in a sealed journal: %v; want a JournalError", err)
+	}
 }

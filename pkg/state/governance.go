@@ -77,3 +77,13 @@ func (s *State) AddAbort(a Abort) {
 	}
 	s.Aborts = append(s.Aborts, a)
 }
+
+// AddApproval records a go/no-go approval.
+func (s *File) AddApproval(a Approval) error {
+	return s.Update(func(st *State) { st.AddApproval(a) })
+}
+
+// AddAbort records a back-out criterion that tripped.
+func (s *File) AddAbort(a Abort) error {
+	return s.Update(func(st *State) { st.AddAbort(a) })
+}

@@ -23,6 +23,9 @@ import (
 // `jq 'select(.type=="step")' x.state.json.journal` lists every step
 // transition with its time, attempt and error.
 //
+// Every line ends with its checksum, "sum" (see linesum.go): a damaged
+// line is refused where it is, not applied.
+//
 // The journal is not kept bounded: it grows by a whole-state line each
 // time a store opens the file (once per run) and by a few hundred bytes per
 // change, some 15 MB for a 1,500-VM programme; move it aside between
@@ -707,4 +710,52 @@ func lineSerial(line []byte) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
 	return n, err == nil
+}
+
+// CheckContinues returns a *ReplacedError when the journal beside the
+// state file at path continues another record than st (read from it): the
+// file was replaced by another record's. Runs check it before carrying on;
+// readers need not (they apply only this record's journal lines).
+func CheckContinues(path string, st *State) error {
+	if l, ok := journalLineage(path + JournalSuffix); ok && l != st.Lineage {
+		return &ReplacedError{Path: path, Lineage: st.Lineage, JournalLineage: l}
+	}
+	return nil
+}
+
+// journalLineage is the lineage of the journal's last whole-state line at
+// jpath: the record the journal continues. ok is false when there is no
+// journal, or no sound whole-state line in it.
+func journalLineage(jpath string) (lineage string, ok bool) {
+	data, err := os.ReadFile(jpath)
+	if err != nil {
+		return "", false
+	}
+	start := -1
+	if bytes.HasPrefix(data, []byte(stateLinePrefix)) {
+		start = 0
+	}
+	if i := bytes.LastIndex(data, []byte("\n"+stateLinePrefix)); i >= 0 {
+		start = i + 1
+	}
+	if start < 0 {
+		return "", false
+	}
+	end := bytes.IndexByte(data[start:], '\n')
+	if end < 0 {
+		return "", false // cut short: it never counted
+	}
+	obj, _, err := openLine(data[start : start+end])
+	if err != nil {
+		return "", false
+	}
+	var line struct {
+		State struct {
+			Lineage string `json:"lineage"`
+		} `json:"state"`
+	}
+	if json.Unmarshal(obj, &line) != nil || line.State.Lineage == "" {
+		return "", false
+	}
+	return line.State.Lineage, true
 }

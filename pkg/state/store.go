@@ -64,21 +64,34 @@ func NewLineage() string {
 }
 
 // Store is what the engine, resume and rollback keep a run's record in:
-// what they need of it, no more. File is the store in a local file; a
-// store in a database (issue 18) is another. Update and its kin return
-// once the change is durable; an error means it is not (it stays in
-// memory), and the caller must start nothing new. Close makes the last
-// writes durable and says if they were not.
+// what they need of it, no more, each change a typed one that a store in a
+// database (issue 18) can make a row of. File is the store in a local
+// file. Every change returns once it is durable; an error means it is not
+// (it stays in memory), and the caller must start nothing new. Close makes
+// the last writes durable and says if they were not.
 type Store interface {
 	// Path names the record for people (a file path, a database URL
 	// without its credentials).
 	Path() string
 	// View calls fn with the record; fn must not change it or keep it.
 	View(fn func(*State))
-	// Update changes the record's own fields (its runs, vCenters, wave
-	// hooks) or several applications at once.
-	Update(fn func(*State)) error
-	// UpdateApp changes one application's record.
+	// BeginRun records a run's start and the applications it schedules
+	// (State.Ensure); EndRun how the current run ended.
+	BeginRun(run Run, apps []*App) error
+	EndRun(ended time.Time, result, note string) error
+	// SetPlan records the plan file and content the record now follows.
+	SetPlan(file, hash string) error
+	// SetVCenter records a vCenter's identity.
+	SetVCenter(name string, v VCenter) error
+	// AddWaveHook and AddHook record a hook command's run.
+	AddWaveHook(h HookRun) error
+	AddHook(app string, h HookRun) error
+	// AddApproval records a go/no-go approval, AddAbort a back-out
+	// criterion that tripped; both only ever accrue (see governance.go).
+	AddApproval(a Approval) error
+	AddAbort(a Abort) error
+	// UpdateApp changes one application's own fields and its units'
+	// statuses.
 	UpdateApp(app string, fn func(*App)) error
 	// UpdateStepOf changes one step's record, its unit's and its
 	// application's, in one commit: the engine's step transitions.
@@ -238,6 +251,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)

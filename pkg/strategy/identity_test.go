@@ -68,3 +68,26 @@ func TestAStepFindsItsVMByInstanceUUIDWhenItsRefChanged(t *testing.T) {
 		t.Errorf("app-01 is %s; want it powered off", vm.Power)
 	}
 }
+
+// The recorded id of a VM wavectl made now names another VM: a step on the
+// new VM finds its own by wavectl's markers, and leaves the other alone.
+func TestAStepOnTheNewVMNeverTakesAnotherVMAtItsRecordedRef(t *testing.T) {
+	w := newWorld(t, actionsPlan, nil)
+	a := w.p.Application("redep")
+	if _, err := w.step(a, strategy.Step{Kind: plan.StepClone, Unit: "web-01", Phase: 1}); err != nil {
+		t.Fatalf("clone: %v", err)
+	}
+	out := w.outputs["redep/web-01"]
+	own := out[strategy.OutVM]
+	other := at(t, w.inventory(), "/DC-OLD/vm/batch-01") // powered off, another application's
+	out[strategy.OutVM] = other.Ref
+	if _, err := w.step(a, strategy.Step{Kind: plan.StepPowerOn, Unit: "web-01", Phase: 1}); err != nil {
+		t.Fatalf("power-on: %v", err)
+	}
+	if out[strategy.OutVM] != own {
+		t.Errorf("the unit's VM is %s after power-on, want its own %s", out[strategy.OutVM], own)
+	}
+	if vm := at(t, w.inventory(), "/DC-OLD/vm/batch-01"); vm.Power != "poweredOff" || len(vm.Markers) != 0 {
+		t.Errorf("batch-01, another application's VM, was changed: %+v", *vm)
+	}
+}

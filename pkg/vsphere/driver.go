@@ -217,6 +217,10 @@ type Driver interface {
 	// FindByInstanceUUID returns the VM with that instance UUID, or an
 	// error wrapping ErrNotFound.
 	FindByInstanceUUID(ctx context.Context, uuid string) (*VM, error)
+	// WaitForTasks waits, up to timeout, for the change tasks this
+	// driver's user started that still run in vCenter (a killed run's),
+	// and says how many it waited for.
+	WaitForTasks(ctx context.Context, timeout time.Duration) (int, error)
 	// WaitForIP waits until the VM is powered on, its tools run and it
 	// reports an IP, and returns the IP.
 	WaitForIP(ctx context.Context, ref string, timeout time.Duration) (string, error)

@@ -48,6 +48,11 @@ func (r *ReadOnly) Name() string { return r.d.Name() }
 // InstanceUUID is the vCenter's instance UUID.
 func (r *ReadOnly) InstanceUUID() string { return r.d.InstanceUUID() }
 
+// WaitForTasks waits through: waiting changes nothing.
+func (r *ReadOnly) WaitForTasks(ctx context.Context, timeout time.Duration) (int, error) {
+	return r.d.WaitForTasks(ctx, timeout)
+}
+
 // FindByInstanceUUID reads through.
 func (r *ReadOnly) FindByInstanceUUID(ctx context.Context, uuid string) (*VM, error) {
 	return r.d.FindByInstanceUUID(ctx, uuid)

@@ -45,6 +45,8 @@ type Store struct {
 	// failed is the error that stopped the writer (fencing): every later
 	// update fails with it.
 	failed error
+	// run is the run this store began (BeginRun), found again by who ran it.
+	run *state.Run
 
 	kick      chan struct{}
 	done      chan struct{}

@@ -127,9 +127,7 @@ func approvals(t *testing.T, f Factory) {
 			t.Error(err)
 			return
 		}
-		if err := s.Update(func(st *state.State) {
-			st.AddApproval(state.Approval{Wave: wave, As: as, PlanHash: "sha256:1", At: time.Now().UTC(), User: as, Host: "h"})
-		}); err != nil {
+		if err := s.AddApproval(state.Approval{Wave: wave, As: as, PlanHash: "sha256:1", At: time.Now().UTC(), User: as, Host: "h"}); err != nil {
 			t.Error(err)
 		}
 		if err := s.Close(); err != nil {
@@ -138,9 +136,7 @@ func approvals(t *testing.T, f Factory) {
 	}
 	if !f.ScopedLocks {
 		// A file is locked whole: the run ends first.
-		if err := run.Update(func(st *state.State) {
-			st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()})
-		}); err != nil {
+		if err := run.BeginRun(state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()}, nil); err != nil {
 			t.Fatal(err)
 		}
 		_ = run.Close()
@@ -155,9 +151,7 @@ func approvals(t *testing.T, f Factory) {
 		wg.Wait()
 		// The run writes its record after the approvals, from its own
 		// older copy: the approvals must survive it.
-		if err := run.Update(func(st *state.State) {
-			st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()})
-		}); err != nil {
+		if err := run.BeginRun(state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := run.Close(); err != nil {
@@ -188,9 +182,10 @@ func approvals(t *testing.T, f Factory) {
 func durable(t *testing.T, f Factory) {
 	ref := f.New(t)
 	b, l, s := create(t, f, ref, whole)
-	if err := s.Update(func(st *state.State) {
-		st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC(), Result: "running"})
-	}); err != nil {
+	if err := s.BeginRun(state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC(), Result: "running"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetVCenter("lab", state.VCenter{InstanceUUID: "uuid-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateApp("a", func(a *state.App) { a.Status = state.Running; a.Reason = "moving" }); err != nil {
@@ -210,6 +205,9 @@ func durable(t *testing.T, f Factory) {
 	check := func(st *state.State, when string) {
 		t.Helper()
 		a := st.App("a")
+		if st.VCenters["lab"].InstanceUUID != "uuid-1" {
+			t.Fatalf("%s: vCenters %v", when, st.VCenters)
+		}
 		if len(st.Runs) != 1 || a == nil || a.Status != state.Running || a.Reason != "moving" || a.OutageStart == nil {
 			t.Fatalf("%s: runs %d, app a %+v", when, len(st.Runs), a)
 		}
@@ -352,9 +350,7 @@ func differentScopes(t *testing.T, f Factory) {
 	run := func(s state.Store, app string, pid int) {
 		defer wg.Done()
 		started := time.Now().UTC()
-		if err := s.Update(func(st *state.State) {
-			st.Runs = append(st.Runs, &state.Run{Command: "apply", Host: "h", PID: pid, Started: started, Result: "running"})
-		}); err != nil {
+		if err := s.BeginRun(state.Run{Command: "apply", Host: "h", PID: pid, Started: started, Result: "running"}, nil); err != nil {
 			t.Error(err)
 			return
 		}
@@ -368,15 +364,10 @@ func differentScopes(t *testing.T, f Factory) {
 		if err := s.UpdateApp(app, func(a *state.App) { a.Status = state.Done }); err != nil {
 			t.Error(err)
 		}
-		if err := s.Update(func(st *state.State) {
-			for _, r := range st.Runs {
-				if r.PID == pid {
-					r.Result = "succeeded"
-					end := time.Now().UTC()
-					r.Ended = &end
-				}
-			}
-		}); err != nil {
+		if err := s.AddWaveHook(state.HookRun{Kind: "post", Wave: app, Command: "true", Started: started, Ended: started}); err != nil {
+			t.Error(err)
+		}
+		if err := s.EndRun(time.Now().UTC(), "succeeded", ""); err != nil {
 			t.Error(err)
 		}
 	}
@@ -406,6 +397,9 @@ func differentScopes(t *testing.T, f Factory) {
 	}
 	if len(st.Runs) != 2 || ended != 2 {
 		t.Fatalf("runs %d (%d ended), want both runs ended: one run's record hid the other's", len(st.Runs), ended)
+	}
+	if len(st.WaveHooks) != 2 {
+		t.Fatalf("wave hook runs %d, want both runs' hooks", len(st.WaveHooks))
 	}
 }
 
