@@ -72,12 +72,12 @@ waves: [{name: w1, applications: [web]}]
 
 // Calibration recovers the task durations vCenter (here the simulator,
 // with known delays) took. Tolerance: a fitted P50 lies within 10% below
-// and 10% + 500 ms above the delay. The delays carry 5% jitter, and a
-// step spends time of its own around its task (reading the VM, waiting
-// for the task, writing the record): 200-400 ms measured on a busy 2-core
-// machine.
+// and 10% + 1 s above the delay. The delays carry 5% jitter, and a step
+// spends time of its own around its task (reading the VM, waiting for the
+// task, writing the record): 150-400 ms measured on a 2-core machine,
+// up to 850 ms while other test packages ran beside it.
 func TestCalibrationFromSimulatedRunsRecoversTheTaskDelays(t *testing.T) {
-	delays := map[string]time.Duration{"CloneVM_Task": 2 * time.Second, "PowerOnVM_Task": time.Second}
+	delays := map[string]time.Duration{"CloneVM_Task": 4 * time.Second, "PowerOnVM_Task": 2 * time.Second}
 	a := recordAgainstSim(t, "calib-a", 4, 40, delays)
 	b := recordAgainstSim(t, "calib-b", 4, 40, delays)
 	m := schedule.FitModel([]*state.State{a, b}, []string{"a", "b"}, false)
@@ -91,7 +91,7 @@ func TestCalibrationFromSimulatedRunsRecoversTheTaskDelays(t *testing.T) {
 			t.Fatalf("no fit for %s", kind)
 		}
 		t.Logf("%s (%d GB): P50 %s, P90 %s; simulator delay %s", kind, size, p50, p90, want)
-		lo, hi := want*9/10, want*11/10+500*time.Millisecond
+		lo, hi := want*9/10, want*11/10+time.Second
 		if p50 < lo || p50 > hi {
 			t.Errorf("%s of %d GB: fitted P50 %s, want the simulator's %s (within %s..%s)", kind, size, p50, want, lo, hi)
 		}
