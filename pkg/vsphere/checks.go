@@ -24,8 +24,10 @@ type MoveChecker interface {
 var _ MoveChecker = (*Govmomi)(nil)
 
 // CheckMove asks the provisioning checker (CheckRelocate) about a move.
-// A vCenter without one (an ESXi host) has no reasons.
-func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, live bool) ([]string, error) {
+// A vCenter without one (an ESXi host) has no reasons. vCenter checks the
+// VM as it is: a powered-on VM gets the vMotion tests (CPU/EVC), so live
+// only documents the caller's intent.
+func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, _ bool) ([]string, error) {
 	const op = "check move"
 	if g.c.ServiceContent.VmProvisioningChecker == nil {
 		return nil, nil
@@ -58,7 +60,6 @@ func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, 
 	rs := types.VirtualMachineRelocateSpec{Service: locator, Pool: t.pool, Host: t.host, Datastore: t.ds, Folder: t.folder, DeviceChange: nics}
 	tests := []types.CheckTestType{types.CheckTestTypeSourceTests, types.CheckTestTypeHostTests,
 		types.CheckTestTypeResourcePoolTests, types.CheckTestTypeDatastoreTests, types.CheckTestTypeNetworkTests}
-	_ = live // the checker tests the VM as it is: powered on means a vMotion
 	results, err := object.NewVmProvisioningChecker(g.c).CheckRelocate(ctx, cur.m.Self, rs, tests...)
 	if err != nil {
 		return nil, g.fault(op, ref, err)
