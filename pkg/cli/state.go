@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,6 +73,11 @@ func stateRebuildRun(f *Factory, opts *StateRebuildOptions) error {
 	path, _, err := statePath(&StatusOptions{IO: opts.IO, Plan: opts.Plan, State: opts.State, Dir: "."})
 	if err != nil {
 		return err
+	}
+	_, ferr := os.Lstat(path)
+	_, jerr := os.Lstat(path + state.JournalSuffix)
+	if errors.Is(ferr, fs.ErrNotExist) && errors.Is(jerr, fs.ErrNotExist) {
+		return usageError{fmt.Errorf("state file %s does not exist, nor its journal %s: pass --state PATH", path, path+state.JournalSuffix)}
 	}
 	lock, err := takeLock(f, path, "state rebuild")
 	if err != nil {
