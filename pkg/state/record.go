@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -50,21 +51,17 @@ func (s *File) BeginRun(run Run, apps []*App) error {
 	})
 }
 
-// EndRun records how the current run ended.
+// EndRun records how the current run ended: a run line.
 func (s *File) EndRun(ended time.Time, result, note string) error {
-	var missing bool
-	err := s.Update(func(st *State) {
+	return s.change(func(st *State) (Entry, error) {
 		r := st.CurrentRun()
 		if r == nil {
-			missing = true
-			return
+			return Entry{}, errNoRun
 		}
-		r.Ended, r.Result, r.Note = &ended, result, note
+		c := cloneRun(r)
+		c.Ended, c.Result, c.Note = &ended, result, note
+		return Entry{Type: EntryRun, Run: c, Index: len(st.Runs) - 1}, nil
 	})
-	if err == nil && missing {
-		return errNoRun
-	}
-	return err
 }
 
 // SetPlan records the plan file and content the record now follows.
@@ -72,22 +69,71 @@ func (s *File) SetPlan(file, hash string) error {
 	return s.Update(func(st *State) { st.PlanFile, st.PlanHash = file, hash })
 }
 
-// SetVCenter records the identity of a vCenter the runs work on.
+// SetVCenter records the identity of a vCenter the runs work on: a
+// vcenter line.
 func (s *File) SetVCenter(name string, v VCenter) error {
-	return s.Update(func(st *State) {
-		if st.VCenters == nil {
-			st.VCenters = map[string]VCenter{}
-		}
-		st.VCenters[name] = v
+	return s.change(func(*State) (Entry, error) {
+		return Entry{Type: EntryVCenter, VCenter: name, Identity: &v}, nil
 	})
 }
 
-// AddWaveHook records a run of a wave's own hook.
+// AddWaveHook records a run of a wave's own hook: a waveHook line.
 func (s *File) AddWaveHook(h HookRun) error {
-	return s.Update(func(st *State) { st.WaveHooks = append(st.WaveHooks, h) })
+	return s.change(func(*State) (Entry, error) { return Entry{Type: EntryWaveHook, Hook: &h}, nil })
 }
 
-// AddHook records a run of an application's hook.
+// AddHook records a run of an application's hook: a hook line.
 func (s *File) AddHook(app string, h HookRun) error {
-	return s.UpdateApp(app, func(a *App) { a.Hooks = append(a.Hooks, h) })
+	return s.change(func(st *State) (Entry, error) {
+		if st.App(app) == nil {
+			return Entry{}, fmt.Errorf("state file %s: no application %q in the record", s.path, app)
+		}
+		return Entry{Type: EntryHook, App: app, Hook: &h}, nil
+	})
+}
+
+// change makes a typed change: the entry that entry returns is applied to the
+// record as a reader replays it, and journaled as it is, with no
+// comparison of the record. It returns once the change is durable.
+func (s *File) change(entry func(*State) (Entry, error)) error {
+	c, err := func() (*commit, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return nil, ErrClosed
+		}
+		e, err := entry(s.st)
+		if err != nil {
+			return nil, err
+		}
+		if err := replay(s.st, &e); err != nil {
+			return nil, stateFileError(s.path, err)
+		}
+		s.st.Serial++
+		s.st.Updated = s.now()
+		e.Serial, e.Time = s.st.Serial, s.st.Updated
+		switch {
+		case s.plain || s.j.resync:
+			// The commit compares the whole record anyway, and its lines
+			// say this change too.
+			s.plain = true
+		case replay(s.j.shadow, &e) != nil:
+			s.j.resync = true
+		default:
+			s.j.line(e)
+		}
+		if s.pending == nil {
+			s.pending = &commit{done: make(chan struct{})}
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
+		return s.pending, nil
+	}()
+	if err != nil {
+		return err
+	}
+	<-c.done
+	return c.err
 }
