@@ -8,30 +8,36 @@ import (
 
 // Ensure adds to the record the applications, units and steps of apps
 // that it lacks (as given: pending, with no outputs), keeping everything an
-// earlier run recorded.
-func (st *State) Ensure(apps []*App) {
+// earlier run recorded. It reports whether it changed anything.
+func (st *State) Ensure(apps []*App) bool {
+	changed := false
 	for _, want := range apps {
 		a := st.App(want.Name)
 		if a == nil {
 			a = &App{Name: want.Name, Wave: want.Wave, Conveyor: want.Conveyor, Strategy: want.Strategy, Users: want.Users, Status: Pending}
 			st.Apps = append(st.Apps, a)
+			changed = true
 		}
 		for _, wu := range want.Units {
 			u := a.Unit(wu.Name)
 			if u == nil {
 				u = &Unit{Name: wu.Name, Status: Pending, Outputs: map[string]string{}}
 				a.Units = append(a.Units, u)
+				changed = true
 			}
 			if u.Outputs == nil {
 				u.Outputs = map[string]string{}
+				changed = true
 			}
 			for _, ws := range wu.Steps {
 				if u.Step(ws.Kind, ws.Phase) == nil {
 					u.Steps = append(u.Steps, &Step{Kind: ws.Kind, Phase: ws.Phase, Status: Pending})
+					changed = true
 				}
 			}
 		}
 	}
+	return changed
 }
 
 // errNoRun is EndRun on a record with no run.
@@ -39,8 +45,17 @@ var errNoRun = errors.New("the record has no run to end")
 
 // BeginRun records a run's start, and the applications it schedules (see
 // Ensure); the first run of a record decides whether it is a rehearsal's
-// (run.Options.Simulate).
+// (run.Options.Simulate). When the record has every application already
+// (a resume, say), the start is one run line.
 func (s *File) BeginRun(run Run, apps []*App) error {
+	typed := false
+	s.View(func(st *State) { typed = len(st.Runs) > 0 && !cloneState(st).Ensure(apps) })
+	if typed {
+		return s.change(func(st *State) (Entry, error) {
+			r := run
+			return Entry{Type: EntryRun, Run: &r, Index: len(st.Runs)}, nil
+		})
+	}
 	return s.Update(func(st *State) {
 		if len(st.Runs) == 0 {
 			st.Rehearsal = run.Options.Simulate

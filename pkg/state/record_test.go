@@ -32,6 +32,8 @@ func TestTypedChangesAreJournaledAsTheirOwnLines(t *testing.T) {
 			return s.AddHook("app-01", HookRun{Kind: "verify", Command: "./check.sh", ExitCode: 1, Started: t0, Ended: t0})
 		},
 		func() error { return s.EndRun(*at(5), "failed", "1 application failed") },
+		// A resume: every application is in the record already.
+		func() error { return s.BeginRun(run, []*App{{Name: "app-09", Units: []*Unit{{Name: "vm-9", Steps: []*Step{{Kind: "clone"}}}}}}) },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -52,7 +54,7 @@ func TestTypedChangesAreJournaledAsTheirOwnLines(t *testing.T) {
 		t.Error("the killed run's files read differently from its live record")
 		diffLines(t, string(live), string(b))
 	}
-	if r := got.CurrentRun(); r.Result != "failed" || !r.Options.IgnoreWindows || got.VCenters["lab"].InstanceUUID == "" ||
+	if r := got.Runs[len(got.Runs)-2]; r.Result != "failed" || !r.Options.IgnoreWindows || len(got.Runs) != 3 || got.VCenters["lab"].InstanceUUID == "" ||
 		len(got.WaveHooks) != 1 || len(got.App("app-01").Hooks) != 1 || got.App("app-09") == nil {
 		t.Errorf("the record read back lacks a change: %+v", got)
 	}
@@ -64,6 +66,15 @@ func TestTypedChangesAreJournaledAsTheirOwnLines(t *testing.T) {
 		if !slices.Contains(types, want) {
 			t.Errorf("no %s line in the journal (lines: %v)", want, types)
 		}
+	}
+	runs := 0
+	for _, ty := range types {
+		if ty == EntryRun {
+			runs++
+		}
+	}
+	if runs != 2 {
+		t.Errorf("%d run lines, want 2 (the end of one run, the start of the next): %v", runs, types)
 	}
 	if slices.Contains(types[1:], EntryState) {
 		t.Errorf("a whole-state line after the first: %v", types)
