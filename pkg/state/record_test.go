@@ -33,7 +33,9 @@ func TestTypedChangesAreJournaledAsTheirOwnLines(t *testing.T) {
 		},
 		func() error { return s.EndRun(*at(5), "failed", "1 application failed") },
 		// A resume: every application is in the record already.
-		func() error { return s.BeginRun(run, []*App{{Name: "app-09", Units: []*Unit{{Name: "vm-9", Steps: []*Step{{Kind: "clone"}}}}}}) },
+		func() error {
+			return s.BeginRun(run, []*App{{Name: "app-09", Units: []*Unit{{Name: "vm-9", Steps: []*Step{{Kind: "clone"}}}}}})
+		},
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
