@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the files that cmp compares aga
 // TestMain lets scripts run the real program: `exec wavectl ...` re-runs
 // this test binary as wavectl, through cli.Main as main does.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopsPG{m}, map[string]func(){
 		"wavectl": func() { os.Exit(cli.Main()) },
 	})
 }
@@ -44,6 +44,9 @@ func TestScripts(t *testing.T) {
 			if cond == "tmpfs" {
 				return canMountTmpfs(), nil
 			}
+			if cond == "pg" {
+				return scriptPGCondition()
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(env *testscript.Env) error {
@@ -51,7 +54,7 @@ func TestScripts(t *testing.T) {
 			// govc, installed by `make tools`, reads the simulator the
 			// way engineers do.
 			env.Setenv("PATH", filepath.Join(repo, "bin", "tools")+string(os.PathListSeparator)+env.Getenv("PATH"))
-			return nil
+			return setupScriptPG(env)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":    cmdStatus,

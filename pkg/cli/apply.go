@@ -148,12 +148,17 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			return exitf(ExitFailure, "not confirmed; nothing was changed")
 		}
 	}
-	lock, err := takeLock(f, path, command)
+	backend, closeBackend, err := openBackend(ctx, path, p.Metadata.Name)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
+	lock, err := takeLock(ctx, f, backend, command, lockScope(opts.Scope, sched))
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	if opts.Simulate && command == "apply" {
+	if opts.Simulate && command == "apply" && !isDatabase(path) {
 		// The simulator starts afresh every time, so its record must too:
 		// an earlier rehearsal's record is replaced, but never a record of
 		// runs against a real vCenter.
@@ -166,7 +171,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			}
 		}
 	}
-	store, err := openState(path, p, sched, f)
+	store, err := openState(ctx, backend, lock, p, sched, f)
 	if err != nil {
 		return err
 	}
@@ -236,7 +241,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	case err != nil:
 		return err
 	}
-	writeSummary(opts.IO, store, res, path)
+	writeSummary(opts.IO, store, res, backend.Name())
 	switch res.Status {
 	case engine.Succeeded:
 		return nil
@@ -266,18 +271,19 @@ func confirm(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) bool {
 	return line == "y" || line == "yes"
 }
 
-// openState opens the plan's state, or creates it.
-func openState(path string, p *plan.Plan, sched *schedule.Schedule, f *Factory) (state.Store, error) {
-	store, err := state.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		store, err = state.Create(path, state.NewState(p.Metadata.Name, p.File, p.Hash))
+// openState opens the plan's record, or creates it.
+func openState(ctx context.Context, b state.Backend, lock state.LockHandle, p *plan.Plan, sched *schedule.Schedule, f *Factory) (state.Store, error) {
+	path := b.Name()
+	store, err := b.Open(ctx, lock)
+	if state.IsNotExist(err) {
+		store, err = b.Create(ctx, lock, state.NewState(p.Metadata.Name, p.File, p.Hash))
 		if err != nil {
-			return nil, exitf(ExitState, "create state %s: %v", path, err)
+			return nil, databaseError(fmt.Errorf("create state %s: %w", path, err))
 		}
 		return store, nil
 	}
 	if err != nil {
-		return nil, exitf(ExitState, "%v", err)
+		return nil, databaseError(err)
 	}
 	var name, hash string
 	store.View(func(st *state.State) { name, hash = st.Plan, st.PlanHash })
@@ -286,7 +292,9 @@ func openState(path string, p *plan.Plan, sched *schedule.Schedule, f *Factory) 
 		return nil, exitf(ExitState, "state %s belongs to plan %s, not %s: pass --state to use another file", path, name, p.Metadata.Name)
 	}
 	var replaced error
-	store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	if !isDatabase(path) {
+		store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	}
 	if replaced != nil {
 		store.Close()
 		return nil, exitf(ExitState, "%v", replaced)
@@ -398,22 +406,22 @@ func redactArgs(args []string) []string {
 // rehearsalRecord reports whether a state file is a --simulate
 // rehearsal's record, as the record itself says.
 func rehearsalRecord(path string) bool {
-	st, err := state.Read(path)
+	st, err := readRecord(path, "")
 	return err == nil && st.Rehearsal
 }
 
-// takeLock takes the state's run lock for command, or says who holds it.
-func takeLock(f *Factory, path, command string) (*state.RunLock, error) {
-	lock, err := state.Lock(path, command)
+// takeLock takes the record's run lock for command, or says who holds it.
+func takeLock(ctx context.Context, f *Factory, b state.Backend, command string, scope state.Scope) (state.LockHandle, error) {
+	lock, err := b.Lock(ctx, command, scope)
 	var le *state.LockedError
 	switch {
 	case errors.As(err, &le):
 		return nil, &ExitError{Code: ExitLocked, Err: err}
 	case err != nil:
-		return nil, exitf(ExitState, "%v", err)
+		return nil, databaseError(err)
 	}
 	if w := lock.TakeoverWarning(); w != "" {
-		f.Log.Warn().Str("state", path).Msg(w)
+		f.Log.Warn().Str("state", b.Name()).Msg(w)
 	}
 	return lock, nil
 }

@@ -166,7 +166,14 @@ func recorded(opts *ApplyOptions) (*plan.Plan, *schedule.Schedule, string, error
 	if err != nil {
 		return nil, nil, "", err
 	}
-	st, err := state.Read(path)
+	programme := ""
+	if opts.Plan != "" && isDatabase(path) {
+		// A database may hold several programmes: the plan names its own.
+		if programme, err = planNameOf(opts.Plan); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	st, err := readRecord(path, programme)
 	if err != nil {
 		return nil, nil, "", stateReadError(path, so, err)
 	}
@@ -248,7 +255,7 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 	opts.Plan = p.File
 	var running int
 	failed := map[string]bool{}
-	if st, err := state.Read(path); err == nil {
+	if st, err := readRecord(path, p.Metadata.Name); err == nil {
 		reuseOptions(f, opts, st)
 		for _, a := range st.Apps {
 			for _, u := range a.Units {

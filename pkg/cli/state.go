@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,10 +18,10 @@ import (
 func NewCmdState(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Repair a state file",
+		Short: "Repair a state file; set up a state database, and move records to and from it",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newCmdStateRebuild(f))
+	cmd.AddCommand(newCmdStateRebuild(f), newCmdStateMigrate(f), newCmdStatePush(f), newCmdStatePull(f))
 	return cmd
 }
 
@@ -74,12 +75,15 @@ func stateRebuildRun(f *Factory, opts *StateRebuildOptions) error {
 	if err != nil {
 		return err
 	}
+	if isDatabase(path) {
+		return usageError{fmt.Errorf("state rebuild repairs a state file; a database's record is rows with their own checksums: restore the database from its backup")}
+	}
 	_, ferr := os.Lstat(path)
 	_, jerr := os.Lstat(path + state.JournalSuffix)
 	if errors.Is(ferr, fs.ErrNotExist) && errors.Is(jerr, fs.ErrNotExist) {
 		return usageError{fmt.Errorf("state file %s does not exist, nor its journal %s: pass --state PATH", path, path+state.JournalSuffix)}
 	}
-	lock, err := takeLock(f, path, "state rebuild")
+	lock, err := takeLock(context.Background(), f, state.FileBackend{File: path}, "state rebuild", state.Scope{})
 	if err != nil {
 		return err
 	}
