@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // Validate checks a decoded and resolved plan for everything the decoder
@@ -57,7 +59,7 @@ func (v *validator) vcenters() {
 		path := fmt.Sprintf("vcenters[%s].url", name)
 		u, err := url.Parse(vc.URL)
 		if vc.URL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
-			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, redact(vc.URL))
+			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, redact.URL(vc.URL))
 		} else if err == nil && u.User != nil {
 			v.errorf(path, "remove the user:password@ part and pass credentials with --username/--password or GOVC_USERNAME/GOVC_PASSWORD", "vcenter %s: the URL carries credentials; a plan must never hold them", name)
 		}
@@ -535,13 +537,4 @@ func (v *validator) windows() {
 	if p.Conveyor != nil {
 		check("conveyor.window", "conveyor", p.Conveyor.Window)
 	}
-}
-
-// redact hides anything before an '@' in a URL-like string, so that a
-// password written into a plan by mistake is not repeated in a message.
-func redact(u string) string {
-	if i := strings.LastIndex(u, "@"); i >= 0 {
-		return "***@" + u[i+1:]
-	}
-	return u
 }

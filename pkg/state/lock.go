@@ -11,13 +11,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // LockSuffix ends the name of the lock file beside a state file.
@@ -383,30 +383,10 @@ func userName() string {
 	return os.Getenv("USER")
 }
 
-var (
-	secretFlag = regexp.MustCompile(`(?i)^--?[a-z-]*(password|passwd|secret|token)[a-z-]*$`)
-	urlUser    = regexp.MustCompile(`://[^/@\s]*@`)
-)
-
-// commandLine is args as one line, with credentials hidden: the values of
-// password, secret and token flags, and the user:password@ of URLs.
+// commandLine is args as one line, with credentials hidden (see
+// redact.Args).
 func commandLine(args []string) string {
-	out := make([]string, len(args))
-	hide := false
-	for i, a := range args {
-		switch {
-		case hide:
-			a, hide = "***", false
-		case secretFlag.MatchString(a):
-			hide = true
-		default:
-			if k, _, ok := strings.Cut(a, "="); ok && secretFlag.MatchString(k) {
-				a = k + "=***"
-			}
-			a = urlUser.ReplaceAllString(a, "://***@")
-		}
-		out[i] = a
-	}
+	out := redact.Args(args)
 	if len(out) > 0 {
 		out[0] = strings.TrimSuffix(baseName(out[0]), ".exe")
 	}

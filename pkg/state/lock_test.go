@@ -282,7 +282,7 @@ func TestNothingToUnlock(t *testing.T) {
 func TestTheHoldersCommandLineHasNoCredentials(t *testing.T) {
 	got := commandLine([]string{"/usr/local/bin/wavectl", "apply", "--password", "s3cret", "--vcenter", "lab=https://admin:s3cret@vc.example/sdk",
 		"--api-token=s3cret", "-y", "plan.yaml"})
-	want := "wavectl apply --password *** --vcenter lab=https://***@vc.example/sdk --api-token=*** -y plan.yaml"
+	want := "wavectl apply --password *** --vcenter lab=https://admin:***@vc.example/sdk --api-token=*** -y plan.yaml"
 	if got != want {
 		t.Errorf("commandLine = %q, want %q", got, want)
 	}

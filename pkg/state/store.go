@@ -632,6 +632,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	scrubbed := scrub(st)
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
@@ -640,6 +641,12 @@ func Open(path string) (*Store, error) {
 	s.last, _ = os.Stat(path)
 	// A record the journal carried past the file is written whole soon.
 	s.fileSerial = fileSerial
+	if scrubbed {
+		if err := s.rewriteScrubbed(); err != nil {
+			return nil, err
+		}
+		s.fileSerial = st.Serial
+	}
 	s.j.queueState(raw, st.Serial, st.Updated)
 	go s.writer()
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // HookOutputLimit bounds the output kept of one hook command: the last
@@ -193,9 +194,12 @@ func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeou
 			err = nil
 		}
 	}
+	// What a hook prints is recorded in the state: a password it echoes
+	// (from a file of its own) is hidden there too.
+	output := redact.String(out.String())
 	var herr *HookError
 	if err != nil {
-		herr = &HookError{Kind: kind, Command: command, ExitCode: code, Output: out.String(), Err: err, Timeout: timeout}
+		herr = &HookError{Kind: kind, Command: command, ExitCode: code, Output: output, Err: err, Timeout: timeout}
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			herr.TimedOut = true
 		}
@@ -205,7 +209,7 @@ func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeou
 		if herr != nil {
 			rerr = herr
 		}
-		h.Record(kind, unit, command, code, out.String(), rerr, started, ended)
+		h.Record(kind, unit, command, code, output, rerr, started, ended)
 	}
 	if herr != nil {
 		return herr
@@ -241,17 +245,11 @@ func (b *tailBuffer) String() string {
 	return string(b.buf)
 }
 
-// hookEnviron is the process's environment without vCenter passwords:
-// hooks get the migration's context, not its credentials, so that a hook
-// that prints its environment cannot put a password in the state file.
+// hookEnviron is the process's environment without vCenter credentials:
+// hooks get the migration's context, not its secrets, so that a hook
+// that prints its environment cannot put a password in the state file
+// (see redact.Env: WAVECTL_*/GOVC_* passwords, secrets and tokens are
+// dropped, a user:password@ in GOVC_URL and the like is masked).
 func hookEnviron() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasSuffix(k, "_PASSWORD") && (strings.HasPrefix(k, "WAVECTL_") || strings.HasPrefix(k, "GOVC_")) {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
+	return redact.Env(os.Environ())
 }

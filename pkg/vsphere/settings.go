@@ -20,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // Settings is how to reach and log in to one vCenter. It holds a password:
@@ -276,7 +277,7 @@ func resolveOne(name string, vc plan.VCenter, src Sources) (Settings, error) {
 	}
 	endpoint, err := parseEndpoint(u.value)
 	if err != nil {
-		return fail("vCenter %s: the URL from %s, %q, is not usable: %v; write it as https://HOST/sdk (or just HOST)", name, u.from, redactURL(u.value), err)
+		return fail("vCenter %s: the URL from %s, %q, is not usable: %v; write it as https://HOST/sdk (or just HOST)", name, u.from, redact.URL(u.value), err)
 	}
 	var urlUser, urlPass string
 	if endpoint.User != nil {
@@ -496,17 +497,4 @@ func NormalizeThumbprint(tp string) (string, error) {
 		pairs[i] = fmt.Sprintf("%02X", b)
 	}
 	return strings.Join(pairs, ":"), nil
-}
-
-// redactURL hides a user:password@ part of a URL-like string.
-func redactURL(u string) string {
-	if i := strings.LastIndex(u, "@"); i >= 0 {
-		head := u[:i]
-		scheme := ""
-		if j := strings.Index(head, "://"); j >= 0 {
-			scheme = head[:j+3]
-		}
-		return scheme + redacted + "@" + u[i+1:]
-	}
-	return u
 }

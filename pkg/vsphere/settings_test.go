@@ -364,7 +364,7 @@ func TestResolveErrors(t *testing.T) {
 		{
 			name: "a URL that does not parse is reported without its password",
 			src:  Sources{Env: env("GOVC_URL", "https://bob:s3cret@vc lab/sdk")},
-			want: []string{"the URL from GOVC_URL", "https://***@vc lab/sdk"},
+			want: []string{"the URL from GOVC_URL", "https://bob:***@vc lab/sdk"},
 			not:  []string{"s3cret"},
 		},
 		{
