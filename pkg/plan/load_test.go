@@ -472,6 +472,19 @@ waves:
 			},
 		},
 		{
+			name: "an http:// vCenter URL draws a warning at its line, as it sends the password in clear text",
+			yaml: strings.Replace(header, "https://vc.example", "http://vc.example", 1) + target + `applications: [{name: app, strategy: remediate, vms: [a-01]}]
+waves: [{name: w1, applications: [app]}]
+`,
+			check: func(t *testing.T, r result) {
+				r.valid(t)
+				pr := r.has(t, plan.SeverityWarning, "vcenter lab: http:// sends the login, password included, across the network in clear text", "--insecure-http")
+				if pr.Pos.Line != 5 {
+					t.Errorf("warning at line %d, want 5 (the url)", pr.Pos.Line)
+				}
+			},
+		},
+		{
 			name: "a critical application affecting no users draws a warning",
 			yaml: header + target + `applications: [{name: app, strategy: remediate, criticality: critical, vms: [a-01]}]
 waves: [{name: w1, applications: [app]}]

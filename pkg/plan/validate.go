@@ -62,6 +62,8 @@ func (v *validator) vcenters() {
 			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, redact.URL(vc.URL))
 		} else if err == nil && u.User != nil {
 			v.errorf(path, "remove the user:password@ part and pass credentials with --username/--password or GOVC_USERNAME/GOVC_PASSWORD", "vcenter %s: the URL carries credentials; a plan must never hold them", name)
+		} else if err == nil && u.Scheme == "http" {
+			v.warnf(path, "write https://; wavectl refuses http:// unless --insecure-http is given (labs only)", "vcenter %s: http:// sends the login, password included, across the network in clear text", name)
 		}
 		if vc.Insecure && (vc.Thumbprint != "" || vc.CAFile != "") {
 			v.warnf(fmt.Sprintf("vcenters[%s].insecure", name), "drop insecure: the thumbprint or CA file already lets wavectl trust the certificate", "vcenter %s: insecure is set together with a thumbprint or CA file", name)

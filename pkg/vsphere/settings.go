@@ -142,6 +142,9 @@ type Sources struct {
 	Flags  Values
 	Env    func(key string) (string, bool)
 	Config Values
+	// AllowHTTP accepts http:// vCenter URLs (--insecure-http): the
+	// login, password included, then crosses the network in clear text.
+	AllowHTTP bool
 }
 
 func (src Sources) env(key string) string {
@@ -278,6 +281,10 @@ func resolveOne(name string, vc plan.VCenter, src Sources) (Settings, error) {
 	endpoint, err := parseEndpoint(u.value)
 	if err != nil {
 		return fail("vCenter %s: the URL from %s, %q, is not usable: %v; write it as https://HOST/sdk (or just HOST)", name, u.from, redact.URL(u.value), err)
+	}
+	if endpoint.Scheme == "http" && !src.AllowHTTP {
+		return fail("vCenter %s: the URL from %s, %q, is http://: the login, password included, would cross the network in clear text; write https://, or give --insecure-http (WAVECTL_INSECURE_HTTP=true) to accept that in a lab",
+			name, u.from, redact.URL(u.value))
 	}
 	var urlUser, urlPass string
 	if endpoint.User != nil {

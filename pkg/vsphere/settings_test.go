@@ -373,6 +373,12 @@ func TestResolveErrors(t *testing.T) {
 			want: []string{"the URL from --url", "the scheme is ftp, not https"},
 		},
 		{
+			name: "an http:// URL is refused, as it would send the password in clear text",
+			src:  Sources{Env: env("GOVC_URL", "http://admin:s3cret@vc.example/sdk")},
+			want: []string{`the URL from GOVC_URL, "http://admin:***@vc.example/sdk", is http://`, "clear text", "--insecure-http"},
+			not:  []string{"s3cret"},
+		},
+		{
 			name: "a malformed thumbprint says what a thumbprint looks like",
 			src:  Sources{Env: withCreds(), Flags: Values{Thumbprint: "AA:BB"}},
 			want: []string{"the thumbprint from --thumbprint", "40 or 64 hex digits"},
@@ -461,5 +467,15 @@ func TestEnvName(t *testing.T) {
 		if got := EnvName(in); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestHTTPIsAcceptedOnlyWhenAskedFor(t *testing.T) {
+	got, err := Resolve(twoVCenters(), Sources{Env: withCreds("GOVC_URL", "http://vc.example/sdk"), AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := got["crown"].URL; u != "http://vc.example/sdk" {
+		t.Errorf("URL %q, want http://vc.example/sdk", u)
 	}
 }
