@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
 	"github.com/wavectl/wavectl/pkg/redact"
 )
 

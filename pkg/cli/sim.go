@@ -120,8 +120,11 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := sim.New(p, opts.Sim)
+	s, err := sim.NewContext(cmd.Context(), p, opts.Sim)
 	if err != nil {
+		if cmd.Context().Err() != nil {
+			return silentExit(ExitInterrupted)
+		}
 		return usageError{err}
 	}
 	defer s.Close()

@@ -2,12 +2,12 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wavectl/wavectl/pkg/input"
 )
 
 // MaxPlanBytes bounds the size of a plan file; the reference programme of
@@ -29,24 +31,16 @@ const maxNodes = 200_000
 // error is an *InvalidError when the plan has errors; warnings come back
 // with a valid plan. Other errors (a missing file) are returned as they are.
 func LoadFile(path string) (*Plan, Problems, error) {
-	f, err := os.Open(path)
+	return LoadFileContext(context.Background(), path)
+}
+
+// LoadFileContext is LoadFile stopping when ctx is done. The file must be
+// a regular one of at most MaxPlanBytes: a FIFO, a device (/dev/zero) or
+// a huge file is refused without reading it all.
+func LoadFileContext(ctx context.Context, path string) (*Plan, Problems, error) {
+	data, err := input.ReadFile(ctx, path, "plan", MaxPlanBytes)
 	if err != nil {
 		return nil, nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	} else if !st.Mode().IsRegular() && st.Mode()&os.ModeNamedPipe == 0 {
-		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
-	}
-	// Read at most one byte more than a plan may have, so that a huge file
-	// or an endless pipe is refused without reading it all.
-	data, err := io.ReadAll(io.LimitReader(f, MaxPlanBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > MaxPlanBytes {
-		return nil, nil, fmt.Errorf("%s is larger than the %d MiB a plan may have", path, MaxPlanBytes>>20)
 	}
 	return Load(path, data)
 }

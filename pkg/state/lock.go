@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
 	"github.com/wavectl/wavectl/pkg/redact"
 )
 

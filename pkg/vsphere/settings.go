@@ -3,10 +3,12 @@ package vsphere
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -16,9 +18,9 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/soap"
 
+	"github.com/wavectl/wavectl/pkg/input"
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/redact"
 )
@@ -301,11 +303,11 @@ func resolveOne(name string, vc plan.VCenter, src Sources) (Settings, error) {
 		samePlanHost = strings.EqualFold(hostPort(pu), hostPort(endpoint))
 	}
 
-	govcUser, err := session.Secret(src.env("GOVC_USERNAME"))
+	govcUser, err := secret(src.env("GOVC_USERNAME"), "user name file")
 	if err != nil {
 		return fail("vCenter %s: GOVC_USERNAME names a file that cannot be read: %v", name, err)
 	}
-	govcPass, err := session.Secret(src.env("GOVC_PASSWORD"))
+	govcPass, err := secret(src.env("GOVC_PASSWORD"), "password file")
 	if err != nil {
 		return fail("vCenter %s: GOVC_PASSWORD names a file that cannot be read: %v", name, err)
 	}
@@ -449,6 +451,31 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// MaxSecretFileBytes bounds a password or user name file.
+const MaxSecretFileBytes = 64 << 10
+
+// secret reads GOVC_USERNAME and GOVC_PASSWORD as govc does
+// (session.Secret): a value that names a file stands for the file's
+// content, trimmed. Unlike session.Secret, the file must be a regular one
+// of at most MaxSecretFileBytes: a FIFO would block and /dev/zero never
+// end.
+func secret(value, what string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	if _, err := os.Stat(value); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return "", err
+		}
+		return value, nil // not a file name: the value itself
+	}
+	data, err := input.ReadFile(context.Background(), value, what, MaxSecretFileBytes)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
 // hostPort is host:port with the scheme's default port filled in.
 func hostPort(u *url.URL) string {
 	port := u.Port()
@@ -465,7 +492,7 @@ func hostPort(u *url.URL) string {
 // (lines of "host[:port] thumbprint"). A missing file is no error, as in
 // govc.
 func knownHost(file string, u *url.URL) (string, error) {
-	data, err := os.ReadFile(file)
+	data, err := input.ReadFile(context.Background(), file, "known-hosts file", 4<<20)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", nil

@@ -159,6 +159,9 @@ func (sd *seeder) seed(ctx context.Context) error {
 		{"virtual machines", sd.buildVMs},
 	}
 	for _, st := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := st.do(ctx); err != nil {
 			return fmt.Errorf("%s: %w", st.what, err)
 		}
@@ -819,6 +822,9 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for v := range work {
+				if ctx.Err() != nil {
+					continue // drain: seeding was cancelled
+				}
 				if err := sd.createVM(ctx, v); err != nil {
 					errs <- fmt.Errorf("%s: %w", v.name, err)
 				}
@@ -843,7 +849,7 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 	if err, ok := <-errs; ok {
 		return err
 	}
-	return nil
+	return ctx.Err()
 }
 
 func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
