@@ -41,7 +41,7 @@ demo: build
 bench: build tools
 	@rm -f bench.out
 	testdata/bench/install-peers.sh $(CURDIR)
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./pkg/cli ./pkg/state | tee -a bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./pkg/cli ./pkg/state ./pkg/plan | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" $(GO) test -run '^$$' -bench OfflineProcess -benchtime 10x ./cmd/wavectl | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'ApplyReference|ScheduleEfficiency' -benchtime 1x -timeout 60m ./pkg/engine | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" WAVECTL_BENCH_PEERS=1 $(GO) test -run '^$$' -bench Peers -benchtime 1x -timeout 90m ./cmd/wavectl | tee -a bench.out

@@ -54,8 +54,14 @@ func Load(file string, data []byte) (*Plan, Problems, error) {
 		// Validation runs even when decoding found errors, so that one pass
 		// reports everything; what it says about a value that failed to
 		// decode would only repeat that error, so it is dropped.
+		decoded := make(map[string]bool, len(probs))
+		for _, dp := range probs {
+			if dp.Path != "" {
+				decoded[dp.Path] = true
+			}
+		}
 		for _, vp := range Validate(p) {
-			if !underAny(vp.Path, probs) {
+			if !underAny(vp.Path, decoded) {
 				probs = append(probs, vp)
 			}
 		}
@@ -67,9 +73,19 @@ func Load(file string, data []byte) (*Plan, Problems, error) {
 	return p, probs, nil
 }
 
-func underAny(path string, probs Problems) bool {
-	for _, p := range probs {
-		if p.Path != "" && (path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[")) {
+// underAny reports whether path is one of the decoded paths or lies under
+// one (a field or element of it). It looks up each prefix of path rather
+// than scanning the problems, so that validation stays linear in the
+// number of problems.
+func underAny(path string, decoded map[string]bool) bool {
+	if len(decoded) == 0 {
+		return false
+	}
+	if decoded[path] {
+		return true
+	}
+	for i := len(path) - 1; i > 0; i-- {
+		if (path[i] == '.' || path[i] == '[') && decoded[path[:i]] {
 			return true
 		}
 	}
@@ -319,6 +335,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		dur, err := time.ParseDuration(n.Value)
 		if err != nil || dur < 0 {
 			d.add(d.at(n), path, fmt.Sprintf("%s: %q is not a duration", nameOf(path), n.Value), "write durations like 90s, 20m or 1h30m")
+			return
+		}
+		if dur > MaxDuration {
+			d.add(d.at(n), path, fmt.Sprintf("%s: %s is longer than the %s a plan's durations may be", nameOf(path), n.Value, Duration(MaxDuration)), "no step, hook or check takes a week; write it in hours, e.g. 36h")
 			return
 		}
 		v.SetInt(int64(dur))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/wavectl/wavectl/pkg/redact"
 )
@@ -159,6 +160,9 @@ func (v *validator) applications() {
 			if name == "" {
 				return
 			}
+			if why := badName(name); why != "" {
+				v.errorf(at, "rename it in vCenter first, or leave it out of the plan", "VM name %q %s", name, why)
+			}
 			if other, dup := unitNames[name]; dup {
 				v.errorf(at, "a VM belongs to one application; remove it from one of them", "VM %q is listed by both %s and %s", name, other, a.Name)
 				return
@@ -178,6 +182,7 @@ func (v *validator) applications() {
 				continue
 			}
 			claim(vm.Name, at)
+			v.disks(at, vm.DisksGB)
 			v.mapped(at, a, vm.Networks)
 		}
 		for j, s := range a.Servers {
@@ -187,11 +192,7 @@ func (v *validator) applications() {
 				continue
 			}
 			claim(s.Name, at+".name")
-			for k, gb := range s.DisksGB {
-				if gb <= 0 {
-					v.errorf(fmt.Sprintf("%s.disksGB[%d]", at, k), "give each disk's size in GB, e.g. [100, 500]", "disk size must be positive, not %d", gb)
-				}
-			}
+			v.disks(at, s.DisksGB)
 			if s.DisksGB != nil && len(s.DisksGB) == 0 {
 				v.errorf(at+".disksGB", "list the disks' sizes in GB, boot disk first", "server %s has no disks", s.Name)
 			}
@@ -210,6 +211,33 @@ func (v *validator) applications() {
 			claim(a.Replacement.Name, path+".replacement.name")
 		}
 	}
+}
+
+// disks checks disk sizes: positive, and no larger than a virtual disk
+// can be.
+func (v *validator) disks(at string, gbs []int) {
+	for k, gb := range gbs {
+		switch {
+		case gb <= 0:
+			v.errorf(fmt.Sprintf("%s.disksGB[%d]", at, k), "give each disk's size in GB, e.g. [100, 500]", "disk size must be positive, not %d", gb)
+		case gb > MaxDiskGB:
+			v.errorf(fmt.Sprintf("%s.disksGB[%d]", at, k), "a virtual disk holds at most 62 TB; split the data over several disks", "disk size %d GB is larger than the %d GB vSphere allows", gb, MaxDiskGB)
+		}
+	}
+}
+
+// badName says why vSphere (or its simulator) cannot hold a VM of that
+// name, or returns "".
+func badName(name string) string {
+	switch {
+	case strings.ContainsAny(name, `/\`):
+		return "holds '/' or '\\', which inventory paths read as folder separators"
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) >= 0:
+		return "holds a control character"
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return fmt.Sprintf("is longer than the %d characters vCenter allows", MaxNameLen)
+	}
+	return ""
 }
 
 // mapped checks that every network a VM or server sits on has a target

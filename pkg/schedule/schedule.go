@@ -166,7 +166,7 @@ func (s *Schedule) totals() {
 		}
 	}
 	for _, w := range s.Waves {
-		waves += time.Duration(w.Estimate)
+		waves = sat(waves, time.Duration(w.Estimate))
 		add(w.Apps)
 	}
 	s.Totals.Estimate = Seconds(waves)
@@ -276,7 +276,7 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string) int {
 		if _, ok := phases[st.Phase][st.Unit]; !ok {
 			unitOrder[st.Phase] = append(unitOrder[st.Phase], st.Unit)
 		}
-		phases[st.Phase][st.Unit] += time.Duration(st.Estimate)
+		phases[st.Phase][st.Unit] = sat(phases[st.Phase][st.Unit], time.Duration(st.Estimate))
 	}
 	sort.Ints(phaseOrder)
 	for _, ph := range phaseOrder {
