@@ -80,6 +80,7 @@ func newBarProgress(w io.Writer, stepsPerApp map[string]int, waveOf map[string]s
 }
 
 func (b *barProgress) Event(ev engine.Event) {
+	ev = terminalEvent(ev)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch ev.Kind {

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"github.com/wavectl/wavectl/pkg/input"
+	"github.com/wavectl/wavectl/pkg/term"
 )
 
 // MaxConfigBytes bounds the config file: a few settings, never megabytes.
@@ -75,7 +76,8 @@ func Run(ctx context.Context, io *IOStreams, args []string) int {
 // within interruptGrace is left running and 130 is returned; one that
 // returns nil after the interrupt exits 130 too.
 func run(ctx context.Context, io *IOStreams, args []string, build func(*Factory) *cobra.Command) int {
-	f := &Factory{IO: io, Config: viper.New(), Log: zerolog.Nop()}
+	ios := *io // setup may wrap the streams of a terminal
+	f := &Factory{IO: &ios, Config: viper.New(), Log: zerolog.Nop()}
 	root := build(f)
 	root.SetArgs(args)
 	root.SetIn(io.In)
@@ -107,6 +109,9 @@ func run(ctx context.Context, io *IOStreams, args []string, build func(*Factory)
 		msg := err.Error()
 		if code == ExitUsage {
 			msg += "\nRun 'wavectl --help' for usage."
+		}
+		if io.ErrTTY {
+			msg = term.EscapeText(msg)
 		}
 		fmt.Fprintln(io.ErrOut, "Error: "+msg)
 	}
@@ -195,6 +200,16 @@ func (f *Factory) setup(cmd *cobra.Command) error {
 		return usageError{err}
 	}
 	f.Log = log
+	// What reaches a terminal is escaped (package term): names and messages
+	// from a plan, vCenter or a hook cannot act on it. The commands that draw
+	// progress bars keep a raw error stream; their bars and log lines escape
+	// what they show themselves.
+	if f.IO.OutTTY {
+		f.IO.Out = term.NewWriter(f.IO.Out)
+	}
+	if f.IO.ErrTTY && !ownSignals[cmd.Name()] {
+		f.IO.ErrOut = term.NewWriter(f.IO.ErrOut)
+	}
 	return nil
 }
 
@@ -215,7 +230,14 @@ func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, err
 		return zerolog.Nop(), fmt.Errorf("log format %q (from --log-format, WAVECTL_LOG_FORMAT or the config file): use auto, console or json", format)
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.Kitchen, NoColor: !tty}
+		// Field values are quoted (escaped) by zerolog when they need it;
+		// the message is not.
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.Kitchen, NoColor: !tty, FormatMessage: func(i any) string {
+			if i == nil {
+				return ""
+			}
+			return term.EscapeText(fmt.Sprint(i))
+		}}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
