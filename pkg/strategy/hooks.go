@@ -2,8 +2,11 @@ package strategy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,8 +26,10 @@ const HookOutputLimit = 16 << 10
 type HookRecorder func(kind, unit, command string, exitCode int, output string, err error, started, ended time.Time)
 
 // ShellHooks runs hook commands with /bin/sh -c, one after another, each
-// within the hooks' timeout (its whole process group is killed when it
-// runs over). Commands run in Dir (the plan file's folder) with the
+// within the hooks' timeout. When a command ends (or runs over), whatever
+// it started is killed: its process group, and on Linux every process
+// carrying its WAVECTL_HOOK_RUN marker, setsid children included (see
+// endHook). Commands run in Dir (the plan file's folder) with the
 // process's environment plus:
 //
 //	WAVECTL_PLAN, WAVECTL_APP, WAVECTL_STRATEGY, WAVECTL_WAVE (empty on
@@ -170,29 +175,27 @@ func (h *ShellHooks) timeout(hooks *plan.Hooks) time.Duration {
 	return time.Duration(plan.DefaultHookTimeout)
 }
 
-// run runs one command and records it.
+// run runs one command and records it. The command runs in a process
+// group of its own, with a marker in its environment
+// (WAVECTL_HOOK_RUN); when it ends, by itself or at its timeout, whatever
+// it started is killed (see endHook), so that no background child outlives
+// the hook.
 func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeout time.Duration, env []string) error {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	marker := hookMarker()
 	cmd := exec.CommandContext(cctx, "/bin/sh", "-c", command)
 	cmd.Dir = h.Dir
-	cmd.Env = append(append(hookEnviron(), h.Env...), env...)
+	cmd.Env = append(append(append(hookEnviron(), h.Env...), env...), marker)
 	out := &tailBuffer{limit: HookOutputLimit}
-	cmd.Stdout, cmd.Stderr = out, out
-	processGroup(cmd)
-	// A background child that keeps the output open must not hold the
-	// step up once the command is done.
-	cmd.WaitDelay = 2 * time.Second
+	processGroup(cmd, marker)
 
 	started := time.Now()
-	err := cmd.Run()
+	err := runHook(cmd, marker, out)
 	ended := time.Now()
 	code := -1
 	if cmd.ProcessState != nil {
 		code = cmd.ProcessState.ExitCode()
-		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
-			err = nil
-		}
 	}
 	// What a hook prints is recorded in the state: a password it echoes
 	// (from a file of its own) is hidden there too.
@@ -215,6 +218,47 @@ func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeou
 		return herr
 	}
 	return nil
+}
+
+// hookOutputGrace is how long, once a hook and what it started are gone,
+// its output is still read: only a process that escaped endHook can hold
+// the pipe open longer.
+const hookOutputGrace = 2 * time.Second
+
+// runHook starts cmd with its stdout and stderr on one pipe read into out,
+// and waits for it (waitHook). The pipe is an *os.File, so the command
+// owns no copying goroutine that a background child could keep waiting.
+func runHook(cmd *exec.Cmd, marker string, out io.Writer) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(out, pr)
+	}()
+	err = cmd.Start()
+	pw.Close()
+	if err == nil {
+		err = waitHook(cmd, marker)
+	}
+	select {
+	case <-copied:
+	case <-time.After(hookOutputGrace):
+	}
+	pr.Close()
+	<-copied
+	return err
+}
+
+// hookMarker is a KEY=VALUE unique to one hook run, inherited by all it
+// starts.
+func hookMarker() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "WAVECTL_HOOK_RUN=" + hex.EncodeToString(b[:])
 }
 
 // tailBuffer keeps the last limit bytes written to it.
