@@ -8,13 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/vmware/govmomi/ovf/importer"
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -195,29 +192,17 @@ func importImage() Action {
 // networks often carry a tool's own names, "bridged" say). Networks the
 // OVF does not declare are left out of the mapping.
 func imageNetworks(rt *Runtime, s *plan.Server, img string) (map[string]string, error) {
-	var archive importer.Archive = &importer.FileArchive{Path: img}
-	ovfPath := img
-	if strings.EqualFold(filepath.Ext(img), ".ova") {
-		archive, ovfPath = &importer.TapeArchive{Path: img}, "*.ovf"
-	}
-	data, err := importer.ReadOvf(ovfPath, archive)
+	names, err := vsphere.OVFNetworks(img)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: read image %s: %w", s.Name, img, err)
 	}
-	env, err := importer.ReadEnvelope(data)
-	if err != nil {
-		return nil, fmt.Errorf("server %s: image %s: %w", s.Name, img, err)
-	}
 	nets, nics := networks(rt.App), serverNetworks(rt, s)
 	out := map[string]string{}
-	if env.Network == nil {
-		return out, nil
-	}
-	for i, n := range env.Network.Networks {
-		if to, ok := nets[n.Name]; ok && to != "" {
-			out[n.Name] = to
+	for i, n := range names {
+		if to, ok := nets[n]; ok && to != "" {
+			out[n] = to
 		} else if i < len(nics) {
-			out[n.Name] = nics[i]
+			out[n] = nics[i]
 		}
 	}
 	return out, nil
