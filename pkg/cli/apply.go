@@ -145,7 +145,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer func() { _ = lock.Unlock() }()
 	if opts.Simulate && command == "apply" {
 		// The simulator starts afresh every time, so its record must too:
 		// an earlier rehearsal's record is replaced, but never a record of

@@ -92,7 +92,7 @@ func simOptions(delays []string, jitter float64, faults []string, seed int64) (s
 	for _, spec := range faults {
 		op, v, ok := strings.Cut(spec, "=")
 		if !ok || op == "" || v == "" {
-			return o, fmt.Errorf("--fault %q: write OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME,...", spec)
+			return o, fmt.Errorf("--fault %q: write OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME[,NAME]", spec)
 		}
 		fl := sim.Fault{Op: op, Transient: true}
 		switch {

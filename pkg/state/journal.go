@@ -437,14 +437,6 @@ func copyRecord(dst, src *State) {
 	dst.WaveHooks = slices.Clone(src.WaveHooks)
 }
 
-func sameRun(a, b *Run) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && a.Host == b.Host && a.User == b.User && a.PID == b.PID &&
-		a.Started.Equal(b.Started) && sameTime(a.Ended, b.Ended) && a.Result == b.Result && a.Note == b.Note
-}
-
 // sameShape reports whether two records of an application have the same
 // units and steps, in the same order.
 func sameShape(a, b *App) bool {

@@ -176,7 +176,7 @@ func Lock(statePath, operation string) (*RunLock, error) {
 	}
 	host, _ := os.Hostname()
 	if prev != nil && prev.Host != host {
-		fl.Unlock()
+		_ = fl.Unlock()
 		return nil, &LockedError{Path: path, Holder: prev, Unconfirmed: true}
 	}
 	l := &RunLock{path: path, fl: fl, previous: prev, holder: Holder{
@@ -184,7 +184,7 @@ func Lock(statePath, operation string) (*RunLock, error) {
 		Command: commandLine(os.Args), Since: time.Now().UTC().Truncate(time.Second),
 	}}
 	if err := writeHolder(path, &l.holder); err != nil {
-		fl.Unlock()
+		_ = fl.Unlock()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if prev != nil {
@@ -292,7 +292,7 @@ func Unlock(statePath, id string) (Holder, error) {
 	if !ok {
 		return Holder{}, lockedError(path)
 	}
-	defer fl.Unlock()
+	defer func() { _ = fl.Unlock() }()
 	// Holding the OS lock, nobody can change the description under us.
 	h, err := readHolder(path)
 	if err != nil {

@@ -797,7 +797,7 @@ func (s *Store) writer() {
 					timer.Stop()
 				}
 				s.flush()
-				s.checkpoint()
+				_ = s.checkpoint() // a failure is kept for Close and retried at the next one
 				return
 			}
 			s.flush()
@@ -808,7 +808,7 @@ func (s *Store) writer() {
 			continue // with every 0, each commit checkpointed already
 		}
 		if wait := s.every - time.Since(s.lastCheckpoint); wait <= 0 {
-			s.checkpoint()
+			_ = s.checkpoint() // as above
 		} else if due == nil {
 			timer = time.NewTimer(wait)
 			due = timer.C

@@ -424,7 +424,7 @@ func TestSettingsNeverPrintThePassword(t *testing.T) {
 		"%v":        fmt.Sprintf("%v", s),
 		"%+v":       fmt.Sprintf("%+v", s),
 		"%#v":       fmt.Sprintf("%#v", s),
-		"%s":        fmt.Sprintf("%s", s),
+		"%s":        fmt.Sprintf("%s", s), //nolint:staticcheck // S1025: what %s prints is the point
 		"%q":        fmt.Sprintf("%q", s),
 		"pointer":   fmt.Sprintf("%+v", &s),
 		"nested":    fmt.Sprintf("%+v", holder{s}),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -566,13 +565,4 @@ func TestRefusesBadInput(t *testing.T) {
 		}
 		t.Errorf("bad guest id: %v", err)
 	}
-}
-
-func sortedVMNames(m map[string]mo.VirtualMachine) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
