@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"github.com/wavectl/wavectl/pkg/input"
+	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/term"
 )
 
@@ -110,6 +111,7 @@ func run(ctx context.Context, io *IOStreams, args []string, build func(*Factory)
 		if code == ExitUsage {
 			msg += "\nRun 'wavectl --help' for usage."
 		}
+		msg = redact.String(msg) // whatever a fault or a library put in it
 		if io.ErrTTY {
 			msg = term.EscapeText(msg)
 		}

@@ -92,6 +92,8 @@ func underAny(path string, decoded map[string]bool) bool {
 	return false
 }
 
+var utf8BOM = []byte{0xef, 0xbb, 0xbf}
+
 var yamlLine = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 
 // Decode parses YAML into a Plan, recording the position of every value and
@@ -101,7 +103,14 @@ var yamlLine = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 func Decode(file string, data []byte) (*Plan, Problems) {
 	d := &decoder{file: file, pos: positions{}}
 	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	// yaml.v3 skips one byte-order mark; an editor that added a second one
+	// would shift every column of the first line. Marks take no column in
+	// an editor, so all of them are skipped (the hash stays the file's).
+	src := data
+	for bytes.HasPrefix(src, utf8BOM) {
+		src = src[len(utf8BOM):]
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
 			d.add(Pos{File: file, Line: 1, Column: 1}, "", "plan is empty", "start from one of the plans in examples/, or run `wavectl schema` for the format")

@@ -657,3 +657,17 @@ waves: [{name: w1, applications: [app]}]
 		}
 	})
 }
+
+func TestByteOrderMarksShiftNoPosition(t *testing.T) {
+	body := header + target + "applications: [{name: app, strategy: remediate, vms: [a-01]}]\nwaves: [{name: w1, applications: [app]}]\n"
+	for _, marks := range []string{"", "\ufeff", "\ufeff\ufeff", "\ufeff\ufeff\ufeff"} {
+		p, probs, err := plan.Load("plan.yaml", []byte(marks+strings.Replace(body, "apiVersion", "apiVersio", 1)))
+		if err == nil || p == nil {
+			t.Fatalf("%d marks: the misspelt field was not found", len(marks)/3)
+		}
+		pr := probs[0]
+		if pr.Line != 1 || pr.Column != 1 || !strings.Contains(pr.Message, `"apiVersio"`) {
+			t.Errorf("%d marks: %s, want the misspelt apiVersio at 1:1", len(marks)/3, pr)
+		}
+	}
+}
