@@ -198,7 +198,7 @@ func succeededState(t *testing.T) *state.State {
 	end2 := move(st, "care-reporting", end, 3*time.Minute)
 	end = later(end2, move(st, "carers-portal", end, 2*time.Minute))
 	c := move(st, "meals-on-wheels", windowStart, 2*time.Minute)
-	move(st, "fax-gateway", c, 2*time.Minute)
+	c = move(st, "fax-gateway", c, 2*time.Minute)
 	endRun(st, r, later(end, c).Add(time.Second), "succeeded", "")
 	return st
 }
