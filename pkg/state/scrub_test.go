@@ -30,6 +30,17 @@ func TestOpeningAStateThatHoldsAPasswordScrubsTheFileItsBackupAndJournal(t *test
 	if !filesHold(t, dir, "s3cret") {
 		t.Fatal("the test's state holds no password to scrub: it tests nothing")
 	}
+	// status and report read without writing: what they get is clean.
+	read, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := Encode(read); strings.Contains(string(data), "s3cret") {
+		t.Error("Read returns the password an older wavectl recorded")
+	}
+	if !filesHold(t, dir, "s3cret") {
+		t.Fatal("Read changed the files")
+	}
 
 	s2, err := Open(path)
 	if err != nil {
