@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -564,5 +565,18 @@ func TestRefusesBadInput(t *testing.T) {
 			s.Close()
 		}
 		t.Errorf("bad guest id: %v", err)
+	}
+}
+
+func TestSeedingStopsWhenItsContextIsCancelled(t *testing.T) {
+	p := loadPlan(t, "../../../plans/crown-hosting.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C before or while seeding 1,500 VMs
+	s, err := NewContext(ctx, p, Options{})
+	if !errors.Is(err, context.Canceled) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("NewContext with a cancelled context: %v, want context.Canceled", err)
 	}
 }
