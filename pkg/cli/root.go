@@ -231,6 +231,9 @@ func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, err
 	default:
 		return zerolog.Nop(), fmt.Errorf("log format %q (from --log-format, WAVECTL_LOG_FORMAT or the config file): use auto, console or json", format)
 	}
+	// Every log line passes through the redactor: a password in a URL or
+	// an error that reached a message or a field is hidden there too.
+	w = redactWriter{w}
 	if format == "console" {
 		// Field values are quoted (escaped) by zerolog when they need it;
 		// the message is not.
@@ -284,4 +287,15 @@ func readError(what, path string, err error) error {
 		err = pe.Err
 	}
 	return fmt.Errorf("%s %s: %w", what, path, err)
+}
+
+// redactWriter hides credentials (redact.String) in what it writes: each
+// Write is one whole log event.
+type redactWriter struct{ w io.Writer }
+
+func (r redactWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, redact.String(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

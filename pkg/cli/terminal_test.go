@@ -119,3 +119,17 @@ func TestConsoleLogsEscapeTheirMessage(t *testing.T) {
 		t.Errorf("a console log line holds raw control characters:\n%q", buf.String())
 	}
 }
+
+func TestLogLinesHideCredentials(t *testing.T) {
+	for _, format := range []string{"json", "console"} {
+		var buf bytes.Buffer
+		log, err := newLogger(&buf, false, "info", format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Warn().Str("url", "https://admin:s3cret@vc.example/sdk").Msg("retrying Post https://admin:s3cret@vc.example/sdk")
+		if strings.Contains(buf.String(), "s3cret") || !strings.Contains(buf.String(), "admin:***@vc.example") {
+			t.Errorf("%s log line: %s", format, buf.String())
+		}
+	}
+}

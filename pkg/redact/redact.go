@@ -16,24 +16,62 @@ const Mask = "***"
 // variables whose value is a secret: password, passwd, secret, token.
 var secretName = regexp.MustCompile(`(?i)(password|passwd|passphrase|secret|token)`)
 
-// URL hides the password of a user:password@ part of s, a URL with or
+// URL hides the password of a user:password@ part of s, one URL with or
 // without a scheme, alone or after a NAME= ("https://u:p@host/sdk",
 // "u:p@host", "crown=https://u:p@host", "--url=u:p@host"). The user name
-// is kept: it says who, not how. The password runs to the last '@', as
-// url.Parse reads it, so a password holding '@', ':' or '/' is hidden
-// whole; a text with an '@' and no ':' before it (an e-mail address) is
-// left alone.
-func URL(s string) string {
-	at := strings.LastIndexByte(s, '@')
+// is kept: it says who, not how. The password runs to the last '@' of s,
+// as url.Parse reads it, so a password holding '@', ':' or '/' (or
+// anything else) is hidden whole; a text with an '@' and no ':' before it
+// (an e-mail address) is left alone.
+func URL(s string) string { return userinfo(s, true) }
+
+// userinfo is URL; when whole is false, s is a word of a free text, where
+// a URL ends at a character that cannot be in one (a quote, an angle
+// bracket, a brace), and every URL with a scheme in it is masked.
+func userinfo(s string, whole bool) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	if !strings.Contains(s, "://") {
+		start := 0
+		if i := strings.IndexByte(s, '='); i >= 0 && i < strings.IndexByte(s+":", ':') {
+			start = i + 1
+		}
+		for !whole && start < len(s) && strings.IndexByte(urlEnd, s[start]) >= 0 {
+			start++ // an opening quote
+		}
+		return maskUserinfo(s, start, whole)
+	}
+	for from := 0; ; {
+		i := strings.Index(s[from:], "://")
+		if i < 0 {
+			return s
+		}
+		start := from + i + 3
+		s = maskUserinfo(s, start, whole)
+		if whole {
+			return s
+		}
+		from = start
+	}
+}
+
+// urlEnd are the characters that cannot be in a URL's user information
+// (url.Parse refuses them) and so end a URL in a free text.
+const urlEnd = "\"'<>{}`\t\n\r "
+
+// maskUserinfo replaces the password of a user:password@ beginning at
+// s[start] with Mask.
+func maskUserinfo(s string, start int, whole bool) string {
+	end := len(s)
+	if i := strings.IndexAny(s[start:], urlEnd); i >= 0 && !whole {
+		end = start + i
+	}
+	at := strings.LastIndexByte(s[start:end], '@')
 	if at < 0 {
 		return s
 	}
-	start := 0
-	if i := strings.Index(s[:at], "://"); i >= 0 {
-		start = i + 3
-	} else if i := strings.IndexByte(s[:at], '='); i >= 0 && i < strings.IndexByte(s[:at]+":", ':') {
-		start = i + 1
-	}
+	at += start
 	colon := strings.IndexByte(s[start:at], ':')
 	if colon < 0 || s[start+colon+1:at] == Mask {
 		return s
@@ -41,7 +79,8 @@ func URL(s string) string {
 	return s[:start+colon+1] + Mask + s[at:]
 }
 
-// Text is URL applied to every whitespace-separated word of a free text.
+// Text hides URL passwords in a free text (a message, a log line): in
+// every whitespace-separated word, each URL ends where a URL cannot go on.
 func Text(s string) string {
 	if !strings.Contains(s, "@") {
 		return s
@@ -52,7 +91,7 @@ func Text(s string) string {
 		if i < 0 {
 			i = len(s)
 		}
-		b.WriteString(URL(s[:i]))
+		b.WriteString(userinfo(s[:i], false))
 		j := i
 		for j < len(s) && isSpace(rune(s[j])) {
 			j++
@@ -111,8 +150,11 @@ func Args(args []string) []string {
 }
 
 func isSecretFlag(a string) bool {
-	return strings.HasPrefix(a, "-") && !strings.Contains(a, "=") && secretName.MatchString(a)
+	return flagName.MatchString(a) && secretName.MatchString(a)
 }
+
+// flagName is what a flag looks like: -x, --db-token, --api_secret.
+var flagName = regexp.MustCompile(`^--?[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // SecretEnv reports whether an environment variable holds a secret that a
 // child process (a hook) must not see: any *PASSWORD*, *SECRET*, *TOKEN*
