@@ -17,7 +17,7 @@ GOLANGCI_VERSION := v2.15.0
 RACE_PKGS := ./pkg/state ./pkg/engine ./pkg/vsphere ./pkg/cli
 RACE_SKIP := /pkg/(state|engine|vsphere|cli)$$
 
-.PHONY: all build test demo bench lint fuzz plans schema clean tools reference report crash
+.PHONY: all build test demo demo-team bench lint fuzz plans schema clean tools reference report crash
 
 all: build
 
@@ -54,6 +54,10 @@ demo: build
 	./$(BIN) status --state demo.state.json
 	./$(BIN) report --state demo.state.json
 
+## demo-team: two waves of one plan applied at once from two shells against one PostgreSQL record, then status from a third (needs Debian's postgresql)
+demo-team: build
+	testdata/demo-team.sh ./$(BIN)
+
 ## bench: every benchmark, as one table with its targets (about 20 minutes; installs govc, Ansible and pyvmomi when it can)
 # The table's figures go in the README's Benchmarks section.
 bench: build tools
@@ -86,9 +90,11 @@ report: demo
 crash:
 	WAVECTL_CRASH_KILLS=200 $(GO) test -count=1 -run Kill -v -timeout 60m ./cmd/wavectl
 
-## fuzz: fuzz the plan loader and the redactor for FUZZTIME each (default 60s)
+## fuzz: fuzz what wavectl parses or hides, FUZZTIME each (default 60s): the plan loader, the state file, a state's journal tail, the redactor
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./pkg/plan
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./pkg/state
+	$(GO) test -run '^$$' -fuzz FuzzCatchUp -fuzztime $(FUZZTIME) ./pkg/state
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./pkg/redact
 
 ## plans: regenerate the reference programme

@@ -50,7 +50,10 @@ type Factory struct {
 // behind: wavectl exits 130 whatever it was doing (reading, validating,
 // seeding a simulator), none of which changes anything that must be
 // finished.
-var ownSignals = map[string]bool{"apply": true, "resume": true, "rollback": true}
+//
+// status is one too: `status --watch` ends on Ctrl-C with exit 0, as a
+// viewer should; a plain status only reads.
+var ownSignals = map[string]bool{"apply": true, "resume": true, "rollback": true, "status": true}
 
 // interruptGrace is how long a command that does not drain has to return
 // after SIGINT/SIGTERM before wavectl stops waiting for it.
@@ -156,6 +159,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdRollback(f, nil),
 		NewCmdStatus(f, nil),
 		NewCmdUnlock(f, nil),
+		NewCmdState(f),
 		NewCmdReport(f, nil),
 		NewCmdDiscover(f, nil),
 	)

@@ -5,6 +5,7 @@
 package redact
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -79,6 +80,26 @@ func maskUserinfo(s string, start int, whole bool) string {
 	return s[:start+colon+1] + Mask + s[at:]
 }
 
+// WithoutPassword is a URL with its password dropped rather than masked
+// (user:pw@ becomes user@, a password= query parameter goes), so that the
+// URL still works where the password comes from elsewhere (PGPASSWORD,
+// ~/.pgpass): for the commands wavectl suggests. A URL that does not
+// parse is not shown at all.
+func WithoutPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 // Text hides URL passwords in a free text (a message, a log line): in
 // every whitespace-separated word, each URL ends where a URL cannot go on.
 func Text(s string) string {
@@ -120,7 +141,7 @@ func String(s string) string {
 
 // assignment matches NAME=VALUE, NAME: VALUE and --name VALUE where NAME
 // names a secret.
-var assignment = regexp.MustCompile(`(?i)(--[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token)[A-Za-z0-9_.-]*[ \t]+|\b[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token)[A-Za-z0-9_.-]*"?(?:=|:[ \t]*)"?)([^\s'",;})]+)`)
+var assignment = regexp.MustCompile(`(?i)(--[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token)[A-Za-z0-9_.-]*[ \t]+|\b[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token)[A-Za-z0-9_.-]*"?(?:=|:[ \t]*)"?)([^\s'",;})&]+)`)
 
 // Args is a command line with its secrets hidden: the value of every
 // password, secret or token flag (--password VALUE, --password=VALUE,
@@ -142,7 +163,7 @@ func Args(args []string) []string {
 			if k, _, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "-") && isSecretFlag(k) {
 				a = k + "=" + Mask
 			}
-			a = URL(a)
+			a = String(URL(a)) // and a password=VALUE inside (a query)
 		}
 		out[i] = a
 	}

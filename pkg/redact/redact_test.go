@@ -45,6 +45,9 @@ func TestArgsHidesEverySecretFlagAndURL(t *testing.T) {
 	if got := Args([]string{"-x:token1@vc", "next"}); got[0] != "-x:***@vc" || got[1] != "next" {
 		t.Errorf("a URL that starts with '-' is taken for a flag: %q", got)
 	}
+	if got := Args([]string{"--state", "postgres://wavectl:s3cret@db/migrations?password=s3cret&programme=crown"}); got[1] != "postgres://wavectl:***@db/migrations?password=***&programme=crown" {
+		t.Errorf("a database URL: %q", got)
+	}
 	if Args(nil) != nil {
 		t.Error("Args(nil) is not nil")
 	}
@@ -109,4 +112,20 @@ func FuzzRedact(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWithoutPasswordKeepsAURLThatStillWorks(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://wavectl:s3cret@db/migrations?programme=crown":                  "postgres://wavectl@db/migrations?programme=crown",
+		"postgres://wavectl@db/migrations?password=s3cret&programme=crown":         "postgres://wavectl@db/migrations?programme=crown",
+		"postgres://db/migrations":                                                 "postgres://db/migrations",
+		"postgres://wavectl:s3cret@db:5432/migrations?sslmode=verify-full&x=1&y=2": "postgres://wavectl@db:5432/migrations?sslmode=verify-full&x=1&y=2",
+	} {
+		if got := WithoutPassword(in); got != want {
+			t.Errorf("WithoutPassword(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := WithoutPassword("postgres://u:s3cret@db/%zz"); strings.Contains(got, "s3cret") {
+		t.Errorf("an unparsable URL shows its password: %q", got)
+	}
 }

@@ -59,7 +59,7 @@ func scrub(st *State) bool {
 // rewriteScrubbed replaces a state file that held a credential with its
 // scrubbed record, twice so that the backup (the previous version) holds
 // none either, and removes the journal, whose lines the file now holds.
-func (s *Store) rewriteScrubbed() error {
+func (s *File) rewriteScrubbed() error {
 	data, err := Encode(s.st)
 	if err != nil {
 		return err

@@ -96,6 +96,15 @@ type Writer struct {
 // NewWriter returns a Writer writing to w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
+// Raw returns w's own writer when w is a Writer, else w: for the escape
+// sequences wavectl itself sends (clearing the screen to redraw a view).
+func Raw(w io.Writer) io.Writer {
+	if t, ok := w.(*Writer); ok {
+		return t.w
+	}
+	return w
+}
+
 // Write writes p, escaped. It reports len(p) written when the escaped text
 // was written whole.
 func (t *Writer) Write(p []byte) (int, error) {
