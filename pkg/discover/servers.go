@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -29,8 +30,8 @@ var listSep = regexp.MustCompile(`[;|+\s]+`)
 
 // ReadServers reads physical servers from a CSV with a header row. Disks
 // and networks are lists separated by ";", "|", "+" or spaces.
-func ReadServers(path string) ([]*Server, map[string]string, error) {
-	t, err := readCSV(path)
+func ReadServers(ctx context.Context, path string) ([]*Server, map[string]string, error) {
+	t, err := readCSV(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,8 +115,8 @@ type Dependency struct {
 }
 
 // ReadDependencies reads a CSV of application,dependsOn pairs.
-func ReadDependencies(path string) ([]Dependency, error) {
-	t, err := readCSV(path)
+func ReadDependencies(ctx context.Context, path string) ([]Dependency, error) {
+	t, err := readCSV(ctx, path)
 	if err != nil {
 		return nil, err
 	}
