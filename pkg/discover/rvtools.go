@@ -579,7 +579,7 @@ func isAppliance(vcHost, name, dns, ip string) bool {
 	short, _, _ := strings.Cut(vcHost, ".")
 	for _, v := range []string{dns, ip, name} {
 		v = strings.ToLower(strings.TrimSpace(v))
-		if v == "" {
+		if v == "" || isIP(vcHost) && v != vcHost {
 			continue
 		}
 		if v == vcHost || (!isIP(v) && (v == short || strings.HasPrefix(vcHost, v+"."))) {

@@ -15,7 +15,7 @@ import (
 // vmProps are the only VM properties the driver reads.
 var vmProps = []string{
 	"name", "parent", "resourcePool", "datastore", "network", "snapshot",
-	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId",
+	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId", "config.managedBy",
 	"runtime.powerState", "runtime.host",
 	"guest.toolsRunningStatus", "guest.ipAddress",
 }
@@ -318,6 +318,9 @@ func buildVM(m mo.VirtualMachine, e *entities) *vmRecord {
 		vm.MemoryMB = int(c.Hardware.MemoryMB)
 		vm.GuestID = c.GuestId
 		vm.HardwareVersion = c.Version
+		if c.ManagedBy != nil {
+			vm.ManagedBy = c.ManagedBy.ExtensionKey
+		}
 		devices := append([]types.BaseVirtualDevice(nil), c.Hardware.Device...)
 		sort.SliceStable(devices, func(i, j int) bool {
 			return devices[i].GetVirtualDevice().Key < devices[j].GetVirtualDevice().Key
