@@ -110,7 +110,7 @@ func Build(in Input) (*Result, error) {
 		res.GroupBy, res.GroupWhy = AutoGroup(inv.VMs)
 	}
 	by := res.GroupBy
-	for _, vm := range inv.VMs {
+	for i, vm := range inv.VMs {
 		key := vm.Value(by)
 		if by.Kind == SourceNameStem {
 			key = nameStem(vm.Name, r.affixes, r.NameStem.MinLength)
@@ -120,6 +120,10 @@ func Build(in Input) (*Result, error) {
 		if name == "" {
 			name = appName(vm.Name)
 			group = fmt.Sprintf("no %s value on %s: an application of its own", by, vm.Name)
+		}
+		if name == "" {
+			// A VM name of no letters or digits ("~") names no application.
+			name = fmt.Sprintf("vm-%d", i+1)
 		}
 		a := get(name, group)
 		a.VMs = append(a.VMs, vm)

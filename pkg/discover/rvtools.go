@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -56,10 +58,13 @@ var networkColumn = regexp.MustCompile(`(?i)^network\s*#?\s*(\d+)$`)
 // a bigger vInfo sheet is not one export; the other sheets have a row per
 // disk, NIC or partition. Inflated, a 10,000-VM RVTools workbook is about
 // 60 MB; MaxInflated refuses a zip bomb before it is unpacked.
+var (
+	MaxVInfoRows       = 100_000
+	MaxSheetRows       = 500_000
+	MaxInflated  int64 = 1 << 30 // bytes, all parts of an .xlsx together
+)
+
 const (
-	MaxVInfoRows     = 100_000
-	MaxSheetRows     = 500_000
-	MaxInflated      = 1 << 30 // bytes, all parts of an .xlsx together
 	maxXMLInMemory   = 16 << 20
 	checkEveryNthRow = 1024
 )
@@ -325,7 +330,7 @@ func blank(rec []string) bool {
 }
 
 func readXLSX(ctx context.Context, path string) (*export, error) {
-	x, err := excelize.OpenFile(path, excelize.Options{UnzipSizeLimit: MaxInflated, UnzipXMLSizeLimit: maxXMLInMemory})
+	x, err := excelize.OpenFile(path, excelize.Options{UnzipSizeLimit: MaxInflated, UnzipXMLSizeLimit: min(maxXMLInMemory, MaxInflated)})
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, err
@@ -682,8 +687,8 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 			}
 			continue
 		}
-		if strings.ContainsRune(name, 0) || !utf8Valid(name) {
-			if err := drop(strconv.Quote(name), fmt.Sprintf("column %q holds a NUL or an invalid character, which no vCenter name has: fix the cell", columns["name"])); err != nil {
+		if strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
+			if err := drop(strconv.Quote(name), fmt.Sprintf("column %q holds a NUL or another control character, or invalid UTF-8, which no vCenter name has: fix the cell", columns["name"])); err != nil {
 				return nil, err
 			}
 			continue
@@ -871,7 +876,6 @@ func rowOrder(where string) int {
 	return n
 }
 
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\ufffd") == s }
 
 func quoteAll(s []string) []string {
 	out := make([]string, len(s))
