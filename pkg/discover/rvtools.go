@@ -876,7 +876,6 @@ func rowOrder(where string) int {
 	return n
 }
 
-
 func quoteAll(s []string) []string {
 	out := make([]string, len(s))
 	for i, x := range s {
