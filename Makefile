@@ -44,6 +44,7 @@ bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./pkg/cli ./pkg/state | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" $(GO) test -run '^$$' -bench OfflineProcess -benchtime 10x ./cmd/wavectl | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'ApplyReference|ScheduleEfficiency' -benchtime 1x -timeout 60m ./pkg/engine | tee -a bench.out
+	$(GO) test -run '^$$' -bench Discover10k -benchtime 3x ./pkg/discover | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" WAVECTL_BENCH_PEERS=1 $(GO) test -run '^$$' -bench Peers -benchtime 1x -timeout 90m ./cmd/wavectl | tee -a bench.out
 	@awk -v date="$$(date -u +%Y-%m-%d)" -v cpus="$$(nproc)" -v cpu="$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
 		-f testdata/benchtable.awk bench.out | tee bench.table

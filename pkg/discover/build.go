@@ -68,6 +68,8 @@ type Result struct {
 	// chose it (no groupBy in the rules nor --group-by).
 	GroupBy  Source
 	GroupWhy string
+
+	byName map[string]*App // for estimates
 }
 
 // Input is everything Build works from.
