@@ -460,3 +460,11 @@ func TestPublicExports(t *testing.T) {
 	}
 	build(t, inv, nil)
 }
+
+func TestServerNamesWithControlCharactersAreRefused(t *testing.T) {
+	_, _, err := ReadServers(context.Background(), writeFile(t, "servers.csv", "name,cpus,memoryMB,disksGB\nok-01,2,4096,40\n\"bad\x00-01\",2,4096,40\n"))
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.HasSuffix(ie.Where, "servers.csv:3") || !strings.Contains(ie.Msg, `"bad\x00-01" holds a NUL`) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ServerAliases are the columns of a physical-servers CSV (a CMDB export),
@@ -56,6 +57,9 @@ func ReadServers(ctx context.Context, path string) ([]*Server, map[string]string
 		at := t.where(i)
 		s := &Server{Name: t.cell(r, col["name"]), Where: at, Application: t.cell(r, col["application"]),
 			Criticality: strings.ToLower(t.cell(r, col["criticality"])), GuestID: t.cell(r, col["guestId"])}
+		if strings.IndexFunc(s.Name, unicode.IsControl) >= 0 {
+			return nil, nil, &InputError{Where: at, Msg: fmt.Sprintf("the server's name %s holds a NUL or another control character: fix the cell", strconv.Quote(s.Name))}
+		}
 		if s.Name == "" {
 			return nil, nil, &InputError{Where: at, Msg: "the server has no name"}
 		}
