@@ -67,9 +67,10 @@ report: demo
 crash:
 	WAVECTL_CRASH_KILLS=200 $(GO) test -count=1 -run Kill -v -timeout 60m ./cmd/wavectl
 
-## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
+## fuzz: fuzz the plan loader, then discover's export reader, for FUZZTIME each (default 60s)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./pkg/plan
+	$(GO) test -run '^$$' -fuzz FuzzExport -fuzztime $(FUZZTIME) ./pkg/discover
 
 ## plans: regenerate the reference programme
 plans:

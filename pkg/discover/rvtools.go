@@ -69,6 +69,15 @@ const (
 	checkEveryNthRow = 1024
 )
 
+// vSphere 8's configuration maximums for one VM: a size past them is a
+// broken cell, not a VM.
+const (
+	maxVCPUs    = 768
+	maxMemoryMB = 24 << 20 // 24 TB
+	maxDiskGB   = 62 << 10 // 62 TB per virtual disk
+	maxTotalGB  = 1 << 30  // what the plan's numbers hold
+)
+
 // InputError is a mistake in an input file (RVTools export, servers or
 // dependency CSV), with where it is and what to do.
 type InputError struct {
@@ -487,6 +496,9 @@ func (ex *export) sides(strict bool, leftOut *[]LeftOut, used map[string]string)
 		for i, r := range t.rows {
 			vm := rawCell(r, 0)
 			mib, err := number(t.cell(r, 1))
+			if err == nil && gbOf(mib) > maxDiskGB {
+				err = fmt.Errorf("%v MiB is more than a virtual disk holds (62 TB)", mib)
+			}
 			if err != nil || mib == 0 {
 				s := get(rawCell(r, 2), vm)
 				s.badDisk = true
@@ -505,10 +517,14 @@ func (ex *export) sides(strict bool, leftOut *[]LeftOut, used map[string]string)
 	}
 	if t := ex.sheets["vnetwork"]; ok(t) {
 		used["vNetwork"] = t.header[1]
-		for _, r := range t.rows {
+		for i, r := range t.rows {
 			s := get(rawCell(r, 2), rawCell(r, 0))
 			s.hasNetworks = true
-			if n := t.cell(r, 1); n != "" && !contains(s.networks, n) {
+			if n := t.cell(r, 1); badText(n) {
+				if err := fail(t, i, rawCell(r, 0), fmt.Sprintf("column %q holds a NUL or another control character, or invalid UTF-8; that NIC's network is left out", t.header[1])); err != nil {
+					return nil, nil, err
+				}
+			} else if n != "" && !contains(s.networks, n) {
 				s.networks = append(s.networks, n)
 			}
 		}
@@ -687,8 +703,14 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 			}
 			continue
 		}
-		if strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
+		if badText(name) {
 			if err := drop(strconv.Quote(name), fmt.Sprintf("column %q holds a NUL or another control character, or invalid UTF-8, which no vCenter name has: fix the cell", columns["name"])); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if bad := badCells(t, r, col["datacenter"], col["vcenter"], col["folder"]); bad != "" {
+			if err := drop(name, fmt.Sprintf("column %q holds a NUL or another control character, or invalid UTF-8: fix the cell", bad)); err != nil {
 				return nil, err
 			}
 			continue
@@ -756,6 +778,12 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 			}
 			continue
 		}
+		if cpus > maxVCPUs || mem > maxMemoryMB {
+			if err := drop(name, fmt.Sprintf("%v vCPUs and %v MB of memory: more than vSphere allows one VM (%d vCPUs, %d MB); fix the cell or the export", cpus, mem, maxVCPUs, maxMemoryMB)); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if cpus < 1 || mem < 4 {
 			if err := drop(name, fmt.Sprintf("no CPU count or memory size (%q %q, %q %q): an inaccessible or orphaned VM in vCenter, or a cut-off export",
 				columns["cpus"], t.cell(r, col["cpus"]), columns["memory"], t.cell(r, col["memory"]))); err != nil {
@@ -788,6 +816,12 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 				}
 				continue
 			}
+			if gbOf(mib) > maxTotalGB {
+				if err := drop(name, fmt.Sprintf("column %q: %v MiB is more than any VM's disks hold; fix the cell or the export", columns["disk"], mib)); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if mib > 0 {
 				vm.DisksGB = []int{gbOf(mib)}
 			}
@@ -803,10 +837,19 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 		if sd != nil && sd.hasNetworks {
 			vm.Networks = sd.networks
 		} else {
+			badNet := ""
 			for _, nc := range nets {
-				if n := t.cell(r, nc.col); n != "" && !contains(vm.Networks, n) {
+				if n := t.cell(r, nc.col); badText(n) {
+					badNet = strings.TrimSpace(t.header[nc.col])
+				} else if n != "" && !contains(vm.Networks, n) {
 					vm.Networks = append(vm.Networks, n)
 				}
+			}
+			if badNet != "" {
+				if err := drop(name, fmt.Sprintf("column %q holds a NUL or another control character, or invalid UTF-8: fix the cell", badNet)); err != nil {
+					return nil, err
+				}
+				continue
 			}
 		}
 		if sd != nil {
@@ -857,6 +900,22 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 		out = append(out, x)
 	}
 	return out, nil
+}
+
+// badText reports a cell no vCenter name holds: a control character (NUL,
+// line break) or invalid UTF-8.
+func badText(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0 || !utf8.ValidString(s)
+}
+
+// badCells is the heading of the first of cols whose cell is bad text.
+func badCells(t *table, r []string, cols ...int) string {
+	for _, c := range cols {
+		if badText(rawCell(r, c)) {
+			return strings.TrimSpace(t.header[c])
+		}
+	}
+	return ""
 }
 
 // rowOrder sorts left-out rows by sheet order, then row.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -268,6 +270,7 @@ func (res *Result) Write() ([]byte, error) {
 			r.Conveyor.MaxVMs, strings.Join(r.Conveyor.Criticality, " or "))
 	}
 
+	safeComments(root.n)
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root.n}}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -402,14 +405,30 @@ func (v *VM) facts() string {
 	return strings.Join(f, "; ")
 }
 
-// commentSafe keeps a comment on its line: control characters (a name
-// may hold anything) are written as Go escapes.
+// commentSafe keeps a comment line a comment: control characters and
+// invalid UTF-8 (a cell may hold anything) are written as Go escapes.
 func commentSafe(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' }) < 0 {
 		return s
 	}
 	q := strconv.Quote(s)
 	return q[1 : len(q)-1]
+}
+
+// safeComments makes every comment in the tree safe, line by line.
+func safeComments(n *yaml.Node) {
+	for _, c := range []*string{&n.HeadComment, &n.LineComment, &n.FootComment} {
+		if *c != "" {
+			lines := strings.Split(*c, "\n")
+			for i, l := range lines {
+				lines[i] = commentSafe(l)
+			}
+			*c = strings.Join(lines, "\n")
+		}
+	}
+	for _, k := range n.Content {
+		safeComments(k)
+	}
 }
 
 // networks are every source network a VM or server sits on.
