@@ -145,7 +145,7 @@ unreadable row); 5 the vCenter could not be reached or refused the login;
 	}
 	fl := cmd.Flags()
 	fl.String("from", "", "where the inventory comes from: vcenter, or rvtools FILE")
-	fl.String("datacenter", "", "source datacenter (needed when the vCenter or export has several)")
+	fl.String("datacenter", "", "source datacenter (needed when the vCenter or export has several; VCENTER/DC picks one of an export of several vCenters)")
 	fl.String("cluster", "", "only VMs in this cluster")
 	fl.String("folder", "", "only VMs in this VM folder (a path under the datacenter's vm folder); it becomes source.folder")
 	fl.String("servers", "", "CSV of physical servers: name, cpus, memoryMB, disksGB[, application, criticality, users, networks]")
