@@ -253,6 +253,10 @@ func TestSeveralSourcesNeedAChoice(t *testing.T) {
 	if len(inv.VMs) != 1 || inv.VCenterURL != "https://vc-b.example/sdk" || inv.Datacenter != "DC1" || inv.Skipped["in other datacenters"] != 3 {
 		t.Errorf("vc-b.example/DC1: %d VMs, %s, %s, skipped %v", len(inv.VMs), inv.VCenterURL, inv.Datacenter, inv.Skipped)
 	}
+	_, err = ReadRVTools(context.Background(), path, Filter{Datacenter: "DC9"}, ReadOptions{})
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "vinfo.csv has no datacenter DC9: it covers vc-a.example/DC1 (2 rows), vc-a.example/DC2 (1 row), vc-b.example/DC1 (1 row); pick one with --datacenter") {
+		t.Fatalf("a datacenter the export does not have: got %v", err)
+	}
 	inv = read(t, path, Filter{Datacenter: "DC2"}, ReadOptions{})
 	if len(inv.VMs) != 1 || inv.VMs[0].Name != "a-03" {
 		t.Errorf("DC2: %v", inv.VMs)

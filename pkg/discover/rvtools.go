@@ -137,16 +137,25 @@ func (c SourceChoice) String() string {
 	return c.VCenter + "/" + c.Datacenter
 }
 
-// SourcesError: the export covers several sources and none was chosen.
+// SourcesError: the export covers several sources and none was chosen,
+// or none is the one chosen (Wanted).
 type SourcesError struct {
 	File    string
 	Choices []SourceChoice
+	Wanted  string
 }
 
 func (e *SourcesError) Error() string {
+	unit := "VM"
+	if e.Wanted != "" {
+		unit = "row" // counted before templates and unreadable rows are left out
+	}
 	var list []string
 	for _, c := range e.Choices {
-		list = append(list, fmt.Sprintf("%s (%s)", c, count(c.VMs, "VM")))
+		list = append(list, fmt.Sprintf("%s (%s)", c, count(c.VMs, unit)))
+	}
+	if e.Wanted != "" {
+		return fmt.Sprintf("%s has no datacenter %s: it covers %s; pick one with --datacenter", e.File, e.Wanted, strings.Join(list, ", "))
 	}
 	return fmt.Sprintf("%s covers %d sources: %s. A plan moves one source datacenter: pick one with --datacenter %s, or write one plan per source with --out-dir DIR",
 		e.File, len(e.Choices), strings.Join(list, ", "), e.Choices[0])
@@ -682,6 +691,7 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 		return x
 	}
 	skipped := map[string]int{}
+	present := map[sourceKey]int{} // rows per source, before the filter
 	var unsorted []LeftOut // rows left out before their source is known
 	seen := map[sourceKey]map[string]string{}
 	for i, r := range t.rows {
@@ -715,6 +725,7 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 			}
 			continue
 		}
+		present[k]++
 		if f.Datacenter != "" && dc != "" && (dc != filterDC || (filterVC != "" && !strings.EqualFold(vc, filterVC))) {
 			skipped["in other datacenters"]++
 			continue
@@ -876,9 +887,15 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 		x := inv(k)
 		x.VMs = append(x.VMs, vm)
 	}
+	if len(order) == 0 && f.Datacenter != "" && len(present) > 0 {
+		se := &SourcesError{File: t.file, Wanted: f.Datacenter}
+		for _, k := range slices.SortedFunc(maps.Keys(present), func(a, b sourceKey) int { return strings.Compare(a.vc+"/"+a.dc, b.vc+"/"+b.dc) }) {
+			se.Choices = append(se.Choices, SourceChoice{VCenter: k.vc, Datacenter: k.dc, VMs: present[k]})
+		}
+		return nil, se
+	}
 	if len(order) == 0 {
-		order = append(order, sourceKey{dc: filterDC, vc: filterVC})
-		inv(order[0])
+		inv(sourceKey{dc: filterDC, vc: filterVC})
 	}
 	sort.Slice(order, func(i, j int) bool {
 		if order[i].vc != order[j].vc {
