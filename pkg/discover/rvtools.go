@@ -692,7 +692,7 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 	}
 	skipped := map[string]int{}
 	present := map[sourceKey]int{} // rows per source, before the filter
-	var unsorted []LeftOut // rows left out before their source is known
+	var unsorted []LeftOut         // rows left out before their source is known
 	seen := map[sourceKey]map[string]string{}
 	for i, r := range t.rows {
 		at := t.where(i)
