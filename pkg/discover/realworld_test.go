@@ -261,6 +261,12 @@ func TestSeveralSourcesNeedAChoice(t *testing.T) {
 	if len(inv.VMs) != 1 || inv.VMs[0].Name != "a-03" {
 		t.Errorf("DC2: %v", inv.VMs)
 	}
+	// A row without a datacenter joins its vCenter's only one.
+	orphan := writeFile(t, "orphan.csv", "VM,CPUs,Memory,Datacenter,VI SDK Server\na-01,2,4096,DC1,vc-a\norphan-01,2,4096,,vc-a\n")
+	inv = read(t, orphan, Filter{}, ReadOptions{})
+	if len(inv.VMs) != 2 || inv.Datacenter != "DC1" || len(inv.LeftOut) != 0 {
+		t.Errorf("orphan: %d VMs in %s, left out %v", len(inv.VMs), inv.Datacenter, inv.LeftOut)
+	}
 	invs, err := ReadRVToolsSources(context.Background(), path, Filter{}, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -131,10 +131,14 @@ type SourceChoice struct {
 }
 
 func (c SourceChoice) String() string {
-	if c.VCenter == "" {
-		return c.Datacenter
+	dc := c.Datacenter
+	if dc == "" {
+		dc = "(no datacenter)"
 	}
-	return c.VCenter + "/" + c.Datacenter
+	if c.VCenter == "" {
+		return dc
+	}
+	return c.VCenter + "/" + dc
 }
 
 // SourcesError: the export covers several sources and none was chosen,
@@ -694,12 +698,34 @@ func (ex *export) inventories(f Filter, o ReadOptions) ([]*Inventory, error) {
 	present := map[sourceKey]int{} // rows per source, before the filter
 	var unsorted []LeftOut         // rows left out before their source is known
 	seen := map[sourceKey]map[string]string{}
+	dcsOf := map[string]map[string]bool{} // vCenter -> its datacenters
+	for _, r := range t.rows {
+		if dc := t.cell(r, col["datacenter"]); dc != "" {
+			vc := strings.ToLower(t.cell(r, col["vcenter"]))
+			if dcsOf[vc] == nil {
+				dcsOf[vc] = map[string]bool{}
+			}
+			dcsOf[vc][dc] = true
+		}
+	}
 	for i, r := range t.rows {
 		at := t.where(i)
 		name := rawCell(r, col["name"])
 		vc := t.cell(r, col["vcenter"])
 		dc := t.cell(r, col["datacenter"])
 		k := sourceKey{vc, dc}
+		switch {
+		case dc != "":
+		case f.Datacenter != "":
+			// A row without a datacenter (an orphaned VM) passes the
+			// filter: it joins the datacenter chosen.
+			k.dc = filterDC
+		case len(dcsOf[strings.ToLower(vc)]) == 1:
+			// ... or the only datacenter its vCenter has.
+			for only := range dcsOf[strings.ToLower(vc)] {
+				k.dc = only
+			}
+		}
 		drop := func(vm, msg string) error {
 			if o.Strict {
 				return &InputError{Where: at, Msg: msg + "; fix the cell or the export (without --strict the row is left out)"}
