@@ -223,6 +223,11 @@ func discoverRun(ctx context.Context, opts *DiscoverOptions) error {
 		if invs[0], err = discover.ReadVCenter(ctx, src, opts.Filter, rules.TagCategories()); err != nil {
 			return inputError(err)
 		}
+		for _, l := range invs[0].LeftOut {
+			if l.Unreadable && opts.Strict {
+				return exitf(ExitInvalid, "%s (--strict: without it, the VM is left out and listed)", l)
+			}
+		}
 	}
 	in := discover.Input{Rules: rules}
 	if opts.Servers != "" {
