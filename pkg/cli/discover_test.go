@@ -7,6 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmware/govmomi/simulator"
+
+	"github.com/wavectl/wavectl/pkg/discover"
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
 // TestDiscoverStopsWhenInterrupted: SIGINT and SIGTERM cancel the
@@ -33,5 +39,43 @@ func TestDiscoverStopsWhenInterrupted(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a plan was written: %v", err)
+	}
+}
+
+// TestDiscoverFromVCenterStrict: a VM vCenter returns no configuration
+// for is left out and counted; with --strict it is exit 3, naming it.
+func TestDiscoverFromVCenterStrict(t *testing.T) {
+	p, _, err := plan.LoadFile("../../testdata/discover/estate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(p, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c, err := s.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range s.Model().Map().All("VirtualMachine") {
+		if vm := o.(*simulator.VirtualMachine); vm.Name == "wiki-01" {
+			vm.Config = nil
+		}
+	}
+	connect := func(context.Context, string) (discover.VCenterSource, func(), error) {
+		return discover.VCenterSource{Client: c.Client, URL: "https://vc-legacy.example/sdk"}, func() {}, nil
+	}
+	for _, strict := range []bool{false, true} {
+		io, _, _, errOut := Test()
+		out := filepath.Join(t.TempDir(), "plan.yaml")
+		err := discoverRun(ctx, &DiscoverOptions{IO: io, From: "vcenter", Filter: discover.Filter{Datacenter: "DC-OLD"}, Out: out, Strict: strict, connect: connect})
+		switch {
+		case strict && (codeOf(err) != ExitInvalid || !strings.Contains(err.Error(), "wiki-01: vCenter returns no configuration for it") || !strings.Contains(err.Error(), "--strict")):
+			t.Errorf("strict: exit %d, %v", codeOf(err), err)
+		case !strict && (err != nil || !strings.Contains(errOut.String(), "Left out: 1 row that could not be read (listed at the top of the plan):\n  https://vc-legacy.example/sdk DC-OLD/vm/wiki-01: wiki-01: vCenter returns no configuration")):
+			t.Errorf("not strict: %v\n%s", err, errOut)
+		}
 	}
 }
