@@ -280,7 +280,15 @@ func readCSV(ctx context.Context, path string) (*table, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	return csvTable(ctx, path, fh, MaxVInfoRows)
+	// A read blocked on a slow file (a pipe, a stalled network share)
+	// would not see the context: closing the file ends it.
+	stop := context.AfterFunc(ctx, func() { fh.Close() })
+	defer stop()
+	t, err := csvTable(ctx, path, fh, MaxVInfoRows)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return t, err
 }
 
 // csvTable reads a CSV with a header row; comma or semicolon separated
