@@ -57,7 +57,9 @@ export (--from rvtools FILE: the .xlsx, or its vInfo sheet saved as CSV), plus
 a CSV of physical servers (--servers) and of dependencies (--dependencies).
 
 VMs are grouped into applications by a rule (--group-by tag:CATEGORY,
-attribute:NAME, folder or pattern:REGEX); each application gets a suggested
+attribute:NAME, folder, pattern:REGEX or name-stem; by default the first the
+data supports: folder, an Application tag or attribute, else the stem of the
+names, so that BBWMFG01 and BBWMFG02 are one); each application gets a suggested
 strategy and each wave its applications, with the reason in a YAML comment
 next to it. A rules file (--rules, see examples/discover/rules.yaml) sets the
 grouping, the strategy rules, the target and the wave windows. The plan is
@@ -151,7 +153,7 @@ unreadable row); 5 the vCenter could not be reached or refused the login;
 	fl.String("servers", "", "CSV of physical servers: name, cpus, memoryMB, disksGB[, application, criticality, users, networks]")
 	fl.String("dependencies", "", "CSV of application,dependsOn pairs")
 	fl.String("rules", "", "rules file (see examples/discover/rules.yaml); defaults are in the README")
-	fl.String("group-by", "", "how VMs form applications: tag:CATEGORY, attribute:NAME, folder or pattern:REGEX (default: the rules file's, else folder)")
+	fl.String("group-by", "", "how VMs form applications: tag:CATEGORY, attribute:NAME, folder, pattern:REGEX or name-stem (default: the rules file's, else the first the data supports)")
 	fl.String("name", "", "the plan's metadata.name (default: the rules file's, else discovered)")
 	fl.String("target-vcenter", "", "the target vCenter, as NAME=URL or URL, when it is not the source one")
 	fl.String("target-datacenter", "", "target datacenter")
