@@ -38,6 +38,11 @@ changed plan.
 --retry-failed is the default: failed applications run again from their
 failed step; --retry-failed=false leaves them as they are.
 
+The options of the run it carries on (the last apply or resume in the
+record: its --wave, --app and --conveyor scope, --ignore-windows,
+--retry-base, --verify-timeout) are used again unless given now; the log
+says which.
+
 Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 		Example: `  wavectl resume                      # the one *.state.json here
   wavectl resume --state /srv/runs/crown-hosting.state.json --yes
@@ -59,6 +64,7 @@ Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 				opts.Plan = p
 			}
 			retry := f.Config.GetBool("retry-failed")
+			opts.NoRetryFailed = !retry
 			if runF != nil {
 				return runF(opts)
 			}
@@ -97,7 +103,56 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 	}
 	opts.Args = redactArgs(os.Args[1:])
 	opts.Connect = vcenterDrivers(f, cmd, nil)
+	opts.Given = map[string]bool{}
+	for _, name := range []string{"wave", "app", "conveyor", "ignore-windows", "retry-base", "verify-timeout"} {
+		opts.Given[name] = v.IsSet(name)
+	}
 	return nil
+}
+
+// reuseOptions gives a resume the options of the run it carries on (the
+// last apply or resume the record holds) that the operator did not give
+// again, and says which it reused.
+func reuseOptions(f *Factory, opts *ApplyOptions, st *state.State) {
+	var last *state.Run
+	for _, r := range st.Runs {
+		if r.Command == "apply" || r.Command == "resume" {
+			last = r
+		}
+	}
+	if last == nil {
+		return
+	}
+	o := last.Options
+	var reused []string
+	if !opts.Given["wave"] && !opts.Given["app"] && !opts.Given["conveyor"] && (len(o.Waves) > 0 || len(o.Apps) > 0 || o.Conveyor) {
+		opts.Scope = engine.Scope{Waves: o.Waves, Conveyor: o.Conveyor, Apps: o.Apps}
+		for _, w := range o.Waves {
+			reused = append(reused, "--wave "+w)
+		}
+		for _, a := range o.Apps {
+			reused = append(reused, "--app "+a)
+		}
+		if o.Conveyor {
+			reused = append(reused, "--conveyor")
+		}
+	}
+	if !opts.Given["ignore-windows"] && o.IgnoreWindows {
+		opts.IgnoreWindows = true
+		reused = append(reused, "--ignore-windows")
+	}
+	if d, err := time.ParseDuration(o.RetryBase); err == nil && d > 0 && !opts.Given["retry-base"] && d != opts.RetryBase {
+		opts.RetryBase = d
+		reused = append(reused, "--retry-base "+o.RetryBase)
+	}
+	if d, err := time.ParseDuration(o.VerifyTimeout); err == nil && d > 0 && !opts.Given["verify-timeout"] && d != opts.VerifyTimeout {
+		opts.VerifyTimeout = d
+		reused = append(reused, "--verify-timeout "+o.VerifyTimeout)
+	}
+	if len(reused) > 0 {
+		f.Log.Info().Strs("options", reused).Str("from", last.Command+" of "+last.Started.UTC().Format(time.RFC3339)).
+			Msg("resume carries on with the options the run it continues had; give a flag to change one")
+	}
 }
 
 // recorded finds the state and the plan it records, and checks that the
@@ -111,7 +166,14 @@ func recorded(opts *ApplyOptions) (*plan.Plan, *schedule.Schedule, string, error
 	if err != nil {
 		return nil, nil, "", err
 	}
-	st, err := state.Read(path)
+	programme := ""
+	if opts.Plan != "" && isDatabase(path) {
+		// A database may hold several programmes: the plan names its own.
+		if programme, err = planNameOf(opts.Plan); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	st, err := readRecord(path, programme)
 	if err != nil {
 		return nil, nil, "", stateReadError(path, so, err)
 	}
@@ -193,7 +255,8 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 	opts.Plan = p.File
 	var running int
 	failed := map[string]bool{}
-	if st, err := state.Read(path); err == nil {
+	if st, err := readRecord(path, p.Metadata.Name); err == nil {
+		reuseOptions(f, opts, st)
 		for _, a := range st.Apps {
 			for _, u := range a.Units {
 				for _, s := range u.Steps {
@@ -208,6 +271,8 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 		}
 	}
 	if !retryFailed && len(failed) > 0 {
+		given := opts.Scope
+		opts.GivenScope = &given
 		opts.Scope = without(opts.Scope, sched, failed)
 	}
 	if running > 0 {

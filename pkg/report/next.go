@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) 
 	args := []string{"wavectl", "apply"}
 	var sc scope
 	if run != nil && run.Command == "apply" {
-		sc = parseScope(run.Args)
+		sc = runScope(run)
 	}
 	covered := true
 	if app != nil {
@@ -37,7 +36,7 @@ func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) 
 		args = append(args, sc.flags...)
 	}
 	args = append(args, sc.other...)
-	if sc.state == "" && statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) {
+	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) {
 		args = append(args, "--state", quote(statePath))
 	}
 	plan := st.PlanFile
@@ -52,9 +51,8 @@ type scope struct {
 	waves, apps []string
 	conveyor    bool
 	simulate    bool     // a rehearsal against the embedded simulator
-	flags       []string // --wave, --app and --conveyor, as given
-	other       []string // --state, --simulate, --ignore-windows
-	state       string
+	flags       []string // --wave, --app and --conveyor
+	other       []string // --simulate, --ignore-windows
 }
 
 func (s scope) covers(a *state.App) bool {
@@ -62,45 +60,26 @@ func (s scope) covers(a *state.App) bool {
 	return inGroup && (len(s.apps) == 0 || slices.Contains(s.apps, a.Name))
 }
 
-// parseScope reads the flags that say what a run ran on; connection
-// settings and --yes are left for the operator to give again.
-func parseScope(args []string) scope {
-	var s scope
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
-		}
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		name, value, inline := strings.Cut(a, "=")
-		if !inline && valueFlags[name] && i+1 < len(args) {
-			value = args[i+1]
-			i++
-		}
-		on := !inline || value == "true"
-		switch name {
-		case "--wave":
-			s.waves = append(s.waves, value)
-			s.flags = append(s.flags, name+" "+quote(value))
-		case "--app":
-			s.apps = append(s.apps, value)
-			s.flags = append(s.flags, name+" "+quote(value))
-		case "--conveyor":
-			if on {
-				s.conveyor = true
-				s.flags = append(s.flags, name)
-			}
-		case "--state":
-			s.state = value
-			s.other = append(s.other, name+" "+quote(value))
-		case "--simulate", "--ignore-windows":
-			if on {
-				s.other = append(s.other, name)
-				s.simulate = s.simulate || name == "--simulate"
-			}
-		}
+// runScope is what a run ran on, from its recorded options (never from
+// its command line); connection settings and --yes are left for the
+// operator to give again.
+func runScope(run *state.Run) scope {
+	o := run.Options
+	s := scope{waves: o.Waves, apps: o.Apps, conveyor: o.Conveyor, simulate: o.Simulate}
+	for _, w := range o.Waves {
+		s.flags = append(s.flags, "--wave "+quote(w))
+	}
+	if o.Conveyor {
+		s.flags = append(s.flags, "--conveyor")
+	}
+	for _, a := range o.Apps {
+		s.flags = append(s.flags, "--app "+quote(a))
+	}
+	if o.Simulate {
+		s.other = append(s.other, "--simulate")
+	}
+	if o.IgnoreWindows {
+		s.other = append(s.other, "--ignore-windows")
 	}
 	return s
 }
@@ -134,13 +113,9 @@ func newContext(st *state.State, run *state.Run, now time.Time, statePath string
 		c.apps[a.Name] = a
 	}
 	c.alive = run != nil && run.Result == "running"
-	c.simulated = run != nil && run.Command == "apply" && parseScope(run.Args).simulate
+	c.simulated = run != nil && run.Command == "apply" && run.Options.Simulate
 	return c
 }
-
-// dependsOn finds the application a skipped one waited for, in the
-// engine's reason ("skipped: it depends on X, which failed").
-var dependsOn = regexp.MustCompile(`depends on (\S+), which`)
 
 // appNext says what an operator should do about one application, or nil
 // when it needs nothing.
@@ -200,8 +175,7 @@ func (c *nextContext) appNextText(a *state.App) *Next {
 		return &Next{Kind: "retry", Text: text}
 
 	case state.Skipped:
-		if m := dependsOn.FindStringSubmatch(a.Reason); m != nil {
-			dep := m[1]
+		if dep := a.SkippedFor; dep != "" {
 			how := "did not move"
 			if d := c.apps[dep]; d != nil {
 				how = statusWord(d.Status)
