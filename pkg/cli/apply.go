@@ -80,7 +80,15 @@ a whole migration with no vCenter. A simulated run always starts fresh (the
 simulator does), with its state in <plan name>.simulate.state.json.
 
 Exit codes: 0 done, 3 invalid plan, 5 vCenter unreachable, 6 some applications
-failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
+failed or were skipped, 7 paused (a change window closed, or a change freeze
+began), 10 a wave or the conveyor is not approved (its gate names who must
+approve: wavectl approve), 130 interrupted.
+
+Governance (see the plan's gates, freezes and abortWhen): a wave whose gate
+lacks approvals for this exact plan is not started; no step starts inside a
+freeze; a wave whose back-out criterion trips stops and does what its
+onFailure says. --simulate rehearsals are held back by neither gates nor
+freezes: they change no vCenter.`,
 		Example: `  wavectl apply --simulate --yes examples/demo.yaml
   wavectl apply --wave wave-1 plans/crown-hosting.yaml
   wavectl apply --conveyor --app fax-gateway plans/crown-hosting.yaml`,
@@ -119,7 +127,14 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
-	sched, warnings := schedule.Compile(p)
+	sched, warnings, err := calibrated(p, nil, false)
+	if err != nil {
+		// Estimates only shape the overrun criterion and the record's
+		// estimate: a calibration source that cannot be read is no reason
+		// to hold a migration back.
+		f.Log.Warn().Err(err).Msg("calibration: using the default estimates")
+		sched, warnings = schedule.Compile(p)
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(opts.IO.ErrOut, w.String())
 	}
@@ -219,6 +234,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			return newHooks(p, record)
 		},
 		Progress: prog, Log: f.Log, Args: opts.Args, Simulate: opts.Simulate, NoRetryFailed: opts.NoRetryFailed, GivenScope: opts.GivenScope,
+		StateFlag: stateFlag(opts.State),
 	})
 	if bars != nil {
 		bars.Wait()
@@ -249,6 +265,8 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		return silentExit(ExitPaused)
 	case engine.Interrupted:
 		return silentExit(ExitInterrupted)
+	case engine.Unapproved:
+		return silentExit(ExitUnapproved)
 	}
 	return silentExit(ExitFailed)
 }

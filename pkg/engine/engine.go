@@ -87,6 +87,9 @@ type Options struct {
 	// place of Scope when the command narrowed it (resume leaving failed
 	// applications alone).
 	GivenScope *Scope
+	// StateFlag is " --state REF" when the record is not the default
+	// one, for the commands a message suggests.
+	StateFlag string
 }
 
 // Result is how a run ended.
@@ -133,6 +136,13 @@ type engine struct {
 	// flight finish, and the run ends with halted as its error.
 	halted   error
 	haltNote string
+	// Governance (governance.go): a gate that stopped the run, when each
+	// wave began, its failed applications, and its tripped criteria.
+	unapproved bool
+	waveStart  map[string]time.Time
+	waveFailed map[string]int
+	abortSeen  map[string]bool
+	aborted    map[string]string
 
 	vcMu      sync.Mutex
 	vcChecked map[string]bool // vCenters whose identity was checked
@@ -368,6 +378,13 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	})
 
 	var wg sync.WaitGroup
+	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) && !e.allDone(c.Apps) {
+		// Checked before any wave starts, so that an unapproved conveyor
+		// holds back the whole run, every time.
+		if note := e.gateClosed(plan.ConveyorGate); note != "" {
+			e.refuse(note)
+		}
+	}
 	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) {
 		wg.Add(1)
 		go func() {
@@ -422,7 +439,8 @@ func (e *engine) begin() error {
 	for _, sa := range e.scheduled() {
 		apps = append(apps, skeleton(e.apps[sa.Name], sa))
 	}
-	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"}
+	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running",
+		Estimate: e.opts.Schedule.Recorded()}
 	_ = e.saved(e.store.BeginRun(run, apps))
 	return e.storeFailed()
 }
@@ -528,6 +546,14 @@ func (e *engine) runWaves(ctx context.Context) {
 			why = "not started: " + e.pausedNote()
 		}
 		pw := e.p.Waves[e.waveIndex(w.Name)]
+		// The gate first: an operator waiting for a window needs to know
+		// the wave is not approved yet.
+		if why == "" && !e.allDone(w.Apps) {
+			if note := e.gateClosed(w.Name); note != "" {
+				e.refuse(note)
+				why = "not started: " + note
+			}
+		}
 		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows {
 			now := e.now()
 			switch {
@@ -538,6 +564,9 @@ func (e *engine) runWaves(ctx context.Context) {
 				e.pause(fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
 				why = "not started: " + e.pausedNote()
 			}
+		}
+		if why == "" && e.checkFreeze() {
+			why = "not started: " + e.pausedNote()
 		}
 		if why != "" {
 			for _, rest := range waves[i:] {
@@ -550,6 +579,7 @@ func (e *engine) runWaves(ctx context.Context) {
 			return
 		}
 		e.prog.Event(Event{Kind: WaveStarted, Wave: w.Name, Time: e.now()})
+		e.waveBegan(w.Name)
 		if err := e.waveHook(ctx, "pre", pw); err != nil {
 			why := "not started: wave " + w.Name + "'s pre hook failed: " + err.Error()
 			for _, sa := range w.Apps {
@@ -575,6 +605,8 @@ func (e *engine) runWaves(ctx context.Context) {
 			}(e.apps[sa.Name])
 		}
 		wg.Wait()
+		e.checkAbort(w.Name)
+		e.backOut(w.Name, pw.OnFailure)
 		if err := e.waveHook(ctx, "post", pw); err != nil {
 			e.log.Warn().Err(err).Str("wave", w.Name).Msg("the wave's post hook failed (reported, not fatal)")
 		}
@@ -730,6 +762,8 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	switch {
 	case e.storeFailed() != nil:
 		res.Status, res.Note = FailedRun, "stopped: "+e.pausedNote()
+	case e.unapproved && ctx.Err() == nil:
+		res.Status, res.Note = Unapproved, e.pausedNote()
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
 	case e.isPaused():
@@ -746,6 +780,13 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	default:
 		res.Status = Succeeded
 	}
+	e.mu.Lock()
+	for _, w := range e.waveNames() {
+		if note := e.aborted[w]; note != "" && res.Status == FailedRun {
+			res.Note = note + "; " + res.Note
+		}
+	}
+	e.mu.Unlock()
 	return res, e.closeRun(res)
 }
 

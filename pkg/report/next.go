@@ -293,6 +293,8 @@ func (c *nextContext) overallNext(r *StatusReport) *Next {
 	case a.Failed+a.RolledBack+a.Skipped > 0:
 		return &Next{Kind: "retry", Command: c.cmd, Text: fmt.Sprintf(
 			"fix what failed (each application's next action says what), then %s carries on: done steps are skipped, failed ones run again from the step that failed", cmd)}
+	case c.run.Result == "unapproved", c.run.Result == "paused" && strings.HasPrefix(c.run.Note, "change freeze"):
+		return governanceNext(c.run, cmd)
 	case c.run.Result == "paused":
 		return &Next{Kind: "carry-on", Command: c.cmd, Text: fmt.Sprintf(
 			"the run paused because a change window closed: %s carries on while the window is open (give the wave its next window in the plan)", cmd)}

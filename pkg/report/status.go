@@ -40,6 +40,9 @@ type StatusReport struct {
 	// that needs something has its own Next too.
 	Next   *Next    `json:"next,omitempty"`
 	Groups []*Group `json:"groups"`
+	// Governance: approvals recorded, back-out criteria that tripped.
+	Approvals []state.Approval `json:"approvals,omitempty"`
+	Aborts    []state.Abort    `json:"aborts,omitempty"`
 }
 
 // RunView is one run of wavectl as the record has it.
@@ -266,6 +269,7 @@ func StatusWith(st *state.State, now time.Time, opts Options) *StatusReport {
 	}
 	r.Summary = summary(r)
 	r.Next = c.overallNext(r)
+	r.Approvals, r.Aborts = st.Approvals, st.Aborts
 	return r
 }
 
