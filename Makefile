@@ -66,6 +66,7 @@ bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./pkg/cli ./pkg/state ./pkg/plan | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" $(GO) test -run '^$$' -bench OfflineProcess -benchtime 10x ./cmd/wavectl | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'ApplyReference|ScheduleEfficiency' -benchtime 1x -timeout 60m ./pkg/engine | tee -a bench.out
+	$(GO) test -run '^$$' -bench Discover10k -benchtime 3x ./pkg/discover | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" WAVECTL_BENCH_PEERS=1 $(GO) test -run '^$$' -bench Peers -benchtime 1x -timeout 90m ./cmd/wavectl | tee -a bench.out
 	@awk -v date="$$(date -u +%Y-%m-%d)" -v cpus="$$(nproc)" -v cpu="$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
 		-f testdata/benchtable.awk bench.out | tee bench.table
@@ -90,12 +91,13 @@ report: demo
 crash:
 	WAVECTL_CRASH_KILLS=200 $(GO) test -count=1 -run Kill -v -timeout 60m ./cmd/wavectl
 
-## fuzz: fuzz what wavectl parses or hides, FUZZTIME each (default 60s): the plan loader, the state file, a state's journal tail, the redactor
+## fuzz: fuzz what wavectl parses or hides, FUZZTIME each (default 60s): the plan loader, the state file, a state's journal tail, the redactor, discover's export reader
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./pkg/plan
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./pkg/state
 	$(GO) test -run '^$$' -fuzz FuzzCatchUp -fuzztime $(FUZZTIME) ./pkg/state
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./pkg/redact
+	$(GO) test -run '^$$' -fuzz FuzzExport -fuzztime $(FUZZTIME) ./pkg/discover
 
 ## plans: regenerate the reference programme
 plans:

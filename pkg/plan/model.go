@@ -180,6 +180,7 @@ type VMRef struct {
 	PowerState string   `yaml:"powerState" enum:"poweredOn,poweredOff" doc:"Power state, when known (default poweredOn)."`
 	GuestID    string   `yaml:"guestId" doc:"vSphere guest OS id, when known."`
 	Hardware   string   `yaml:"hardwareVersion" pattern:"^vmx-[0-9]+$" hint:"write hardware versions as vmx-NN, e.g. vmx-19" doc:"Hardware version, when known (e.g. vmx-13)."`
+	ManagedBy  string   `yaml:"managedBy" doc:"The vSphere solution that manages this VM (config.managedBy's extension key, e.g. com.vmware.vim.eam), written only when its owner agreed to the move: plan flags, and apply refuses to change, a VM that vCenter reports managed unless this names that solution."`
 }
 
 // FromScalar lets a VM be written as its bare name.

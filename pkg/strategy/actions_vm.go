@@ -259,6 +259,20 @@ func cloneVM() Action {
 				}
 				tplName, spec.Name = a.Replacement.Template, a.Replacement.Name
 				spec.CPUs, spec.MemoryMB = a.Replacement.CPUs, a.Replacement.MemoryMB
+				// The old VMs are retired after this: refuse a managed one
+				// before anything is deployed for it.
+				for _, ref := range a.VMs {
+					if ref == nil {
+						continue
+					}
+					one := *rt
+					one.Unit, one.Outputs = ref.Name, map[string]string{}
+					if _, old, err := sourceVM(ctx, &one); err == nil {
+						if err := notManaged(&one, old); err != nil {
+							return err
+						}
+					}
+				}
 			}
 			tpl, err := template(ctx, rt, tplName)
 			if err != nil {
@@ -272,6 +286,9 @@ func cloneVM() Action {
 				// the portgroup the old VM's NIC in that place maps to.
 				_, old, err := sourceVM(ctx, rt)
 				if err != nil {
+					return err
+				}
+				if err := notManaged(rt, old); err != nil {
 					return err
 				}
 				spec.CPUs, spec.MemoryMB = old.CPUs, old.MemoryMB

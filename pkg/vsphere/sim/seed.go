@@ -131,6 +131,9 @@ type vmSpec struct {
 	guestID  string
 	version  string
 	template bool
+	// managedBy marks the VM as a vSphere solution's (config.managedBy),
+	// as the plan says it is.
+	managedBy string
 
 	dc      *dcPlan
 	cluster *clusterPlan
@@ -379,6 +382,8 @@ func vmFromRef(v *plan.VMRef) (*vmSpec, error) {
 		on:       v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
 		guestID:  v.GuestID,
 		version:  v.Hardware,
+
+		managedBy: v.ManagedBy,
 	}
 	if len(spec.networks) == 0 {
 		spec.networks = []string{DefaultNetwork}
@@ -869,6 +874,9 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 		MemoryMB: int64(v.memMB),
 		Version:  v.version,
 		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + v.ds.name + "]"},
+	}
+	if v.managedBy != "" {
+		spec.ManagedBy = &types.ManagedByInfo{ExtensionKey: v.managedBy, Type: "VirtualMachine"}
 	}
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")
