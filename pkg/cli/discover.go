@@ -17,6 +17,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/discover"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
@@ -337,7 +338,7 @@ func applyFlags(r *discover.Rules, opts *DiscoverOptions) error {
 			name, u = "target", vc
 		}
 		if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
-			return usageError{fmt.Errorf("--target-vcenter %q: write NAME=https://HOST/sdk or https://HOST/sdk, without credentials", redactURL(vc))}
+			return usageError{fmt.Errorf("--target-vcenter %q: write NAME=https://HOST/sdk or https://HOST/sdk, without credentials", redact.URL(vc))}
 		}
 		r.Target.VCenter, r.Target.URL = name, u
 	}
@@ -356,13 +357,6 @@ func applyFlags(r *discover.Rules, opts *DiscoverOptions) error {
 		return usageError{err}
 	}
 	return nil
-}
-
-func redactURL(u string) string {
-	if i := strings.LastIndex(u, "@"); i >= 0 {
-		return "***@" + u[i+1:]
-	}
-	return u
 }
 
 func unwrapPath(err error) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -233,8 +234,7 @@ func rulesYAMLError(file string, err error) error {
 		msg = te.Errors[0]
 	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
+		line, _ := strconv.Atoi(m[1]) // the pattern matched digits
 		return &RulesError{File: file, Line: line, Msg: m[2] + " (see examples/discover/rules.yaml for the format)"}
 	}
 	return &RulesError{File: file, Msg: msg + " (see examples/discover/rules.yaml for the format)"}

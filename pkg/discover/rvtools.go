@@ -488,8 +488,6 @@ type side struct {
 	memHotAdd   bool
 	usedMiB     float64
 	hasUsed     bool
-	hostCPU     string
-	hostEVC     string
 	hasNetworks bool
 }
 

@@ -50,12 +50,6 @@ target:
 		fmt.Fprintf(&b, "    %s: %s\n", k, r.Target.Networks[k])
 	}
 	b.WriteString("applications:\n")
-	var names []string
-	for _, e := range estate {
-		if !e.template {
-			names = append(names, e.vm)
-		}
-	}
 	b.WriteString("  - name: estate\n    strategy: remediate\n    vms:\n")
 	for _, e := range estate {
 		if e.template {

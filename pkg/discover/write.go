@@ -92,14 +92,6 @@ func (m mapping) set(key string, v *yaml.Node) *yaml.Node {
 	return k
 }
 
-func strMap(v map[string]string) *yaml.Node {
-	m := newMapping(false)
-	for _, k := range slices.Sorted(maps.Keys(v)) {
-		m.set(k, str(v[k]))
-	}
-	return m.n
-}
-
 var planNameBad = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // Write renders the result as a plan in YAML, with the reason for every
@@ -239,7 +231,7 @@ func (res *Result) Write() ([]byte, error) {
 	for _, a := range ordered {
 		apps = append(apps, a.node())
 	}
-	k = root.set("applications", seq(false, apps...))
+	root.set("applications", seq(false, apps...))
 
 	if len(res.Waves) > 0 {
 		var waves []*yaml.Node
