@@ -80,7 +80,7 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 // that reaches the guests the instances serve for TCP checks.
 func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial *func(context.Context, string, string) (net.Conn, error)) connector {
 	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
-		e, err := sim.NewEstate(p, sim.Options{})
+		e, err := sim.NewEstateContext(ctx, p, sim.Options{})
 		if err != nil {
 			return nil, nil, err
 		}

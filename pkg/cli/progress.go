@@ -80,6 +80,7 @@ func newBarProgress(w io.Writer, stepsPerApp map[string]int, waveOf map[string]s
 }
 
 func (b *barProgress) Event(ev engine.Event) {
+	ev = terminalEvent(ev)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch ev.Kind {
@@ -112,21 +113,21 @@ func (b *barProgress) Event(ev engine.Event) {
 	case engine.StepDone:
 		b.incr(ev)
 	case engine.StepFailed:
-		b.p.Write([]byte(fmt.Sprintf("failed: %s: %s: %v\n", ev.App, stepLabel(ev), ev.Err)))
+		_, _ = b.p.Write([]byte(fmt.Sprintf("failed: %s: %s: %v\n", ev.App, stepLabel(ev), ev.Err)))
 	case engine.AppDone:
 		if ab := b.apps[ev.App]; ab != nil {
 			ab.bar.Abort(true)
 			delete(b.apps, ev.App)
 		}
 		if ev.Status != state.Done {
-			b.p.Write([]byte(fmt.Sprintf("%s %s: %s\n", ev.App, ev.Status, ev.Message)))
+			_, _ = b.p.Write([]byte(fmt.Sprintf("%s %s: %s\n", ev.App, ev.Status, ev.Message)))
 		}
 	case engine.WaveDone:
 		if wb := b.waves[ev.Wave]; wb != nil {
 			wb.Abort(false)
 		}
 	case engine.RunPaused:
-		b.p.Write([]byte("paused: " + ev.Message + "\n"))
+		_, _ = b.p.Write([]byte("paused: " + ev.Message + "\n"))
 	case engine.RunDone:
 		if b.overall != nil && !b.overall.Completed() {
 			b.overall.Abort(false)

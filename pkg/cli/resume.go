@@ -13,6 +13,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 )
@@ -101,7 +102,7 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 	if opts.RetryBase <= 0 {
 		return usageError{errors.New("--retry-base must be positive, e.g. 2s")}
 	}
-	opts.Args = redactArgs(os.Args[1:])
+	opts.Args = redact.Args(os.Args[1:])
 	opts.Connect = vcenterDrivers(f, cmd, nil)
 	opts.Given = map[string]bool{}
 	for _, name := range []string{"wave", "app", "conveyor", "ignore-windows", "retry-base", "verify-timeout"} {

@@ -99,7 +99,7 @@ func simOptions(delays []string, jitter float64, faults []string, seed int64) (s
 	for _, spec := range faults {
 		op, v, ok := strings.Cut(spec, "=")
 		if !ok || op == "" || v == "" {
-			return o, fmt.Errorf("--fault %q: write OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME,...", spec)
+			return o, fmt.Errorf("--fault %q: write OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME[,NAME]", spec)
 		}
 		fl := sim.Fault{Op: op, Transient: true}
 		switch {
@@ -127,8 +127,11 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 	if err != nil {
 		return err
 	}
-	e, err := sim.NewEstate(p, opts.Sim)
+	e, err := sim.NewEstateContext(cmd.Context(), p, opts.Sim)
 	if err != nil {
+		if cmd.Context().Err() != nil {
+			return silentExit(ExitInterrupted)
+		}
 		return usageError{err}
 	}
 	defer e.Close()

@@ -62,6 +62,10 @@ type VM struct {
 	// ScheduledHardware is the version of a pending upgrade scheduled for
 	// the VM's next guest reboot ("" when none).
 	ScheduledHardware string `json:"scheduledHardware,omitempty"`
+	// ManagedBy is the extension key of the vSphere solution that manages
+	// the VM (config.managedBy: vCLS and ESX Agent Manager agents,
+	// Workload Management, NSX, SRM placeholders), "" for none.
+	ManagedBy string `json:"managedBy,omitempty"`
 
 	PowerState   string `json:"powerState"`
 	ToolsRunning bool   `json:"toolsRunning,omitempty"`

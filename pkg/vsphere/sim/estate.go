@@ -48,6 +48,11 @@ type Estate struct {
 // Delays set through opts.Delays on simulator.TaskDelay are process-wide
 // and set once, by the first instance.
 func NewEstate(p *plan.Plan, opts Options) (*Estate, error) {
+	return NewEstateContext(context.Background(), p, opts)
+}
+
+// NewEstateContext is NewEstate, seeding until ctx is done.
+func NewEstateContext(ctx context.Context, p *plan.Plan, opts Options) (*Estate, error) {
 	if p == nil {
 		return nil, errors.New("sim: no plan")
 	}
@@ -74,7 +79,7 @@ func NewEstate(p *plan.Plan, opts Options) (*Estate, error) {
 	})
 	e := &Estate{names: map[string]*Sim{}, groups: map[*Sim][]string{}}
 	if len(groups) <= 1 {
-		s, err := New(p, opts)
+		s, err := NewContext(ctx, p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +103,7 @@ func NewEstate(p *plan.Plan, opts Options) (*Estate, error) {
 		if i > 0 {
 			o.sharedTaskDelay = true
 		}
-		s, err := newInstance(p, o, serve, i)
+		s, err := newInstance(ctx, p, o, serve, i)
 		if err != nil {
 			e.Close()
 			return nil, fmt.Errorf("vCenter %s: %w", strings.Join(names, ", "), err)

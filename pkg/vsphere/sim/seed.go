@@ -134,6 +134,9 @@ type vmSpec struct {
 	template bool
 	hotAdd   bool
 	evc      string // the least EVC mode it needs; "" its cluster's
+	// managedBy marks the VM as a vSphere solution's (config.managedBy),
+	// as the plan says it is.
+	managedBy string
 
 	dc      *dcPlan
 	cluster *clusterPlan
@@ -162,6 +165,9 @@ func (sd *seeder) seed(ctx context.Context) error {
 		{"virtual machines", sd.buildVMs},
 	}
 	for _, st := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := st.do(ctx); err != nil {
 			return fmt.Errorf("%s: %w", st.what, err)
 		}
@@ -394,16 +400,17 @@ func (sd *seeder) unused(d *dcPlan, name string, taken func(*dcPlan, string) boo
 
 func vmFromRef(v *plan.VMRef) (*vmSpec, error) {
 	spec := &vmSpec{
-		name:     v.Name,
-		cpus:     orDefault(v.CPUs, DefaultCPUs),
-		memMB:    orDefault(v.MemoryMB, DefaultMemoryMB),
-		disksGB:  disksOrDefault(v.DisksGB),
-		networks: v.Networks,
-		on:       v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
-		guestID:  v.GuestID,
-		version:  v.Hardware,
-		hotAdd:   v.HotAdd,
-		evc:      v.EVCMode,
+		name:      v.Name,
+		cpus:      orDefault(v.CPUs, DefaultCPUs),
+		memMB:     orDefault(v.MemoryMB, DefaultMemoryMB),
+		disksGB:   disksOrDefault(v.DisksGB),
+		networks:  v.Networks,
+		on:        v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
+		guestID:   v.GuestID,
+		version:   v.Hardware,
+		hotAdd:    v.HotAdd,
+		evc:       v.EVCMode,
+		managedBy: v.ManagedBy,
 	}
 	if len(spec.networks) == 0 {
 		spec.networks = []string{DefaultNetwork}
@@ -879,6 +886,9 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for v := range work {
+				if ctx.Err() != nil {
+					continue // drain: seeding was cancelled
+				}
 				if err := sd.createVM(ctx, v); err != nil {
 					errs <- fmt.Errorf("%s: %w", v.name, err)
 				}
@@ -903,7 +913,7 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 	if err, ok := <-errs; ok {
 		return err
 	}
-	return nil
+	return ctx.Err()
 }
 
 func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
@@ -926,6 +936,9 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 	}
 	if v.hotAdd {
 		spec.CpuHotAddEnabled, spec.MemoryHotAddEnabled = types.NewBool(true), types.NewBool(true)
+	}
+	if v.managedBy != "" {
+		spec.ManagedBy = &types.ManagedByInfo{ExtensionKey: v.managedBy, Type: "VirtualMachine"}
 	}
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")

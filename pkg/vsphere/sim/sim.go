@@ -87,13 +87,19 @@ type Summary struct {
 // New sets the process-wide simulator.TaskDelay when opts asks for delays;
 // see Options.Delays.
 func New(p *plan.Plan, opts Options) (*Sim, error) {
-	return newInstance(p, opts, nil, 0)
+	return NewContext(context.Background(), p, opts)
+}
+
+// NewContext is New, seeding until ctx is done: a cancelled seeding
+// closes what it built and returns ctx's error.
+func NewContext(ctx context.Context, p *plan.Plan, opts Options) (*Sim, error) {
+	return newInstance(ctx, p, opts, nil, 0)
 }
 
 // newInstance builds the simulator of the vCenters named in vcenters (all
 // of them when nil); index keeps its guests' addresses apart from other
 // instances' in the process.
-func newInstance(p *plan.Plan, opts Options, vcenters map[string]bool, index int) (*Sim, error) {
+func newInstance(ctx context.Context, p *plan.Plan, opts Options, vcenters map[string]bool, index int) (*Sim, error) {
 	if p == nil {
 		return nil, errors.New("sim: no plan")
 	}
@@ -130,7 +136,6 @@ func newInstance(p *plan.Plan, opts Options, vcenters map[string]bool, index int
 	s.guest.serveChecks(p)
 	model.Map().AddHandler(s.guest)
 
-	ctx := context.Background()
 	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
 		s.Close()
@@ -139,6 +144,9 @@ func newInstance(p *plan.Plan, opts Options, vcenters map[string]bool, index int
 	sd := newSeeder(s, c, p)
 	if err := sd.seed(ctx); err != nil {
 		s.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("sim: seed from plan %s: %w", p.Metadata.Name, err)
 	}
 	s.inv = sd.summary
