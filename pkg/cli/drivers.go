@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vmware/govmomi"
-
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -88,26 +86,37 @@ func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial
 			e.Close()
 			return nil, nil, err
 		}
-		clients := map[*sim.Sim]*govmomi.Client{}
+		// One client per simulator instance, shared by the vCenter names
+		// it serves.
+		type simClient struct {
+			logout    func()
+			newDriver func(name string) *vsphere.Govmomi
+		}
+		clients := map[*sim.Sim]simClient{}
 		closeAll := func() {
 			for _, c := range clients {
-				_ = c.Logout(context.Background())
+				c.logout()
 			}
 			e.Close()
 		}
 		govs := map[string]*vsphere.Govmomi{}
 		for _, name := range slices.Sorted(maps.Keys(p.VCenters)) {
 			s := e.Sim(name)
-			c, ok := clients[s]
+			sc, ok := clients[s]
 			if !ok {
-				if c, err = s.Client(ctx); err != nil {
+				c, err := s.Client(ctx)
+				if err != nil {
 					closeAll()
 					return nil, nil, err
 				}
-				clients[s] = c
+				sc = simClient{
+					logout:    func() { _ = c.Logout(context.Background()) },
+					newDriver: func(name string) *vsphere.Govmomi { return vsphere.NewGovmomi(name, c.Client) },
+				}
+				clients[s] = sc
 				f.Log.Debug().Str("url", s.URL().Redacted()).Strs("vcenters", e.VCenters(s)).Msg("embedded simulator started")
 			}
-			govs[name] = vsphere.NewGovmomi(name, c.Client)
+			govs[name] = sc.newDriver(name)
 		}
 		// Each vCenter can move VMs to every other, as linked vCenters can.
 		for name, g := range govs {
