@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/strategy"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // ApplyOptions are apply's parsed flags.
@@ -35,8 +35,16 @@ type ApplyOptions struct {
 	Simulate      bool
 	Yes           bool
 	IgnoreWindows bool
+	// windowsGiven: --ignore-windows was given on this command line.
+	windowsGiven bool
 	VerifyTimeout time.Duration
 	RetryBase     time.Duration
+	// Settings resolves how each of the plan's vCenters is reached, for
+	// the confirmation (URL and user); nil for the simulator.
+	Settings func(*plan.Plan) map[string]vsphere.Settings
+	// Progress is auto, bars, plain or none; Output is text or json.
+	Progress string
+	Output   string
 	// Command is apply, resume or rollback.
 	Command string
 	Args    []string
@@ -129,17 +137,42 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 	})
 }
 
-// execute is what apply, resume and rollback share: confirmation, the
-// state, vCenter, signals, progress, the summary and the exit code.
+// execute is what apply, resume and rollback share: the checks that
+// come before anything changes (hooks, vCenter logins, windows), the
+// confirmation, the state, signals, progress, the summary and the exit
+// code.
 func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, sched *schedule.Schedule, path string,
 	run func(engine.Options) (*engine.Result, error)) error {
 	command := cmp.Or(opts.Command, "apply")
-	if !opts.Yes {
-		if !opts.IO.InTTY {
-			return usageError{fmt.Errorf("%s changes vCenter: pass --yes to confirm when not on a terminal", command)}
+	if !opts.Yes && !opts.IO.InTTY {
+		return usageError{fmt.Errorf("%s changes vCenter: pass --yes to confirm when not on a terminal", command)}
+	}
+	if err := scopeCheck(opts.Scope, sched); err != nil {
+		return err
+	}
+	if command != "rollback" {
+		if err := checkHooks(p, opts.Scope, sched); err != nil {
+			return err
 		}
-		if !confirm(opts, p, sched) {
-			return exitf(ExitFailure, "not confirmed; nothing was changed")
+	}
+	// Every vCenter the run needs is logged in to before anything starts:
+	// a wrong password or an unreachable vCenter stops here, with nothing
+	// recorded as failed.
+	drivers, closeAll, err := opts.Connect(ctx, p)
+	if err != nil {
+		return connectError(err)
+	}
+	defer closeAll()
+	if err := connectFirst(ctx, p, opts.Scope, sched, drivers); err != nil {
+		return err
+	}
+	if !opts.Yes {
+		// Asked after the window check: when nothing can run now, the
+		// run only records the pause, so there is nothing to confirm.
+		if command == "rollback" || opts.IgnoreWindows || canRunNow(p, sched, opts.Scope, time.Now()) {
+			if err := confirm(ctx, opts, p, sched); err != nil {
+				return err
+			}
 		}
 	}
 	lock, err := takeLock(f, path, command)
@@ -166,12 +199,13 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	}
 	defer store.Close()
 
-	drivers, closeAll, err := opts.Connect(ctx, p)
-	if err != nil {
-		return err
+	prog, bars := runProgress(f, opts, p)
+	notice := func(msg string) { fmt.Fprintln(opts.IO.ErrOut, msg) }
+	if bars != nil {
+		// Through the bars, above them: written straight to the terminal
+		// it would be drawn over by the next frame.
+		notice = bars.Notice
 	}
-	defer closeAll()
-
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
 	sigs := make(chan os.Signal, 2)
@@ -182,20 +216,15 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		for range sigs {
 			n++
 			if n == 1 {
-				fmt.Fprintln(opts.IO.ErrOut, "stopping: nothing new starts and in-flight steps finish; press Ctrl-C again to stop at once")
+				notice("stopping: nothing new starts and in-flight steps finish; press Ctrl-C again to stop at once")
 			} else {
+				notice("stopping at once: in-flight steps are abandoned; the next run checks vCenter for their results")
 				stopHard()
 				return
 			}
 		}
 	}()
 
-	var prog engine.Progress = logProgress{log: f.Log}
-	var bars *barProgress
-	if opts.IO.ErrTTY {
-		bars = newBarProgress(opts.IO.ErrOut, stepsPerApp(sched), waveOf(p))
-		prog = bars
-	}
 	res, err := run(engine.Options{
 		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope, Command: command,
 		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, RetryBase: opts.RetryBase, Hard: hard, Dial: opts.Dial,
@@ -215,7 +244,13 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	if err != nil {
 		return err
 	}
-	writeSummary(opts.IO, store, res, path)
+	if opts.Output == "json" {
+		if err := writeResultJSON(opts.IO, store, res, path, command); err != nil {
+			return err
+		}
+	} else {
+		writeSummary(opts.IO, store, res, path)
+	}
 	switch res.Status {
 	case engine.Succeeded:
 		return nil
@@ -227,22 +262,24 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	return silentExit(ExitFailed)
 }
 
-func confirm(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) bool {
-	where := "vCenter"
-	if opts.Simulate {
-		where = "the embedded simulator"
+// runProgress picks how the run's events are shown: --progress auto draws
+// bars when stderr is a terminal and logs one line per event otherwise.
+func runProgress(f *Factory, opts *ApplyOptions, p *plan.Plan) (engine.Progress, *barProgress) {
+	mode := opts.Progress
+	if mode == "" || mode == "auto" {
+		mode = "plain"
+		if opts.IO.ErrTTY {
+			mode = "bars"
+		}
 	}
-	what := fmt.Sprintf("migrates %s (%s) of plan %s", plural(s.Totals.Applications, "application"), plural(s.Totals.Units, "VM"), p.Metadata.Name)
-	switch opts.Command {
-	case "resume":
-		what = "carries on the migration of plan " + p.Metadata.Name
-	case "rollback":
-		what = fmt.Sprintf("undoes the migration of %s of plan %s", strings.Join(opts.Scope.Apps, ", "), p.Metadata.Name)
+	switch mode {
+	case "bars":
+		b := newBarProgress(opts.IO.ErrOut, waveOf(p))
+		return b, b
+	case "none":
+		return nil, nil
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "This %s against %s.\nContinue? [y/N] ", what, where)
-	line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
-	line = strings.ToLower(strings.TrimSpace(line))
-	return line == "y" || line == "yes"
+	return logProgress{log: f.Log}, nil
 }
 
 // openState opens the plan's state, or creates it.
@@ -269,26 +306,6 @@ func openState(path string, p *plan.Plan, f *Factory) (*state.Store, error) {
 		_ = store.Update(func(st *state.State) { st.PlanHash, st.PlanFile = p.Hash, p.File })
 	}
 	return store, nil
-}
-
-func stepsPerApp(s *schedule.Schedule) map[string]int {
-	out := map[string]int{}
-	add := func(apps []*schedule.App) {
-		for _, a := range apps {
-			for _, st := range a.Steps {
-				if !st.Deferred {
-					out[a.Name]++
-				}
-			}
-		}
-	}
-	for _, w := range s.Waves {
-		add(w.Apps)
-	}
-	if s.Conveyor != nil {
-		add(s.Conveyor.Apps)
-	}
-	return out
 }
 
 func waveOf(p *plan.Plan) map[string]string {

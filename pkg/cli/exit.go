@@ -22,6 +22,7 @@ const (
 	ExitPaused      = 7   // apply: paused, a change window closed
 	ExitLocked      = 8   // another run holds the state's lock
 	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl
+	ExitDeclined    = 10  // apply, resume, rollback: the confirmation was answered no
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
@@ -37,6 +38,7 @@ const exitCodeHelp = `Exit codes:
   7    apply: paused because a change window closed
   8    another run holds the state's lock (the message names it)
   9    the state file is unreadable, corrupt, foreign or from a newer wavectl
+  10   apply, resume, rollback: not confirmed at the prompt; nothing changed
   130  interrupted (SIGINT/SIGTERM)`
 
 // ExitError carries an exit code with a message for the user. A message

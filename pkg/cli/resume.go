@@ -9,12 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // NewCmdResume builds `wavectl resume`.
@@ -59,6 +61,8 @@ Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 				opts.Plan = p
 			}
 			retry := f.Config.GetBool("retry-failed")
+			_, inEnv := os.LookupEnv("WAVECTL_IGNORE_WINDOWS")
+			opts.windowsGiven = cmd.Flags().Changed("ignore-windows") || f.Config.InConfig("ignore-windows") || inEnv
 			if runF != nil {
 				return runF(opts)
 			}
@@ -82,6 +86,9 @@ func addRunFlags(cmd *cobra.Command) {
 	fl.BoolP("yes", "y", false, "do not ask for confirmation")
 	fl.Duration("verify-timeout", 10*time.Minute, "how long verification waits for tools, an IP and the TCP checks")
 	fl.Duration("retry-base", 2*time.Second, "wait before the first retry after a transient fault; it doubles per attempt, up to 1m, with jitter")
+	fl.String("progress", "auto", "how progress is shown: auto (bars on a terminal, else plain), bars, plain (one log line per event) or none")
+	fl.BoolP("quiet", "q", false, "no progress and only warnings and errors logged: the summary is all (same as --progress none --log-level warn)")
+	fl.StringP("output", "o", "text", "format of the result on stdout: text or json")
 }
 
 func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
@@ -97,6 +104,30 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 	}
 	opts.Args = redactArgs(os.Args[1:])
 	opts.Connect = vcenterDrivers(f, cmd, nil)
+	opts.Settings = func(p *plan.Plan) map[string]vsphere.Settings {
+		src, err := ConnectionSources(f, cmd, nil)
+		if err != nil {
+			return nil
+		}
+		s, _ := vsphere.Resolve(p, src)
+		return s
+	}
+	opts.Progress = v.GetString("progress")
+	switch opts.Progress {
+	case "auto", "bars", "plain", "none":
+	default:
+		return usageError{fmt.Errorf("--progress %q (from the flag, WAVECTL_PROGRESS or the config file): use auto, bars, plain or none", opts.Progress)}
+	}
+	if v.GetBool("quiet") {
+		opts.Progress = "none"
+		if f.Log.GetLevel() < zerolog.WarnLevel {
+			f.Log = f.Log.Level(zerolog.WarnLevel)
+		}
+	}
+	var err error
+	if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -207,6 +238,10 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 			}
 		}
 	}
+	if st, err := state.Read(path); err == nil && !opts.windowsGiven && !opts.IgnoreWindows && startedIgnoringWindows(st) {
+		opts.IgnoreWindows = true
+		fmt.Fprintln(opts.IO.ErrOut, "resume: carrying on with --ignore-windows, as the run was started (pass --ignore-windows=false to keep to the windows)")
+	}
 	if !retryFailed && len(failed) > 0 {
 		opts.Scope = without(opts.Scope, sched, failed)
 	}
@@ -244,6 +279,32 @@ func contains(list []string, s string) bool {
 		if x == s {
 			return true
 		}
+	}
+	return false
+}
+
+// startedIgnoringWindows reports whether the run recorded in st was
+// started with --ignore-windows: the last apply's command line says so.
+// It reads the recorded argv, the only record of the run's options today;
+// when the state records them as data, this is the one place to change.
+func startedIgnoringWindows(st *state.State) bool {
+	for i := len(st.Runs) - 1; i >= 0; i-- {
+		r := st.Runs[i]
+		if r.Command != "apply" {
+			continue
+		}
+		on := false
+		for _, a := range r.Args {
+			switch a {
+			case "--ignore-windows", "--ignore-windows=true":
+				on = true
+			case "--ignore-windows=false":
+				on = false
+			case "--":
+				return on
+			}
+		}
+		return on
 	}
 	return false
 }

@@ -57,15 +57,15 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	case ctx.Err() != nil:
 		e.notStarted(ar, "not started: the run was interrupted")
 		return
-	case e.isPaused():
-		e.notStarted(ar, "not started: "+e.pausedNote())
+	case e.isPaused(streamOf(ar.app)):
+		e.notStarted(ar, "not started: "+e.pausedNoteIn(streamOf(ar.app)))
 		return
 	case ar.app.Wave != "" && e.stopped():
 		e.notStarted(ar, "not started: the wave stopped after a failure (onFailure: stop)")
 		return
 	case !e.windowOpen(window):
-		e.pause(fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
-		e.notStarted(ar, "not started: "+e.pausedNote())
+		e.pause(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
+		e.notStarted(ar, "not started: "+e.pausedNoteIn(streamOf(ar.app)))
 		return
 	}
 
@@ -83,7 +83,7 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	switch {
 	case failure == nil:
 	case errors.Is(failure, errStopped):
-		final, reason = state.Pending, "stopped part-way: "+e.stopNote(ctx)+"; apply again to carry on from where it stopped"
+		final, reason = state.Pending, "stopped part-way: "+e.stopNote(ctx, streamOf(ar.app))+"; resume carries on from where it stopped"
 	default:
 		final, reason = state.Failed, failure.Error()
 	}
@@ -111,11 +111,11 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	e.prog.Event(Event{Kind: AppDone, App: name, Wave: ar.app.Wave, Status: final, Message: reason, Time: end})
 }
 
-func (e *engine) stopNote(ctx context.Context) string {
+func (e *engine) stopNote(ctx context.Context, stream string) string {
 	if ctx.Err() != nil {
 		return "the run was interrupted"
 	}
-	return e.pausedNote()
+	return e.pausedNoteIn(stream)
 }
 
 func describeFinal(s state.Status) string {
@@ -279,7 +279,7 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 				return errStopped
 			}
 			if !e.windowOpen(window) {
-				e.pause(fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
+				e.pause(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
 				e.setUnit(ar.sched.Name, unit, state.Pending)
 				return errStopped
 			}

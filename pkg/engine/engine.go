@@ -116,7 +116,24 @@ type engine struct {
 
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
-	paused    string // why new work stopped, when a window closed
+	paused    string // why new work stopped, when a window closed: the first pause
+	// pausedIn holds each stream's pause ("waves", "conveyor"): a wave
+	// waiting for its window does not hold back the conveyor, nor the
+	// conveyor's window the waves.
+	pausedIn map[string]string
+}
+
+// Streams of work that pause apart.
+const (
+	streamWaves    = "waves"
+	streamConveyor = "conveyor"
+)
+
+func streamOf(a *plan.Application) string {
+	if a.Wave == "" {
+		return streamConveyor
+	}
+	return streamWaves
 }
 
 // appRun is an application's progress within this run.
@@ -323,19 +340,35 @@ func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
 }
 
 func (e *engine) totals() Totals {
-	var t Totals
-	for name, ar := range e.apps {
-		if !e.selected[name] {
-			continue
-		}
-		t.Apps++
-		t.Units += len(ar.sched.Units)
-		for _, st := range ar.sched.Steps {
-			if !st.Deferred {
+	t := Totals{AppSteps: map[string]int{}, AppDone: map[string]int{}}
+	e.store.View(func(s *state.State) {
+		for name, ar := range e.apps {
+			if !e.selected[name] {
+				continue
+			}
+			t.Apps++
+			t.Units += len(ar.sched.Units)
+			rec := s.App(name)
+			for _, st := range ar.sched.Steps {
+				if st.Deferred {
+					continue
+				}
 				t.Steps++
+				t.AppSteps[name]++
+				if rec == nil {
+					continue
+				}
+				u := rec.Unit(st.Unit)
+				if u == nil {
+					continue
+				}
+				if r := u.Step(st.Kind, st.Phase); r != nil && r.Status == state.Done {
+					t.DoneSteps++
+					t.AppDone[name]++
+				}
 			}
 		}
-	}
+	})
 	return t
 }
 
@@ -354,19 +387,19 @@ func (e *engine) runWaves(ctx context.Context) {
 			why = "not started: the run was interrupted"
 		case e.stopped():
 			why = "not started: an earlier wave stopped after a failure (onFailure: stop)"
-		case e.isPaused():
-			why = "not started: " + e.pausedNote()
+		case e.isPaused(streamWaves):
+			why = "not started: " + e.pausedNoteIn(streamWaves)
 		}
 		pw := e.p.Waves[e.waveIndex(w.Name)]
 		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows {
 			now := e.now()
 			switch {
 			case now.Before(pw.Window.Start):
-				e.pause(fmt.Sprintf("window closed: wave %s's window opens at %s", w.Name, pw.Window.Start.Format(time.RFC3339)))
-				why = "not started: " + e.pausedNote()
+				e.pause(streamWaves, WindowNotOpen("wave "+w.Name+"'s", pw.Window.Start))
+				why = "not started: " + e.pausedNoteIn(streamWaves)
 			case !now.Before(pw.Window.End):
-				e.pause(fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
-				why = "not started: " + e.pausedNote()
+				e.pause(streamWaves, fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
+				why = "not started: " + e.pausedNoteIn(streamWaves)
 			}
 		}
 		if why != "" {
@@ -463,18 +496,24 @@ func (e *engine) runConveyor(ctx context.Context, c *schedule.Conveyor) {
 		stopMu.Lock()
 		halt := stop
 		stopMu.Unlock()
-		if ctx.Err() != nil || halt || e.isPaused() {
+		if ctx.Err() != nil || halt || e.isPaused(streamConveyor) {
 			if ctx.Err() == nil {
 				<-slots
 			}
-			e.notStarted(ar, e.haltReason(ctx, "the conveyor stopped after a failure"))
+			e.notStarted(ar, e.haltReason(ctx, streamConveyor, "the conveyor stopped after a failure"))
 			continue
 		}
 		if c.Window != nil && !e.opts.IgnoreWindows {
 			now := e.now()
-			if now.Before(c.Window.Start) || !now.Before(c.Window.End) {
+			if now.Before(c.Window.Start) {
 				<-slots
-				e.pause(fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
+				e.pause(streamConveyor, WindowNotOpen("the conveyor's", c.Window.Start))
+				e.notStarted(ar, "not started: "+e.pausedNoteIn(streamConveyor))
+				continue
+			}
+			if !now.Before(c.Window.End) {
+				<-slots
+				e.pause(streamConveyor, fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
 				e.notStarted(ar, "window closed")
 				continue
 			}
@@ -494,21 +533,36 @@ func (e *engine) runConveyor(ctx context.Context, c *schedule.Conveyor) {
 	wg.Wait()
 }
 
-func (e *engine) haltReason(ctx context.Context, stopped string) string {
+func (e *engine) haltReason(ctx context.Context, stream, stopped string) string {
 	switch {
 	case ctx.Err() != nil:
 		return "not started: the run was interrupted"
-	case e.isPaused():
-		return "not started: " + e.pausedNote()
+	case e.isPaused(stream):
+		return "not started: " + e.pausedNoteIn(stream)
 	}
 	return "not started: " + stopped
 }
 
-func (e *engine) pause(note string) {
+// WindowNotOpen is the pause note of a wave or the conveyor whose window
+// has not opened yet (whose is "wave W's" or "the conveyor's"). It names
+// --ignore-windows, which rehearsals use.
+func WindowNotOpen(whose string, start time.Time) string {
+	return fmt.Sprintf("waiting for its window: %s window opens at %s (a rehearsal can pass --ignore-windows)", whose, start.Format(time.RFC3339))
+}
+
+// pause stops new work in one stream (streamWaves or streamConveyor); the
+// run ends paused.
+func (e *engine) pause(stream, note string) {
 	e.mu.Lock()
-	first := e.paused == ""
+	if e.pausedIn == nil {
+		e.pausedIn = map[string]string{}
+	}
+	first := e.pausedIn[stream] == ""
 	if first {
-		e.paused = note
+		e.pausedIn[stream] = note
+		if e.paused == "" {
+			e.paused = note
+		}
 	}
 	e.mu.Unlock()
 	if first {
@@ -516,7 +570,13 @@ func (e *engine) pause(note string) {
 	}
 }
 
-func (e *engine) isPaused() bool { return e.pausedNote() != "" }
+func (e *engine) isPaused(stream string) bool { return e.pausedNoteIn(stream) != "" }
+
+func (e *engine) pausedNoteIn(stream string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pausedIn[stream]
+}
 
 func (e *engine) pausedNote() string {
 	e.mu.Lock()
@@ -557,8 +617,11 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	})
 	switch {
 	case ctx.Err() != nil:
-		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
-	case e.isPaused():
+		res.Status, res.Note = Interrupted, "in-flight steps were finished; wavectl resume carries on"
+		if e.hard.Err() != nil {
+			res.Note = "in-flight steps were abandoned, not finished (each checks vCenter for its result when the run is resumed); wavectl resume carries on"
+		}
+	case e.pausedNote() != "":
 		res.Status, res.Note = Paused, e.pausedNote()
 	case len(res.Failed) > 0:
 		names := make([]string, 0, len(res.Failed))
