@@ -36,7 +36,7 @@ type ApplyOptions struct {
 	Yes           bool
 	IgnoreWindows bool
 	// windowsGiven: --ignore-windows was given on this command line.
-	windowsGiven bool
+	windowsGiven  bool
 	VerifyTimeout time.Duration
 	RetryBase     time.Duration
 	// Settings resolves how each of the plan's vCenters is reached, for

@@ -381,7 +381,6 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 	return b.String()
 }
 
-
 func vcenterNames(p *plan.Plan) []string {
 	names := make([]string, 0, len(p.VCenters))
 	for n := range p.VCenters {
