@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"log"
 	"net"
+	"strings"
 	"sync"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -54,6 +57,7 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 // simulator's dialer, which reaches the guests it serves for TCP checks.
 func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial *func(context.Context, string, string) (net.Conn, error)) connector {
 	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+		quietSimulator(f)
 		s, err := sim.New(p, sim.Options{})
 		if err != nil {
 			return nil, nil, err
@@ -86,4 +90,19 @@ func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial
 				s.Close()
 			}, nil
 	}
+}
+
+// quietSimulator sends what govmomi's simulator prints with the standard
+// logger (FileAlreadyExists for every disk a create makes, and the like:
+// its own bookkeeping, nothing a user can act on) to the debug log.
+func quietSimulator(f *Factory) {
+	log.SetFlags(0)
+	log.SetOutput(debugWriter{f.Log})
+}
+
+type debugWriter struct{ log zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Str("from", "simulator").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

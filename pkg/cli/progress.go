@@ -192,9 +192,6 @@ func (b *barProgress) handle(ev engine.Event) {
 			ab.set(fmt.Sprintf("%s: retry %d after %v", stepLabel(ev), ev.Attempt, ev.Err))
 		}
 	case engine.StepDone:
-		if ev.Status == state.Deferred {
-			return // deferred steps are not counted in the totals
-		}
 		b.incr(ev)
 	case engine.StepFailed:
 		b.print(fmt.Sprintf("failed: %s: %s: %v", ev.App, stepLabel(ev), ev.Err))

@@ -349,10 +349,9 @@ func (e *engine) totals() Totals {
 			t.Apps++
 			t.Units += len(ar.sched.Units)
 			rec := s.App(name)
+			// Deferred steps count (as plan counts them): a deferred
+			// step is done for this run once it is put off to its date.
 			for _, st := range ar.sched.Steps {
-				if st.Deferred {
-					continue
-				}
 				t.Steps++
 				t.AppSteps[name]++
 				if rec == nil {
@@ -362,7 +361,7 @@ func (e *engine) totals() Totals {
 				if u == nil {
 					continue
 				}
-				if r := u.Step(st.Kind, st.Phase); r != nil && r.Status == state.Done {
+				if r := u.Step(st.Kind, st.Phase); r != nil && (r.Status == state.Done || r.Status == state.Deferred) {
 					t.DoneSteps++
 					t.AppDone[name]++
 				}

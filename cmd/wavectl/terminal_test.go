@@ -1,0 +1,334 @@
+package main
+
+// The operator at a terminal: wavectl run on a pseudo-terminal, as a
+// person runs it, where the progress bars, the prompt and Ctrl-C live.
+// Tests without a terminal never draw a bar, which is how a freeze of the
+// progress display (a lock the render loop waited on) went unseen.
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// hangLimit is how long a run may take before it counts as hung: far
+// more than the few seconds the demo takes, even on a loaded machine.
+// It is a deadline, not a measurement.
+const hangLimit = 2 * time.Minute
+
+// termRun is wavectl running on a pseudo-terminal of 120x40.
+type termRun struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	raw  bytes.Buffer
+	done chan struct{}
+	read chan struct{}
+}
+
+// startOnTerminal runs wavectl with args in dir, its stdin, stdout and
+// stderr all the terminal.
+func startOnTerminal(t *testing.T, dir string, env []string, args ...string) *termRun {
+	t.Helper()
+	bin, err := exec.LookPath("wavectl")
+	if err != nil {
+		t.Fatalf("wavectl is not on PATH (TestMain sets it up): %v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(cleanEnv(os.Environ()), "TERM=xterm", "HOME="+dir), env...)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &termRun{t: t, cmd: cmd, tty: tty, done: make(chan struct{}), read: make(chan struct{})}
+	go func() {
+		defer close(r.read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			r.mu.Lock()
+			r.raw.Write(buf[:n])
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-r.done
+		}
+		tty.Close()
+	})
+	return r
+}
+
+// output is everything the terminal received so far.
+func (r *termRun) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.raw.String()
+}
+
+// waitFor waits until the terminal's screen matches re, or the run ends.
+func (r *termRun) waitFor(re *regexp.Regexp) bool {
+	deadline := time.After(hangLimit)
+	for {
+		if re.MatchString(screen(r.output())) {
+			return true
+		}
+		select {
+		case <-r.done:
+			return re.MatchString(screen(r.output()))
+		case <-deadline:
+			r.hung("waiting for " + re.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// wait waits for the run to end and returns its exit code. A run that
+// does not end within hangLimit is hung: its goroutines are dumped
+// (SIGQUIT) into the failure.
+func (r *termRun) wait() int {
+	select {
+	case <-r.done:
+	case <-time.After(hangLimit):
+		r.hung("waiting for it to exit")
+	}
+	select { // the rest of its output
+	case <-r.read:
+	case <-time.After(5 * time.Second):
+	}
+	return r.cmd.ProcessState.ExitCode()
+}
+
+func (r *termRun) hung(doing string) {
+	r.t.Helper()
+	_ = r.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+	time.Sleep(200 * time.Millisecond)
+	r.t.Fatalf("wavectl hung on a terminal (%s, %s limit); its goroutines:\n%s", doing, hangLimit, tail(r.output(), 20000))
+}
+
+func (r *termRun) signal(sig os.Signal) {
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// screen replays what a terminal received and returns what it shows,
+// scrolled-off lines included: enough of a terminal to follow mpb's
+// redraws (cursor up, erase down), so that a line drawn over by the next
+// frame is not on the screen.
+func screen(raw string) string {
+	lines := []string{""}
+	row, col := 0, 0
+	put := func(c rune) {
+		for row >= len(lines) {
+			lines = append(lines, "")
+		}
+		l := []rune(lines[row])
+		for len(l) < col {
+			l = append(l, ' ')
+		}
+		if col < len(l) {
+			l[col] = c
+		} else {
+			l = append(l, c)
+		}
+		lines[row] = string(l)
+		col++
+	}
+	rs := []rune(raw)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
+		switch {
+		case c == '\r':
+			col = 0
+		case c == '\n':
+			row++
+			col = 0
+			for row >= len(lines) {
+				lines = append(lines, "")
+			}
+		case c == 0x1b && i+1 < len(rs) && rs[i+1] == '[':
+			j := i + 2
+			for j < len(rs) && (rs[j] < 0x40 || rs[j] > 0x7e) {
+				j++
+			}
+			if j >= len(rs) {
+				i = j
+				break
+			}
+			param, final := string(rs[i+2:j]), rs[j]
+			n, err := strconv.Atoi(param)
+			if err != nil || n == 0 {
+				n = 1
+			}
+			switch final {
+			case 'A':
+				row = max(row-n, 0)
+			case 'J': // erase from the cursor to the end of the screen
+				if row < len(lines) {
+					l := []rune(lines[row])
+					if col < len(l) {
+						lines[row] = string(l[:col])
+					}
+					lines = lines[:row+1]
+				}
+			case 'K':
+				if row < len(lines) {
+					l := []rune(lines[row])
+					if col < len(l) {
+						lines[row] = string(l[:col])
+					}
+				}
+			}
+			i = j
+		case c < 0x20:
+		default:
+			put(c)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestScreenFollowsRedraws(t *testing.T) {
+	got := screen("frame 1\r\nbar a\r\n\x1b[2A\x1b[Jnotice\r\nframe 2\r\nbar b\r\n")
+	if want := "notice\nframe 2\nbar b\n"; got != want {
+		t.Errorf("screen = %q, want %q", got, want)
+	}
+}
+
+// demoDir is a working folder with the examples, as a new user has them.
+// extra, when set, is appended to its demo.yaml.
+func demoDir(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "demo.yaml"), append(data, extra...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var (
+	barsDrawn = regexp.MustCompile(`overall\s+\d+/80 steps`)
+	stopping  = regexp.MustCompile(`(?m)^stopping: nothing new starts and in-flight steps finish`)
+)
+
+// TestApplyOnATerminalNeverHangs runs the demo's whole apply on a
+// terminal, bars drawn, several times: each run is 80 steps, some 250
+// events as fast as the simulator goes, every one through the display.
+// Before the display drained its events on its own goroutine, about 7
+// runs of 23 froze for good.
+func TestApplyOnATerminalNeverHangs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's apply several times on a pseudo-terminal; skipped with -short")
+	}
+	runs := 4
+	if n, err := strconv.Atoi(os.Getenv("WAVECTL_TERMINAL_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	dir := demoDir(t, "")
+	for i := range runs {
+		r := startOnTerminal(t, dir, nil, "apply", "--simulate", "--yes", "--ignore-windows", "demo.yaml")
+		code := r.wait()
+		out := screen(r.output())
+		if code != 0 {
+			t.Fatalf("run %d exited %d, want 0; its terminal:\n%s", i+1, code, tail(out, 6000))
+		}
+		for _, want := range []string{"overall", "80/80 steps", "wave wave-1", "conveyor", "Run succeeded"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run %d: the terminal never showed %q:\n%s", i+1, want, tail(out, 6000))
+			}
+		}
+		if strings.Contains(out, "FileAlreadyExists") {
+			t.Errorf("run %d: the simulator's own log noise reached the terminal:\n%s", i+1, tail(out, 3000))
+		}
+	}
+}
+
+// TestCtrlCOnATerminal interrupts apply on a terminal while its bars are
+// drawn: once (in-flight steps finish), and twice (they are abandoned).
+// The run must end, exit 130, and the "stopping:" line must still be on
+// the screen afterwards, not drawn over by the bars' next frame.
+func TestCtrlCOnATerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's apply on a pseudo-terminal; skipped with -short")
+	}
+	for _, tc := range []struct {
+		name    string
+		presses int
+		extra   string
+		note    string
+	}{
+		{"once", 1, "", "in-flight steps were finished"},
+		// Verification that takes seconds keeps steps in flight long
+		// enough for the second press to find them.
+		{"twice", 2, "\nhooks: {verify: [\"sleep 5\"]}\n", "in-flight steps were abandoned, not finished"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := demoDir(t, tc.extra)
+			// The signal must land while the run is going: the demo takes
+			// seconds, so it nearly always does; a run that finished first
+			// is tried again.
+			for attempt := 1; ; attempt++ {
+				r := startOnTerminal(t, dir, nil, "apply", "--simulate", "--yes", "--ignore-windows", "demo.yaml")
+				if !r.waitFor(barsDrawn) {
+					t.Fatalf("no progress bars drawn:\n%s", tail(screen(r.output()), 4000))
+				}
+				r.signal(os.Interrupt)
+				landed := true
+				if tc.presses == 2 {
+					// Signals sent back to back merge into one: the second
+					// goes once the first is seen, if the run is still going
+					// (an interrupted demo ends in moments).
+					r.waitFor(stopping)
+					landed = r.cmd.Process.Signal(os.Interrupt) == nil
+				}
+				code := r.wait()
+				out := screen(r.output())
+				if (code == 0 || !landed || (tc.presses == 2 && !strings.Contains(out, "stopping at once"))) && attempt < 5 {
+					t.Logf("attempt %d: the run finished before the signals landed; again", attempt)
+					continue
+				}
+				if code != 130 {
+					t.Fatalf("exit %d, want 130 (interrupted); terminal:\n%s", code, tail(out, 6000))
+				}
+				if !stopping.MatchString(out) {
+					t.Errorf("the stopping: line is not on the screen (drawn over?):\n%s", tail(out, 6000))
+				}
+				if !strings.Contains(out, "Run interrupted: "+tc.note) {
+					t.Errorf("the summary does not say %q:\n%s", tc.note, tail(out, 6000))
+				}
+				return
+			}
+		})
+	}
+}
