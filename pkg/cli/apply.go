@@ -20,6 +20,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/strategy"
@@ -316,32 +317,50 @@ func waveOf(p *plan.Plan) map[string]string {
 	return out
 }
 
-// writeSummary prints what the run did, per application, on stdout.
+// writeSummary prints what the run did, per application, on stdout: an
+// application stopped part-way says so, and one whose service is down
+// right now (a VM powered off and not yet on again) is flagged DOWN NOW
+// with since when, how many users, and the two ways back.
 func writeSummary(io *IOStreams, store *state.Store, res *engine.Result, path string) {
 	w := io.Out
+	now := time.Now()
 	store.View(func(st *state.State) {
 		fmt.Fprintf(w, "Run %s", res.Status)
 		if res.Note != "" {
 			fmt.Fprintf(w, ": %s", res.Note)
 		}
 		fmt.Fprintln(w)
-		counts := map[state.Status]int{}
+		counts := map[string]int{}
+		var down []*report.DownApp
 		for _, a := range st.Apps {
-			counts[a.Status]++
-			line := fmt.Sprintf("  %-28s %-10s %-12s", a.Name, a.Strategy, a.Status)
+			status := string(a.Status)
+			if report.StoppedPartWay(a) {
+				status = "stopped part-way"
+			}
+			counts[status]++
+			line := fmt.Sprintf("  %-28s %-10s %-16s", a.Name, a.Strategy, status)
 			if a.Reason != "" {
 				line += " " + a.Reason
 			}
-			fmt.Fprintln(w, line)
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+			if d := report.DownNow(a, now); d != nil {
+				down = append(down, d)
+				fmt.Fprintf(w, "  %-28s DOWN NOW since %s: %s left powered off, %s without service\n", "", d.Since.Local().Format("15:04:05"),
+					strings.Join(d.VMs, ", "), plural(d.Users, "user"))
+			}
 		}
 		var parts []string
-		for _, s := range []state.Status{state.Done, state.Failed, state.RolledBack, state.Skipped, state.Pending, state.Running} {
+		for _, s := range []string{"done", "failed", "rolled-back", "skipped", "stopped part-way", "pending", "running"} {
 			if counts[s] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 			}
 		}
 		sort.Strings(parts)
 		fmt.Fprintf(w, "Applications: %s. State: %s (wavectl status for details).\n", strings.Join(parts, ", "), path)
+		for _, d := range down {
+			fmt.Fprintf(w, "DOWN NOW: %s (%s without service): `wavectl resume` carries on and powers it on in its new place, "+
+				"or `wavectl rollback --app %s` puts it back as it was; `wavectl status` says more.\n", d.Name, plural(d.Users, "user"), d.Name)
+		}
 	})
 }
 

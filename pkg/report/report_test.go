@@ -340,3 +340,28 @@ func checkSelfContained(t *testing.T, page string) {
 		t.Errorf("the script fetches something")
 	}
 }
+
+func TestTheReportFlagsAnApplicationDownNow(t *testing.T) {
+	r := Build(pausedState(t), nil, reportTime)
+	var down []string
+	for _, a := range r.Applications {
+		if a.DownNow != nil {
+			down = append(down, a.Name)
+		}
+	}
+	if strings.Join(down, ",") != "care-case-mgmt" {
+		t.Fatalf("down now: %v, want care-case-mgmt", down)
+	}
+	var md, html bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"markdown": md.String(), "html": html.String()} {
+		if !strings.Contains(out, "DOWN NOW") {
+			t.Errorf("the %s report does not say DOWN NOW", name)
+		}
+	}
+}
