@@ -103,7 +103,7 @@ Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
-	p, err := loadPlan(opts.IO, opts.Plan)
+	p, err := loadPlanChecked(opts.IO, opts.Plan, opts.Output)
 	if err != nil {
 		return err
 	}
@@ -239,6 +239,43 @@ func loadPlan(io *IOStreams, path string) (*plan.Plan, error) {
 		return nil, exitf(ExitUsage, "%v", err)
 	}
 	return p, nil
+}
+
+// loadPlanChecked loads a plan for plan: as loadPlan, and a hook whose
+// program is not there makes it invalid too. With -o json the problems
+// of an invalid plan go to stdout as validate prints them, for CI.
+func loadPlanChecked(io *IOStreams, path, output string) (*plan.Plan, error) {
+	if err := planArg(path); err != nil {
+		return nil, err
+	}
+	p, probs, err := plan.LoadFile(path)
+	var inv *plan.InvalidError
+	if err != nil && !errors.As(err, &inv) {
+		return nil, exitf(ExitUsage, "%v", err)
+	}
+	if err == nil && p != nil {
+		probs = append(probs, HookProblems(p, plan.SeverityError, nil)...)
+	}
+	if probs.Errors() == 0 {
+		for _, pr := range probs {
+			fmt.Fprintln(io.ErrOut, pr.String())
+		}
+		return p, nil
+	}
+	if output == "json" {
+		r := validateResult{File: path, Errors: probs.Errors(), Warnings: probs.Warnings(), Problems: probs}
+		if err := writeJSON(io.Out, struct {
+			Valid bool             `json:"valid"`
+			Files []validateResult `json:"files"`
+		}{false, []validateResult{r}}); err != nil {
+			return nil, err
+		}
+		return nil, silentExit(ExitInvalid)
+	}
+	for _, pr := range probs {
+		fmt.Fprintln(io.ErrOut, pr.String())
+	}
+	return nil, exitf(ExitInvalid, "%s is invalid: %s; fix them and run `wavectl validate %s`", path, countText(probs), path)
 }
 
 func countText(probs plan.Problems) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -238,7 +239,7 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 			}
 		}
 	}
-	if st, err := state.Read(path); err == nil && !opts.windowsGiven && !opts.IgnoreWindows && startedIgnoringWindows(st) {
+	if st, err := state.Read(path); err == nil && !opts.windowsGiven && !opts.IgnoreWindows && report.StartedIgnoringWindows(st) {
 		opts.IgnoreWindows = true
 		fmt.Fprintln(opts.IO.ErrOut, "resume: carrying on with --ignore-windows, as the run was started (pass --ignore-windows=false to keep to the windows)")
 	}
@@ -279,32 +280,6 @@ func contains(list []string, s string) bool {
 		if x == s {
 			return true
 		}
-	}
-	return false
-}
-
-// startedIgnoringWindows reports whether the run recorded in st was
-// started with --ignore-windows: the last apply's command line says so.
-// It reads the recorded argv, the only record of the run's options today;
-// when the state records them as data, this is the one place to change.
-func startedIgnoringWindows(st *state.State) bool {
-	for i := len(st.Runs) - 1; i >= 0; i-- {
-		r := st.Runs[i]
-		if r.Command != "apply" {
-			continue
-		}
-		on := false
-		for _, a := range r.Args {
-			switch a {
-			case "--ignore-windows", "--ignore-windows=true":
-				on = true
-			case "--ignore-windows=false":
-				on = false
-			case "--":
-				return on
-			}
-		}
-		return on
 	}
 	return false
 }

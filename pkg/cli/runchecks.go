@@ -91,14 +91,17 @@ var shellBuiltins = []string{".", ":", "[", "alias", "cd", "command", "echo", "e
 // relative to the plan file's folder, a bare word on $PATH. Only the first
 // word of each command is looked at; a command built at run time ($VAR,
 // a subshell) is left alone.
-func HookProblems(p *plan.Plan, only func(app string) bool) plan.Problems {
+//
+// validate reports them as warnings (the plan may be run from a machine
+// where the scripts are); plan, apply and resume as errors.
+func HookProblems(p *plan.Plan, sev plan.Severity, only func(app string) bool) plan.Problems {
 	var probs plan.Problems
 	dir := filepath.Dir(p.File)
 	check := func(path, kind string, cmds []string) {
 		for i, c := range cmds {
 			at := fmt.Sprintf("%s.%s[%d]", path, kind, i)
 			if msg, hint := hookProgram(dir, c); msg != "" {
-				probs = append(probs, plan.Problem{Pos: p.Pos(at), Severity: plan.SeverityWarning, Path: at,
+				probs = append(probs, plan.Problem{Pos: p.Pos(at), Severity: sev, Path: at,
 					Message: fmt.Sprintf("%s hook %q: %s", kind, c, msg), Hint: hint})
 			}
 		}
@@ -160,6 +163,9 @@ func hookProgram(dir, command string) (msg, hint string) {
 	full := prog
 	if !filepath.IsAbs(full) {
 		full = filepath.Join(dir, prog)
+		if abs, err := filepath.Abs(full); err == nil {
+			full = abs
+		}
 	}
 	st, err := os.Stat(full)
 	switch {
@@ -178,13 +184,13 @@ func hookProgram(dir, command string) (msg, hint string) {
 // not there: found only when an application's VMs were already shut down
 // and moved, a missing verify script fails it mid-outage.
 func checkHooks(p *plan.Plan, sc engine.Scope, s *schedule.Schedule) error {
-	probs := HookProblems(p, inScope(sc, s))
+	probs := HookProblems(p, plan.SeverityError, inScope(sc, s))
 	if len(probs) == 0 {
 		return nil
 	}
 	var b strings.Builder
 	for _, pr := range probs {
-		b.WriteString("\n" + strings.Replace(pr.String(), ": warning: ", ": error: ", 1))
+		b.WriteString("\n" + pr.String())
 	}
 	return exitf(ExitInvalid, "%s: nothing was started: the plan's hooks must be there before anything changes:%s", p.File, b.String())
 }

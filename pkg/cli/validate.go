@@ -76,10 +76,16 @@ func validateRun(opts *ValidateOptions) error {
 	results := make([]validateResult, 0, len(opts.Plans))
 	allValid := true
 	for _, path := range opts.Plans {
-		_, probs, err := plan.LoadFile(path)
+		p, probs, err := plan.LoadFile(path)
 		var inv *plan.InvalidError
 		if err != nil && !errors.As(err, &inv) {
 			return exitf(ExitUsage, "%v", err)
+		}
+		if p != nil && err == nil {
+			// Hooks whose program is not there: a warning here, as the
+			// plan may be checked away from the machine that runs it;
+			// plan and apply refuse them.
+			probs = append(probs, HookProblems(p, plan.SeverityWarning, nil)...)
 		}
 		if probs == nil {
 			probs = plan.Problems{}

@@ -390,7 +390,7 @@ func (e *engine) runWaves(ctx context.Context) {
 			why = "not started: " + e.pausedNoteIn(streamWaves)
 		}
 		pw := e.p.Waves[e.waveIndex(w.Name)]
-		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows {
+		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows && !e.nothingLeft(w.Apps) {
 			now := e.now()
 			switch {
 			case now.Before(pw.Window.Start):
@@ -442,6 +442,21 @@ func (e *engine) runWaves(ctx context.Context) {
 		}
 		e.prog.Event(Event{Kind: WaveDone, Wave: w.Name, Time: e.now()})
 	}
+}
+
+// nothingLeft reports whether every selected application of a wave is
+// done, with no deferred step due: a wave with nothing left to do does not
+// wait for its window.
+func (e *engine) nothingLeft(apps []*schedule.App) bool {
+	left := false
+	e.store.View(func(st *state.State) {
+		for _, sa := range apps {
+			if a := st.App(sa.Name); e.selected[sa.Name] && (a == nil || a.Status != state.Done || e.deferredDue(a)) {
+				left = true
+			}
+		}
+	})
+	return !left
 }
 
 // WaveHookRunner runs a wave's own hooks; strategy.ShellHooks is one.
