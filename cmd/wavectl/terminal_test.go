@@ -41,13 +41,23 @@ type termRun struct {
 // stderr all the terminal.
 func startOnTerminal(t *testing.T, dir string, env []string, args ...string) *termRun {
 	t.Helper()
+	return startOnTerminalWith(t, dir, func(c *exec.Cmd) { c.Env = append(c.Env, env...) }, args...)
+}
+
+// startOnTerminalWith is startOnTerminal with a change to the command
+// first: a stream that is not the terminal, more env.
+func startOnTerminalWith(t *testing.T, dir string, change func(*exec.Cmd), args ...string) *termRun {
+	t.Helper()
 	bin, err := exec.LookPath("wavectl")
 	if err != nil {
 		t.Fatalf("wavectl is not on PATH (TestMain sets it up): %v", err)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(append(cleanEnv(os.Environ()), "TERM=xterm", "HOME="+dir), env...)
+	cmd.Env = append(cleanEnv(os.Environ()), "TERM=xterm", "HOME="+dir)
+	if change != nil {
+		change(cmd)
+	}
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatal(err)
@@ -330,5 +340,105 @@ func TestCtrlCOnATerminal(t *testing.T) {
 				return
 			}
 		})
+	}
+}
+
+// TestThePromptOnATerminal answers apply's confirmation on a terminal,
+// with stderr sent to a log file, as `2>log` does: the question is still
+// on the terminal, says what will change, and each answer has its own exit
+// code.
+func TestThePromptOnATerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs wavectl on a pseudo-terminal; skipped with -short")
+	}
+	question := regexp.MustCompile(`Continue\? \[y/N\] $`)
+	for _, tc := range []struct {
+		name   string
+		answer string // typed at the prompt; "^C" is Ctrl-C
+		code   int
+		says   string
+	}{
+		{"no", "n\r", 10, "not confirmed; nothing was changed"},
+		{"enter", "\r", 10, "not confirmed; nothing was changed"},
+		{"ctrl-c", "^C", 130, "interrupted at the prompt; nothing was changed"},
+		{"yes", "yes\r", 0, "Run succeeded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := demoDir(t, "")
+			logFile, err := os.Create(filepath.Join(dir, "log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer logFile.Close()
+			r := startOnTerminalWith(t, dir, func(c *exec.Cmd) { c.Stderr = logFile },
+				"apply", "--simulate", "--ignore-windows", "demo.yaml")
+			if !r.waitFor(regexp.MustCompile(`Continue\? \[y/N\]`)) {
+				t.Fatalf("no question on the terminal:\n%s", screen(r.output()))
+			}
+			shown := screen(r.output())
+			for _, want := range []string{
+				"wavectl apply will migrate plan demo:",
+				"vCenter:       the embedded simulator (nothing real changes)",
+				"waves:         wave-1 (4 applications), the conveyor (2 applications)",
+				"applications:  6, with 13 VMs and 80 steps",
+				"estimate:      48m10s; projected outage 870 user-hours",
+				"windows:       ignored (--ignore-windows)",
+			} {
+				if !strings.Contains(shown, want) {
+					t.Errorf("the question lacks %q:\n%s", want, shown)
+				}
+			}
+			if !question.MatchString(strings.TrimRight(shown, "\n")) {
+				t.Errorf("the question does not end the screen:\n%q", shown)
+			}
+			if tc.answer == "^C" {
+				r.signal(os.Interrupt)
+			} else if _, err := r.tty.Write([]byte(tc.answer)); err != nil {
+				t.Fatal(err)
+			}
+			if code := r.wait(); code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			logged, _ := os.ReadFile(filepath.Join(dir, "log"))
+			out := screen(r.output()) + string(logged)
+			if !strings.Contains(out, tc.says) {
+				t.Errorf("nothing says %q:\nterminal:\n%s\nlog:\n%s", tc.says, screen(r.output()), logged)
+			}
+			if strings.Contains(string(logged), "Continue?") {
+				t.Errorf("the question went to the redirected stderr:\n%s", logged)
+			}
+			_, err = os.Stat(filepath.Join(dir, "demo.simulate.state.json"))
+			if tc.code == 0 && err != nil {
+				t.Errorf("yes: no state file: %v", err)
+			}
+			if tc.code != 0 && err == nil {
+				t.Errorf("%s: a state file was written; nothing should have been", tc.name)
+			}
+		})
+	}
+}
+
+// TestNoQuestionWhenNothingCanRun: with every window shut, apply says so
+// and pauses (exit 7) without asking to confirm a run that would do
+// nothing.
+func TestNoQuestionWhenNothingCanRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs wavectl on a pseudo-terminal; skipped with -short")
+	}
+	dir := demoDir(t, "")
+	data, err := os.ReadFile(filepath.Join(dir, "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The conveyor gets a window long past, so nothing can run now.
+	data = bytes.Replace(data, []byte("conveyor:\n"), []byte("conveyor:\n  window: {start: \"2020-01-01T00:00:00Z\", end: \"2020-01-02T00:00:00Z\"}\n"), 1)
+	if err := os.WriteFile(filepath.Join(dir, "demo.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startOnTerminal(t, dir, nil, "apply", "--simulate", "demo.yaml")
+	code := r.wait()
+	out := screen(r.output())
+	if code != 7 || strings.Contains(out, "Continue?") || !strings.Contains(out, "window opens at 2027-03-06T20:00:00Z") {
+		t.Errorf("exit %d (want 7), without a question, saying when the window opens:\n%s", code, out)
 	}
 }

@@ -328,11 +328,7 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 				n++
 				apps++
 				units += len(a.Units)
-				for _, st := range a.Steps {
-					if !st.Deferred {
-						steps++
-					}
-				}
+				steps += len(a.Steps) // as plan counts them, deferred ones too
 				userHours += a.ProjectedUserHours
 			}
 		}
@@ -350,14 +346,14 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 			est = max(est, time.Duration(s.Conveyor.Estimate))
 		}
 	}
-	verb := "migrates"
+	verb := "migrate"
 	switch command {
 	case "resume":
-		verb = "carries on migrating"
+		verb = "carry on migrating"
 	case "rollback":
-		verb = "undoes the migration of"
+		verb = "undo the migration of"
 	}
-	fmt.Fprintf(&b, "wavectl %s %s of plan %s:\n", command, verb, p.Metadata.Name)
+	fmt.Fprintf(&b, "wavectl %s will %s plan %s:\n", command, verb, p.Metadata.Name)
 	if opts.Simulate {
 		fmt.Fprintf(&b, "  vCenter:       the embedded simulator (nothing real changes)\n")
 	} else {
@@ -378,12 +374,12 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 	fmt.Fprintf(&b, "  waves:         %s\n", cmp.Or(strings.Join(waves, ", "), "none"))
 	fmt.Fprintf(&b, "  applications:  %d, with %s and %d steps\n", apps, plural(units, "VM"), steps)
 	if command != "rollback" {
-		fmt.Fprintf(&b, "  estimate:      %s of work; projected outage %.0f user-hours\n", est.Round(time.Minute), userHours)
+		fmt.Fprintf(&b, "  estimate:      %s; projected outage %.0f user-hours\n", schedule.Seconds(est), userHours)
 	}
 	if opts.IgnoreWindows && command != "rollback" {
 		fmt.Fprintf(&b, "  windows:       ignored (--ignore-windows)\n")
 	}
-	fmt.Fprintf(&b, "Only 'yes' goes ahead. Continue? [y/N] ")
+	fmt.Fprintf(&b, "Continue? [y/N] ")
 	return b.String()
 }
 
