@@ -73,7 +73,7 @@ Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Plan = args[0]
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			opts.Offline = f.Config.GetBool("offline")

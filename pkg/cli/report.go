@@ -88,10 +88,12 @@ of another plan or from a newer wavectl.`,
 			opts.PlanFlag = f.Config.GetString("plan")
 			opts.Out = f.Config.GetString("out")
 			var err error
-			if opts.Output, err = outputFormat(f, "md", "html", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "md", "html", "json"); err != nil {
 				return err
 			}
-			if byExt := formatOf(opts.Out); byExt != "" && !cmd.Flags().Changed("output") && os.Getenv("WAVECTL_OUTPUT") == "" {
+			// The file's extension beats a format inherited from
+			// WAVECTL_OUTPUT or the config file: --out x.html is HTML.
+			if byExt := formatOf(opts.Out); byExt != "" && outputInherited(cmd) {
 				opts.Output = byExt
 			}
 			opts.Log = f.Log

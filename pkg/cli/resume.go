@@ -126,7 +126,7 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 		}
 	}
 	var err error
-	if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+	if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 		return err
 	}
 	return nil

@@ -68,7 +68,7 @@ from a newer wavectl.`,
 				opts.Plan = args[0]
 			}
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			opts.State = f.Config.GetString("state")

@@ -43,7 +43,7 @@ problem is reported with file:line:col and a hint, all in one pass.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Plans = args
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			opts.Strict = f.Config.GetBool("strict")
