@@ -99,6 +99,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdDiscover(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
+	addCompletions(root)
 	return root
 }
 
