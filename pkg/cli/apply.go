@@ -84,9 +84,9 @@ simulator does), with its state in <plan name>.simulate.state.json.
 
 Exit codes: 0 done, 3 invalid plan, 5 vCenter unreachable, 6 some applications
 failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
-		Example: `  wavectl apply --simulate --yes examples/demo.yaml
-  wavectl apply --wave wave-1 plans/crown-hosting.yaml
-  wavectl apply --conveyor --app fax-gateway plans/crown-hosting.yaml`,
+		Example: `  wavectl apply --simulate --yes --ignore-windows examples/demo.yaml   # a rehearsal, outside the change window
+  wavectl apply --yes --conveyor examples/demo.yaml      # only the conveyor
+  wavectl apply --yes --wave wave-1 examples/demo.yaml   # inside wave-1's window; before it opens, exit 7`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("apply takes one plan file, got %d arguments", len(args))}

@@ -63,7 +63,7 @@ Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
   wavectl plan --offline --detail examples/remediate.yaml   # every step of every VM
   wavectl plan --offline -o json plans/crown-hosting.yaml   # for CI
   wavectl plan --simulate examples/demo.yaml                # against the embedded simulator
-  GOVC_URL=vc.example GOVC_USERNAME=... GOVC_PASSWORD=... wavectl plan plans/crown-hosting.yaml`,
+  wavectl plan examples/demo.yaml   # against the vCenter in GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD (wavectl sim serves one)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("plan takes one plan file, got %d arguments", len(args))}

@@ -42,9 +42,9 @@ changed plan.
 failed step; --retry-failed=false leaves them as they are.
 
 Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
-		Example: `  wavectl resume                      # the one *.state.json here
-  wavectl resume --state /srv/runs/crown-hosting.state.json --yes
-  wavectl resume --wave wave-2 --retry-failed=false`,
+		Example: `  wavectl resume --yes examples/demo.yaml        # its state, demo.state.json, here
+  wavectl resume --yes --state demo.state.json --ignore-windows
+  wavectl resume --yes --wave wave-1 --retry-failed=false examples/demo.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("resume takes at most one plan file, got %d arguments", len(args))}

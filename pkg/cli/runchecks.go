@@ -30,8 +30,20 @@ import (
 // confirmation.
 
 // didYouMean returns the candidate closest to s, when it is close enough
-// to be a typo.
+// to be a typo, or the one it begins when it is a shorthand (CloneVm for
+// CloneVM_Task).
 func didYouMean(s string, candidates []string) string {
+	if len(s) >= 4 {
+		var prefixed []string
+		for _, c := range candidates {
+			if strings.HasPrefix(strings.ToLower(c), strings.ToLower(s)) {
+				prefixed = append(prefixed, c)
+			}
+		}
+		if len(prefixed) == 1 {
+			return prefixed[0]
+		}
+	}
 	best, bestD := "", len(s)/3+2
 	for _, c := range candidates {
 		if d := levenshtein.ComputeDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {

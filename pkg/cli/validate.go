@@ -31,9 +31,9 @@ func NewCmdValidate(f *Factory, runF func(*ValidateOptions) error) *cobra.Comman
 fields, strategy settings, duplicate names, references between applications,
 waves and vCenters, dependency cycles and order, and change windows. Every
 problem is reported with file:line:col and a hint, all in one pass.`,
-		Example: `  wavectl validate plans/crown-hosting.yaml
-  wavectl validate -o json plans/*.yaml     # for CI
-  wavectl validate --strict examples/*.yaml # warnings fail too`,
+		Example: `  wavectl validate examples/demo.yaml
+  wavectl validate -o json examples/*.yaml   # for CI
+  wavectl validate --strict plans/*.yaml     # warnings fail too`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("validate needs at least one plan file")}
