@@ -55,8 +55,7 @@ file found; 9 the state file is unreadable, corrupt, of another plan or
 from a newer wavectl.`,
 		Example: `  wavectl status examples/demo.yaml    # its state, demo.state.json, here
   wavectl status --state demo.state.json --detail
-  wavectl status --state demo.state.json -o json | jq '.groups[].applications[] | select(.next) | .next.text'
-  wavectl status                       # the one *.state.json here, when there is one`,
+  wavectl status --state demo.state.json -o json | jq '.groups[].applications[] | select(.next) | .next.text'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("status takes at most one plan file, got %d arguments", len(args))}
