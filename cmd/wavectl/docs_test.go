@@ -98,7 +98,7 @@ func (s *docSession) source(file string) {
 var (
 	sourceLine      = regexp.MustCompile(`^(?:\.|source) +(\S+)$`)
 	trailingComment = regexp.MustCompile(`\s+#[^'"]*$`)
-	envFile    = regexp.MustCompile(`--env-file[ =](\S+)`)
+	envFile         = regexp.MustCompile(`--env-file[ =](\S+)`)
 )
 
 // run runs one command line and returns its stdout, stderr and exit code.
