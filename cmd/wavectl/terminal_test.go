@@ -19,6 +19,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
 // hangLimit is how long a run may take before it counts as hung: far
@@ -440,5 +444,79 @@ func TestNoQuestionWhenNothingCanRun(t *testing.T) {
 	out := screen(r.output())
 	if code != 7 || strings.Contains(out, "Continue?") || !strings.Contains(out, "window opens at 2027-03-06T20:00:00Z") {
 		t.Errorf("exit %d (want 7), without a question, saying when the window opens:\n%s", code, out)
+	}
+}
+
+// TestAResumedRunsBarsStartFromWhatIsDone interrupts an apply against a
+// served simulator, then resumes it on a terminal: the resumed run's
+// overall bar starts from the steps already done, not from zero.
+func TestAResumedRunsBarsStartFromWhatIsDone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's apply and resume on a pseudo-terminal; skipped with -short")
+	}
+	dir := demoDir(t, "")
+	p, _, err := plan.LoadFile(filepath.Join(dir, "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := sim.New(p, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Close() })
+	if _, err := vc.Start(sim.DefaultListen); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, l := range vc.Env() {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(l, "export "), "="); ok {
+			env = append(env, k+"="+strings.Trim(v, "'"))
+		}
+	}
+	halfway := regexp.MustCompile(`overall\s+([1-9]\d*)/80 steps`)
+	for attempt := 1; ; attempt++ {
+		_ = os.Remove(filepath.Join(dir, "demo.state.json"))
+		r := startOnTerminal(t, dir, env, "apply", "--yes", "--ignore-windows", "demo.yaml")
+		if !r.waitFor(halfway) {
+			t.Fatalf("no progress drawn:\n%s", screen(r.output()))
+		}
+		r.signal(os.Interrupt)
+		if code := r.wait(); code == 130 {
+			break
+		} else if attempt == 5 {
+			t.Fatalf("the apply was never interrupted in 5 tries (last exit %d)", code)
+		}
+		// It finished first: again, on a fresh record (the steps find
+		// their earlier work in the simulator by wavectl's markers).
+		t.Logf("attempt %d: the apply finished before the signal landed; again", attempt)
+	}
+	st, err := state.Read(filepath.Join(dir, "demo.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := 0
+	for _, a := range st.Apps {
+		for _, u := range a.Units {
+			for _, s := range u.Steps {
+				if s.Status == state.Done || s.Status == state.Deferred {
+					done++
+				}
+			}
+		}
+	}
+	if done == 0 || done == 80 {
+		t.Fatalf("the interrupted run recorded %d of 80 steps done; want some", done)
+	}
+	r := startOnTerminal(t, dir, env, "resume", "--yes")
+	code := r.wait()
+	first := halfway.FindStringSubmatch(r.output())
+	if code != 0 || first == nil {
+		t.Fatalf("resume exited %d; its terminal:\n%s", code, screen(r.output()))
+	}
+	if n, _ := strconv.Atoi(first[1]); n < done {
+		t.Errorf("the resumed run's first frame shows %s/80 steps; %d were already done", first[1], done)
+	}
+	if out := screen(r.output()); !strings.Contains(out, "carrying on with --ignore-windows, as the run was started") || !strings.Contains(out, "Run succeeded") {
+		t.Errorf("resume did not carry on as the run was started:\n%s", out)
 	}
 }
