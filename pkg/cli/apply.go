@@ -69,21 +69,38 @@ fault fails the VM's application with the fault's own text, and the wave's
 onFailure decides what happens to the others.
 
 Every step is recorded in the state file (--state, default <plan name>.state.json
-in the working directory) before the VM's next step starts. Running apply again
-with the same state carries on: done steps are skipped, and a step that was
-running is checked against vCenter before it is redone.
+in the working directory) before the VM's next step starts. wavectl resume (or
+apply again) with the same state carries on: done steps are skipped, and a
+step that was running is checked against vCenter before it is redone.
 
-On a terminal apply asks for confirmation (--yes skips it; without a terminal
---yes is required) and draws progress bars; otherwise it logs one line per
-event. Ctrl-C stops gracefully: nothing new starts and in-flight steps finish;
-a second Ctrl-C abandons them (their next run checks vCenter).
+Before anything changes, apply logs in to every vCenter the run needs (exit 5
+when one refuses or cannot be reached: nothing is recorded), checks that the
+hooks' scripts are there and executable (relative to the plan file's folder,
+where hooks run; exit 3), and that --wave and --app name something.
+
+On a terminal apply asks for confirmation, on the terminal itself, saying what
+will change (vCenters with URL and user, waves, applications, VMs, steps,
+estimate, projected user-hours); only y or yes goes ahead, anything else exits
+10, Ctrl-C exits 130. --yes skips it, and is required without a terminal. When
+no window is open it does not ask: the run pauses (exit 7).
+
+--progress auto draws bars when stderr is a terminal and logs one line per
+event otherwise; bars, plain and none choose; --quiet shows only the summary,
+warnings and errors. -o json prints the result as JSON. Ctrl-C stops
+gracefully: nothing new starts and in-flight steps finish; a second Ctrl-C
+abandons them (their next run checks vCenter).
+
+A wave whose window has not opened waits, without holding back the conveyor;
+the run ends paused (exit 7) saying when it opens. Rehearsals pass
+--ignore-windows, and resume carries on with it.
 
 --simulate runs against an in-process vCenter simulator seeded from the plan:
 a whole migration with no vCenter. A simulated run always starts fresh (the
 simulator does), with its state in <plan name>.simulate.state.json.
 
-Exit codes: 0 done, 3 invalid plan, 5 vCenter unreachable, 6 some applications
-failed or were skipped, 7 paused (a change window closed), 130 interrupted.`,
+Exit codes: 0 done, 3 invalid plan or missing hook, 5 vCenter unreachable or
+login refused, 6 some applications failed or were skipped, 7 paused (a change
+window closed or has not opened), 10 not confirmed, 130 interrupted.`,
 		Example: `  wavectl apply --simulate --yes --ignore-windows examples/demo.yaml   # a rehearsal, outside the change window
   wavectl apply --yes --conveyor examples/demo.yaml      # only the conveyor
   wavectl apply --yes --wave wave-1 examples/demo.yaml   # inside wave-1's window; before it opens, exit 7`,

@@ -41,6 +41,11 @@ changed plan.
 --retry-failed is the default: failed applications run again from their
 failed step; --retry-failed=false leaves them as they are.
 
+A run started with --ignore-windows (a rehearsal) is carried on with it, and
+resume says so; --ignore-windows=false keeps to the windows. Like apply, it
+logs in to every vCenter and checks the hooks before anything starts, asks on
+a terminal (--yes skips it), and takes --progress, --quiet and -o json.
+
 Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 		Example: `  wavectl resume --yes examples/demo.yaml        # its state, demo.state.json, here
   wavectl resume --yes --state demo.state.json --ignore-windows
