@@ -99,7 +99,9 @@ func (a *appBar) label(decor.Statistics) string {
 
 func newBarProgress(w io.Writer, waveOf map[string]string) *barProgress {
 	b := &barProgress{
-		p:      mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond)),
+		p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond),
+			// Drawn even when w is no terminal: --progress bars asks for it.
+			mpb.WithAutoRefresh()),
 		events: make(chan barItem, 256), done: make(chan struct{}),
 		waveOf: waveOf, groups: map[string]*mpb.Bar{}, apps: map[string]*appBar{},
 	}
