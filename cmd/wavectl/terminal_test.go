@@ -282,6 +282,14 @@ func TestApplyOnATerminalNeverHangs(t *testing.T) {
 				t.Errorf("run %d: the terminal never showed %q:\n%s", i+1, want, tail(out, 6000))
 			}
 		}
+		// Log lines go above the bars, as notices do: written straight to
+		// the terminal they were drawn over and left a stale bar behind.
+		if n := strings.Count(out, "overall"); n != 1 {
+			t.Errorf("run %d: %d overall bars on the screen, want 1 (a frame was broken):\n%s", i+1, n, tail(out, 6000))
+		}
+		if !strings.Contains(out, "left powered off as it was before the migration") {
+			t.Errorf("run %d: the log line about ccm-batch-01 is not on the screen:\n%s", i+1, tail(out, 6000))
+		}
 		if strings.Contains(out, "FileAlreadyExists") {
 			t.Errorf("run %d: the simulator's own log noise reached the terminal:\n%s", i+1, tail(out, 3000))
 		}

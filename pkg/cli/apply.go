@@ -219,10 +219,13 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 
 	prog, bars := runProgress(f, opts, p)
 	notice := func(msg string) { fmt.Fprintln(opts.IO.ErrOut, msg) }
+	runLog := f.Log
 	if bars != nil {
 		// Through the bars, above them: written straight to the terminal
-		// it would be drawn over by the next frame.
+		// a line would be drawn over by the next frame, and would leave a
+		// stale bar behind. Log lines too.
 		notice = bars.Notice
+		runLog = f.logTo(bars)
 	}
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
@@ -249,7 +252,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
 			return newHooks(p, record)
 		},
-		Progress: prog, Log: f.Log, Args: opts.Args,
+		Progress: prog, Log: runLog, Args: opts.Args,
 	})
 	if bars != nil {
 		bars.Wait()

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,12 @@ func (b *barProgress) Event(ev engine.Event) { b.send(barItem{ev: ev}) }
 // Notice prints a line above the bars, where the next frame does not draw
 // over it: the "stopping:" message after Ctrl-C.
 func (b *barProgress) Notice(msg string) { b.send(barItem{notice: msg}) }
+
+// Write prints p (one log line) above the bars, as Notice does.
+func (b *barProgress) Write(p []byte) (int, error) {
+	b.Notice(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 func (b *barProgress) send(it barItem) {
 	b.mu.Lock()

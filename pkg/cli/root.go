@@ -139,6 +139,16 @@ func (f *Factory) setup(cmd *cobra.Command) error {
 	return nil
 }
 
+// logTo is the command's logger writing to w instead: same level and
+// format.
+func (f *Factory) logTo(w io.Writer) zerolog.Logger {
+	l, err := newLogger(w, f.IO.ErrTTY, f.Config.GetString("log-level"), f.Config.GetString("log-format"))
+	if err != nil {
+		return f.Log
+	}
+	return l.Level(f.Log.GetLevel())
+}
+
 func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
