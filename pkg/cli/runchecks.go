@@ -19,6 +19,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -412,6 +413,9 @@ type resultJSON struct {
 	State        string          `json:"state"`
 	Counts       map[string]int  `json:"counts"`
 	Applications []resultAppJSON `json:"applications"`
+	// DownNow lists the applications whose service is down right now, as
+	// status does.
+	DownNow []*report.DownApp `json:"downNow"`
 }
 
 type resultAppJSON struct {
@@ -420,16 +424,23 @@ type resultAppJSON struct {
 	Conveyor bool   `json:"conveyor,omitempty"`
 	Strategy string `json:"strategy"`
 	Status   string `json:"status"`
-	Reason   string `json:"reason,omitempty"`
+	// StoppedPartWay: pending, but some of its steps ran.
+	StoppedPartWay bool   `json:"stoppedPartWay,omitempty"`
+	Reason         string `json:"reason,omitempty"`
 }
 
 func writeResultJSON(ios *IOStreams, store *state.Store, res *engine.Result, path, command string) error {
-	out := resultJSON{Command: command, Status: res.Status, Note: res.Note, State: path, Counts: map[string]int{}, Applications: []resultAppJSON{}}
+	out := resultJSON{Command: command, Status: res.Status, Note: res.Note, State: path, Counts: map[string]int{},
+		Applications: []resultAppJSON{}, DownNow: []*report.DownApp{}}
+	now := time.Now()
 	store.View(func(st *state.State) {
 		for _, a := range st.Apps {
 			out.Counts[string(a.Status)]++
 			out.Applications = append(out.Applications, resultAppJSON{Name: a.Name, Wave: a.Wave, Conveyor: a.Conveyor,
-				Strategy: a.Strategy, Status: string(a.Status), Reason: a.Reason})
+				Strategy: a.Strategy, Status: string(a.Status), StoppedPartWay: report.StoppedPartWay(a), Reason: a.Reason})
+			if d := report.DownNow(a, now); d != nil {
+				out.DownNow = append(out.DownNow, d)
+			}
 		}
 	})
 	return writeJSON(ios.Out, out)
