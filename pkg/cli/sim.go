@@ -141,6 +141,7 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 	if err != nil {
 		return err
 	}
+	quietSimulator(f)
 	s, err := sim.New(p, opts.Sim)
 	if err != nil {
 		return usageError{err}
