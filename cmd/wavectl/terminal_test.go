@@ -430,6 +430,28 @@ func TestThePromptOnATerminal(t *testing.T) {
 	}
 }
 
+// TestTheQuestionSaysWhatWaitsForItsWindow: the demo's wave opens in
+// 2027; the conveyor can run now, so apply asks, and says the wave will
+// wait.
+func TestTheQuestionSaysWhatWaitsForItsWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs wavectl on a pseudo-terminal; skipped with -short")
+	}
+	r := startOnTerminal(t, demoDir(t, ""), nil, "apply", "--simulate", "demo.yaml")
+	if !r.waitFor(regexp.MustCompile(`Continue\? \[y/N\]`)) {
+		t.Fatalf("no question:\n%s", screen(r.output()))
+	}
+	if out := screen(r.output()); !strings.Contains(out, "windows:       wave-1 waits for its window, which opens at 2027-03-06T20:00:00Z") {
+		t.Errorf("the question does not say wave-1 waits:\n%s", out)
+	}
+	if _, err := r.tty.Write([]byte("n\r")); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(); code != 10 {
+		t.Errorf("exit %d, want 10", code)
+	}
+}
+
 // TestNoQuestionWhenNothingCanRun: with every window shut, apply says so
 // and pauses (exit 7) without asking to confirm a run that would do
 // nothing.

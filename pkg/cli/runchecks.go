@@ -297,6 +297,31 @@ func canRunNow(p *plan.Plan, s *schedule.Schedule, sc engine.Scope, now time.Tim
 	return false
 }
 
+// shutWindows says which parts of the scope wait for a window that is not
+// open now.
+func shutWindows(p *plan.Plan, s *schedule.Schedule, sc engine.Scope, now time.Time) []string {
+	sel := inScope(sc, s)
+	var out []string
+	shut := func(who string, w *plan.Window) {
+		switch {
+		case w == nil:
+		case now.Before(w.Start):
+			out = append(out, fmt.Sprintf("%s waits for its window, which opens at %s", who, w.Start.UTC().Format(time.RFC3339)))
+		case !now.Before(w.End):
+			out = append(out, fmt.Sprintf("%s's window closed at %s: it will not start", who, w.End.UTC().Format(time.RFC3339)))
+		}
+	}
+	for _, w := range p.Waves {
+		if w != nil && slices.ContainsFunc(w.Applications, sel) {
+			shut(w.Name, w.Window)
+		}
+	}
+	if s.Conveyor != nil && slices.ContainsFunc(s.Conveyor.Apps, func(a *schedule.App) bool { return sel(a.Name) }) {
+		shut("the conveyor", s.Conveyor.Window)
+	}
+	return out
+}
+
 // errDeclined is the answer "no" at the prompt.
 var errDeclined = &ExitError{Code: ExitDeclined, Err: errors.New("not confirmed; nothing was changed")}
 
@@ -389,8 +414,14 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 	if command != "rollback" {
 		fmt.Fprintf(&b, "  estimate:      %s; projected outage %.0f user-hours\n", schedule.Seconds(est), userHours)
 	}
-	if opts.IgnoreWindows && command != "rollback" {
+	switch {
+	case command == "rollback":
+	case opts.IgnoreWindows:
 		fmt.Fprintf(&b, "  windows:       ignored (--ignore-windows)\n")
+	default:
+		if shut := shutWindows(p, s, opts.Scope, time.Now()); len(shut) > 0 {
+			fmt.Fprintf(&b, "  windows:       %s\n", strings.Join(shut, "; "))
+		}
 	}
 	fmt.Fprintf(&b, "Continue? [y/N] ")
 	return b.String()
