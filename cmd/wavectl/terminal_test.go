@@ -253,6 +253,7 @@ func demoDir(t *testing.T, extra string) string {
 
 var (
 	barsDrawn = regexp.MustCompile(`overall\s+\d+/80 steps`)
+	verifying = regexp.MustCompile(`\] verify \S+`)
 	stopping  = regexp.MustCompile(`(?m)^stopping: nothing new starts and in-flight steps finish`)
 )
 
@@ -324,6 +325,11 @@ func TestCtrlCOnATerminal(t *testing.T) {
 				r := startOnTerminal(t, dir, nil, "apply", "--simulate", "--yes", "--ignore-windows", "demo.yaml")
 				if !r.waitFor(barsDrawn) {
 					t.Fatalf("no progress bars drawn:\n%s", tail(screen(r.output()), 4000))
+				}
+				if tc.presses == 2 {
+					// A verify (its hook sleeps 5s) in flight: the first press
+					// waits for it, so the second finds it.
+					r.waitFor(verifying)
 				}
 				r.signal(os.Interrupt)
 				landed := true

@@ -360,12 +360,12 @@ func writeSummary(io *IOStreams, store *state.Store, res *engine.Result, path st
 			counts[status]++
 			line := fmt.Sprintf("  %-28s %-10s %-16s", a.Name, a.Strategy, status)
 			if a.Reason != "" {
-				line += " " + a.Reason
+				line += " " + strings.TrimPrefix(a.Reason, "stopped part-way: ")
 			}
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 			if d := report.DownNow(a, now); d != nil {
 				down = append(down, d)
-				fmt.Fprintf(w, "  %-28s DOWN NOW since %s: %s left powered off, %s without service\n", "", d.Since.Local().Format("15:04:05"),
+				fmt.Fprintf(w, "  %-28s DOWN NOW since %s: %s left powered off, %s without service\n", "", d.Since.UTC().Format("2006-01-02 15:04:05 UTC"),
 					strings.Join(d.VMs, ", "), plural(d.Users, "user"))
 			}
 		}
