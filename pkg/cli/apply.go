@@ -37,7 +37,10 @@ type ApplyOptions struct {
 	Yes           bool
 	IgnoreWindows bool
 	// windowsGiven: --ignore-windows was given on this command line.
-	windowsGiven  bool
+	windowsGiven bool
+	// done counts the steps in scope an earlier run finished, for the
+	// question.
+	done          int
 	VerifyTimeout time.Duration
 	RetryBase     time.Duration
 	// Settings resolves how each of the plan's vCenters is reached, for
@@ -188,6 +191,9 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		// Asked after the window check: when nothing can run now, the
 		// run only records the pause, so there is nothing to confirm.
 		if command == "rollback" || opts.IgnoreWindows || canRunNow(p, sched, opts.Scope, time.Now()) {
+			if st, err := state.Read(path); err == nil && command != "rollback" && !(opts.Simulate && command == "apply") {
+				opts.done = doneSteps(st, inScope(opts.Scope, sched))
+			}
 			if err := confirm(ctx, opts, p, sched); err != nil {
 				return err
 			}

@@ -322,6 +322,25 @@ func shutWindows(p *plan.Plan, s *schedule.Schedule, sc engine.Scope, now time.T
 	return out
 }
 
+// doneSteps counts the steps of the selected applications that the record
+// says are done (or put off to their date).
+func doneSteps(st *state.State, sel func(string) bool) int {
+	n := 0
+	for _, a := range st.Apps {
+		if !sel(a.Name) {
+			continue
+		}
+		for _, u := range a.Units {
+			for _, s := range u.Steps {
+				if s.Status == state.Done || s.Status == state.Deferred {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
 // errDeclined is the answer "no" at the prompt.
 var errDeclined = &ExitError{Code: ExitDeclined, Err: errors.New("not confirmed; nothing was changed")}
 
@@ -410,7 +429,11 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 		}
 	}
 	fmt.Fprintf(&b, "  waves:         %s\n", cmp.Or(strings.Join(waves, ", "), "none"))
-	fmt.Fprintf(&b, "  applications:  %d, with %s and %d steps\n", apps, plural(units, "VM"), steps)
+	fmt.Fprintf(&b, "  applications:  %d, with %s and %d steps", apps, plural(units, "VM"), steps)
+	if opts.done > 0 {
+		fmt.Fprintf(&b, " (%d already done, by an earlier run)", opts.done)
+	}
+	b.WriteString("\n")
 	if command != "rollback" {
 		fmt.Fprintf(&b, "  estimate:      %s; projected outage %.0f user-hours\n", schedule.Seconds(est), userHours)
 	}

@@ -89,3 +89,17 @@ func TestHookProgramsAreFoundAsTheShellWill(t *testing.T) {
 		}
 	}
 }
+
+func TestTheQuestionOfAResumeSaysWhatIsAlreadyDone(t *testing.T) {
+	p, s := loadDemo(t)
+	opts := &ApplyOptions{Command: "resume", Simulate: true, done: 25}
+	got := confirmText(opts, p, s)
+	for _, want := range []string{
+		"wavectl resume will carry on migrating plan demo:\n",
+		"  applications:  6, with 13 VMs and 80 steps (25 already done, by an earlier run)\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("question lacks %q:\n%s", want, got)
+		}
+	}
+}
