@@ -11,7 +11,7 @@ FUZZTIME ?= 60s
 GOVC_VERSION := v0.46.0
 TOOLS   := $(CURDIR)/bin/tools
 
-.PHONY: all build test demo bench lint fuzz plans schema clean tools reference report crash
+.PHONY: all build test demo demo-team bench lint fuzz plans schema clean tools reference report crash
 
 all: build
 
@@ -35,6 +35,10 @@ demo: build
 	./$(BIN) apply --simulate --yes --ignore-windows --state demo.state.json examples/demo.yaml
 	./$(BIN) status --state demo.state.json
 	./$(BIN) report --state demo.state.json
+
+## demo-team: two waves of one plan applied at once from two shells against one PostgreSQL record, then status from a third (needs Debian's postgresql)
+demo-team: build
+	testdata/demo-team.sh ./$(BIN)
 
 ## bench: every benchmark, as one table with its targets (about 20 minutes; installs govc, Ansible and pyvmomi when it can)
 # The table's figures go in the README's Benchmarks section.
@@ -66,9 +70,11 @@ report: demo
 crash:
 	WAVECTL_CRASH_KILLS=200 $(GO) test -count=1 -run Kill -v -timeout 60m ./cmd/wavectl
 
-## fuzz: fuzz the plan loader for FUZZTIME (default 60s)
+## fuzz: fuzz what wavectl parses, FUZZTIME each (default 60s): the plan loader, the state file, a state's journal tail
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./pkg/plan
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./pkg/state
+	$(GO) test -run '^$$' -fuzz FuzzCatchUp -fuzztime $(FUZZTIME) ./pkg/state
 
 ## plans: regenerate the reference programme
 plans:

@@ -56,6 +56,16 @@ END {
 		row("  time persisting state, share of the run", sprintf("%.1f %%", p), "< 5 %", yes(p < 5))
 		row("  peak memory (Go heap, wavectl + simulator)", sprintf("%.0f MB", metric(a, "peakMB")), "", "")
 	}
+	for (k = 1; k <= 2; k++) {
+		st = (k == 1) ? "file" : "postgres"
+		sb = "BenchmarkApplyReferenceStores/" st
+		if (!has(sb, "ns/op")) continue
+		p = metric(sb, "persist%")
+		row(sprintf("apply reference plan, record in %s: wall time, persistence share", (k == 1) ? "a state file" : "PostgreSQL"),
+			sprintf("%.1f s, %.1f %%", metric(sb, "ns/op") / 1e9, p), "< 5 %", yes(p < 5))
+	}
+	if (has("BenchmarkApplyReferenceStores/file", "ns/op") && has("BenchmarkApplyReferenceStores/postgres", "ns/op"))
+		row("  wall time, PostgreSQL / file", sprintf("%.2f", metric("BenchmarkApplyReferenceStores/postgres", "ns/op") / metric("BenchmarkApplyReferenceStores/file", "ns/op")), "", "")
 	split("BenchmarkScheduleEfficiency BenchmarkScheduleEfficiency/whole-programme BenchmarkScheduleEfficiency/one-wave", effs, " ")
 	for (i = 1; i <= 3; i++) {
 		e = effs[i]

@@ -39,6 +39,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/state/postgres"
 	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
@@ -68,14 +69,51 @@ var crashFaultOps = []string{
 }
 
 func TestKillAnywhereThenResumeConverges(t *testing.T) {
-	testKillAnywhere(t, false)
+	testKillAnywhere(t, false, nil)
 }
 
 func TestKillAnywhereWithTransientFaultsConverges(t *testing.T) {
-	testKillAnywhere(t, true)
+	testKillAnywhere(t, true, nil)
 }
 
-func testKillAnywhere(t *testing.T, faults bool) {
+// The same with the record in PostgreSQL (--state postgres://...): every
+// kill leaves a lease behind, which the next resume on this host takes
+// over at once, and every committed journal row is there to resume from.
+func TestKillAnywhereWithPostgresStateConverges(t *testing.T) {
+	s, err := scriptPGServer()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is needed in CI and could not be started: %v", err)
+		}
+		t.Skipf("no PostgreSQL server could be started here (%v)", err)
+	}
+	if os.Getenv("WAVECTL_CRASH_KILLS") == "" {
+		t.Setenv("WAVECTL_CRASH_KILLS", "10") // a database per cycle: fewer kills in make test
+	}
+	testKillAnywhere(t, false, func(t *testing.T) string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		name, err := s.CreateDB(ctx, "crash")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PGPASSWORD", s.Password)
+		db, err := postgres.Open(ctx, s.URL(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s.URL(name)
+	})
+}
+
+// testKillAnywhere kills runs at random moments until one finishes, and
+// compares the end with an uninterrupted run's. newStore, when set, makes
+// a --state for each cycle (a database); otherwise the record is a file.
+func testKillAnywhere(t *testing.T, faults bool, newStore func(*testing.T) string) {
 	if testing.Short() {
 		t.Skip("kills wavectl dozens of times; skipped with -short")
 	}
@@ -100,6 +138,10 @@ func testKillAnywhere(t *testing.T, faults bool) {
 			}
 		}
 		c := newCrashRun(t, opts)
+		if newStore != nil {
+			c.stateRef = newStore(t)
+			c.env = append(c.env, "PGPASSWORD="+os.Getenv("PGPASSWORD"))
+		}
 		began := time.Now()
 		n, retried := c.killUntilDone(rng, 10*want+100)
 		kills += n
@@ -177,6 +219,9 @@ type crashRun struct {
 	env []string
 	s   *sim.Sim
 	sum map[string]string // the simulator's connection settings
+	// stateRef is the --state of a record in a database; "" is the
+	// default state file.
+	stateRef string
 }
 
 func newCrashRun(t *testing.T, opts sim.Options) *crashRun {
@@ -231,12 +276,34 @@ func (c *crashRun) close() { c.s.Close() }
 
 func (c *crashRun) statePath() string { return filepath.Join(c.dir, "crash.state.json") }
 
+// readState reads the run's record, from its file or its database.
+func (c *crashRun) readState() (*state.State, error) {
+	if c.stateRef == "" {
+		return state.Read(c.statePath())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := postgres.OpenBackend(ctx, c.stateRef, "crash")
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return b.Read(ctx)
+}
+
+func (c *crashRun) stateArgs() []string {
+	if c.stateRef == "" {
+		return nil
+	}
+	return []string{"--state", c.stateRef}
+}
+
 func (c *crashRun) applyArgs() []string {
-	return []string{"apply", "--yes", "--retry-base", "20ms", "--verify-timeout", "1m", "plan.yaml"}
+	return append([]string{"apply", "--yes", "--retry-base", "20ms", "--verify-timeout", "1m", "plan.yaml"}, c.stateArgs()...)
 }
 
 func (c *crashRun) resumeArgs() []string {
-	return []string{"resume", "--yes", "--retry-base", "20ms", "--verify-timeout", "1m"}
+	return append([]string{"resume", "--yes", "--retry-base", "20ms", "--verify-timeout", "1m"}, c.stateArgs()...)
 }
 
 type outcome struct {
@@ -343,7 +410,7 @@ func (c *crashRun) killUntilDone(rng *rand.Rand, max int) (kills, retried int) {
 	failures := 0
 	for {
 		args := c.resumeArgs()
-		if _, err := os.Stat(c.statePath()); err != nil {
+		if _, err := c.readState(); err != nil {
 			// Killed before the state was written: apply again.
 			args = c.applyArgs()
 		}
@@ -371,7 +438,7 @@ func (c *crashRun) killUntilDone(rng *rand.Rand, max int) (kills, retried int) {
 			}
 			continue
 		}
-		st, err := state.Read(c.statePath())
+		st, err := c.readState()
 		if err != nil {
 			c.t.Fatalf("read the state: %v", err)
 		}
@@ -390,7 +457,7 @@ func (c *crashRun) killUntilDone(rng *rand.Rand, max int) (kills, retried int) {
 // step, except the decommissions that wait for their retention period.
 func (c *crashRun) checkDone() {
 	c.t.Helper()
-	st, err := state.Read(c.statePath())
+	st, err := c.readState()
 	if err != nil {
 		c.t.Fatalf("read the state: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the files that cmp compares aga
 // TestMain lets scripts run the real program: `exec wavectl ...` re-runs
 // this test binary as wavectl, through cli.Main as main does.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopsPG{m}, map[string]func(){
 		"wavectl": func() { os.Exit(cli.Main()) },
 	})
 }
@@ -39,12 +40,21 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
+		Condition: func(cond string) (bool, error) {
+			if cond == "tmpfs" {
+				return canMountTmpfs(), nil
+			}
+			if cond == "pg" {
+				return scriptPGCondition()
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", repo)
 			// govc, installed by `make tools`, reads the simulator the
 			// way engineers do.
 			env.Setenv("PATH", filepath.Join(repo, "bin", "tools")+string(os.PathListSeparator)+env.Getenv("PATH"))
-			return nil
+			return setupScriptPG(env)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":    cmdStatus,
@@ -54,6 +64,9 @@ func TestScripts(t *testing.T) {
 			"waitfile":  cmdWaitFile,
 			"inventory": cmdInventory,
 			"sleep":     cmdSleep,
+			"tmpfs":     cmdTmpfs,
+			"readonly":  cmdReadOnly,
+			"fill":      cmdFill,
 		},
 	})
 }

@@ -552,7 +552,7 @@ func TestAResumedRunsBarsStartFromWhatIsDone(t *testing.T) {
 	if n, _ := strconv.Atoi(first[1]); n < done {
 		t.Errorf("the resumed run's first frame shows %s/80 steps; %d were already done", first[1], done)
 	}
-	if out := screen(r.output()); !strings.Contains(out, "carrying on with --ignore-windows, as the run was started") || !strings.Contains(out, "Run succeeded") {
+	if out := screen(r.output()); !strings.Contains(out, "resume carries on with the options the run it continues had") || !strings.Contains(out, "--ignore-windows") || !strings.Contains(out, "Run succeeded") {
 		t.Errorf("resume did not carry on as the run was started:\n%s", out)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -36,8 +35,6 @@ type ApplyOptions struct {
 	Simulate      bool
 	Yes           bool
 	IgnoreWindows bool
-	// windowsGiven: --ignore-windows was given on this command line.
-	windowsGiven bool
 	// done counts the steps in scope an earlier run finished, for the
 	// question.
 	done          int
@@ -49,6 +46,13 @@ type ApplyOptions struct {
 	// Progress is auto, bars, plain or none; Output is text or json.
 	Progress string
 	Output   string
+	// NoRetryFailed is resume's --retry-failed=false, recorded with the run.
+	NoRetryFailed bool
+	// Given says which run flags the operator gave (flag, environment or
+	// config file): resume takes the others from the last run's record.
+	Given map[string]bool
+	// GivenScope is the scope as given, when Scope was narrowed from it.
+	GivenScope *engine.Scope
 	// Command is apply, resume or rollback.
 	Command string
 	Args    []string
@@ -191,7 +195,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		// Asked after the window check: when nothing can run now, the
 		// run only records the pause, so there is nothing to confirm.
 		if command == "rollback" || opts.IgnoreWindows || canRunNow(p, sched, opts.Scope, time.Now()) {
-			if st, err := state.Read(path); err == nil && command != "rollback" && !(opts.Simulate && command == "apply") {
+			if st, err := readRecord(path, p.Metadata.Name); err == nil && command != "rollback" && !(opts.Simulate && command == "apply") {
 				opts.done = doneSteps(st, inScope(opts.Scope, sched))
 			}
 			if err := confirm(ctx, opts, p, sched); err != nil {
@@ -199,17 +203,22 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			}
 		}
 	}
-	lock, err := takeLock(f, path, command)
+	backend, closeBackend, err := openBackend(ctx, path, p.Metadata.Name)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
+	lock, err := takeLock(ctx, f, backend, command, lockScope(opts.Scope, sched))
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	if opts.Simulate && command == "apply" {
+	if opts.Simulate && command == "apply" && !isDatabase(path) {
 		// The simulator starts afresh every time, so its record must too:
 		// an earlier rehearsal's record is replaced, but never a record of
 		// runs against a real vCenter.
 		if _, err := os.Stat(path); err == nil {
-			if opts.State != "" && !onlyRehearsals(path) {
+			if opts.State != "" && !rehearsalRecord(path) {
 				return usageError{fmt.Errorf("a --simulate run starts afresh, and %s records runs against a real vCenter: name another --state", path)}
 			}
 			if err := os.Remove(path); err != nil {
@@ -217,11 +226,16 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			}
 		}
 	}
-	store, err := openState(path, p, f)
+	store, err := openState(ctx, backend, lock, p, sched, f)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			store.Close()
+		}
+	}()
 
 	prog, bars := runProgress(f, opts, p)
 	notice := func(msg string) { fmt.Fprintln(opts.IO.ErrOut, msg) }
@@ -258,25 +272,35 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
 			return newHooks(p, record)
 		},
-		Progress: prog, Log: runLog, Args: opts.Args,
+		Progress: prog, Log: runLog, Args: opts.Args, Simulate: opts.Simulate, NoRetryFailed: opts.NoRetryFailed, GivenScope: opts.GivenScope,
 	})
 	if bars != nil {
 		bars.Wait()
 	}
+	// The record's last writes are part of the run: one that fails is the
+	// run's failure (exit 9), not a summary that claims success.
+	closed = true
+	if cerr := store.Close(); cerr != nil && err == nil {
+		err = &engine.StoreError{Err: cerr}
+	}
 	var scopeErr *engine.ScopeError
 	var rbErr *engine.RollbackError
-	if errors.As(err, &scopeErr) || errors.As(err, &rbErr) {
+	var storeErr *engine.StoreError
+	var vcErr *engine.VCenterError
+	switch {
+	case errors.As(err, &scopeErr) || errors.As(err, &rbErr):
 		return usageError{err}
-	}
-	if err != nil {
+	case errors.As(err, &storeErr) || errors.As(err, &vcErr):
+		return exitf(ExitState, "%v", err)
+	case err != nil:
 		return err
 	}
 	if opts.Output == "json" {
-		if err := writeResultJSON(opts.IO, store, res, path, command); err != nil {
+		if err := writeResultJSON(opts.IO, store, res, backend.Name(), command); err != nil {
 			return err
 		}
 	} else {
-		writeSummary(opts.IO, store, res, path)
+		writeSummary(opts.IO, store, res, backend.Name())
 	}
 	switch res.Status {
 	case engine.Succeeded:
@@ -309,18 +333,19 @@ func runProgress(f *Factory, opts *ApplyOptions, p *plan.Plan) (engine.Progress,
 	return logProgress{log: f.Log}, nil
 }
 
-// openState opens the plan's state, or creates it.
-func openState(path string, p *plan.Plan, f *Factory) (*state.Store, error) {
-	store, err := state.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		store, err = state.Create(path, state.NewState(p.Metadata.Name, p.File, p.Hash))
+// openState opens the plan's record, or creates it.
+func openState(ctx context.Context, b state.Backend, lock state.LockHandle, p *plan.Plan, sched *schedule.Schedule, f *Factory) (state.Store, error) {
+	path := b.Name()
+	store, err := b.Open(ctx, lock)
+	if state.IsNotExist(err) {
+		store, err = b.Create(ctx, lock, state.NewState(p.Metadata.Name, p.File, p.Hash))
 		if err != nil {
-			return nil, exitf(ExitState, "create state %s: %v", path, err)
+			return nil, databaseError(fmt.Errorf("create state %s: %w", path, err))
 		}
 		return store, nil
 	}
 	if err != nil {
-		return nil, exitf(ExitState, "%v", err)
+		return nil, databaseError(err)
 	}
 	var name, hash string
 	store.View(func(st *state.State) { name, hash = st.Plan, st.PlanHash })
@@ -328,9 +353,24 @@ func openState(path string, p *plan.Plan, f *Factory) (*state.Store, error) {
 		store.Close()
 		return nil, exitf(ExitState, "state %s belongs to plan %s, not %s: pass --state to use another file", path, name, p.Metadata.Name)
 	}
+	var replaced error
+	store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	if replaced != nil {
+		store.Close()
+		return nil, exitf(ExitState, "%v", replaced)
+	}
 	if hash != p.Hash {
+		var dropped error
+		store.View(func(st *state.State) { dropped = engine.CheckDropped(st, sched) })
+		if dropped != nil {
+			store.Close()
+			return nil, exitf(ExitState, "%v", dropped)
+		}
 		f.Log.Warn().Str("state", path).Msg("the plan changed since this state was written; done steps stay done, the rest follow the plan as it is now")
-		_ = store.Update(func(st *state.State) { st.PlanHash, st.PlanFile = p.Hash, p.File })
+		if err := store.SetPlan(p.File, p.Hash); err != nil {
+			store.Close()
+			return nil, exitf(ExitState, "%v", err)
+		}
 	}
 	return store, nil
 }
@@ -347,7 +387,7 @@ func waveOf(p *plan.Plan) map[string]string {
 // application stopped part-way says so, and one whose service is down
 // right now (a VM powered off and not yet on again) is flagged DOWN NOW
 // with since when, how many users, and the two ways back.
-func writeSummary(io *IOStreams, store *state.Store, res *engine.Result, path string) {
+func writeSummary(io *IOStreams, store state.Store, res *engine.Result, path string) {
 	w := io.Out
 	now := time.Now()
 	store.View(func(st *state.State) {
@@ -421,33 +461,25 @@ func redactArgs(args []string) []string {
 	return out
 }
 
-// onlyRehearsals reports whether every run a state file records was a
-// --simulate one.
-func onlyRehearsals(path string) bool {
-	st, err := state.Read(path)
-	if err != nil {
-		return false
-	}
-	for _, r := range st.Runs {
-		if !slices.Contains(r.Args, "--simulate") {
-			return false
-		}
-	}
-	return true
+// rehearsalRecord reports whether a state file is a --simulate
+// rehearsal's record, as the record itself says.
+func rehearsalRecord(path string) bool {
+	st, err := readRecord(path, "")
+	return err == nil && st.Rehearsal
 }
 
-// takeLock takes the state's run lock for command, or says who holds it.
-func takeLock(f *Factory, path, command string) (*state.RunLock, error) {
-	lock, err := state.Lock(path, command)
+// takeLock takes the record's run lock for command, or says who holds it.
+func takeLock(ctx context.Context, f *Factory, b state.Backend, command string, scope state.Scope) (state.LockHandle, error) {
+	lock, err := b.Lock(ctx, command, scope)
 	var le *state.LockedError
 	switch {
 	case errors.As(err, &le):
 		return nil, &ExitError{Code: ExitLocked, Err: err}
 	case err != nil:
-		return nil, exitf(ExitState, "%v", err)
+		return nil, databaseError(err)
 	}
 	if w := lock.TakeoverWarning(); w != "" {
-		f.Log.Warn().Str("state", path).Msg(w)
+		f.Log.Warn().Str("state", b.Name()).Msg(w)
 	}
 	return lock, nil
 }

@@ -21,7 +21,7 @@ const (
 	ExitFailed      = 6   // apply: some applications failed or were skipped
 	ExitPaused      = 7   // apply: paused, a change window closed
 	ExitLocked      = 8   // another run holds the state's lock
-	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl
+	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl; another vCenter's or a rehearsal's; a write failed
 	ExitDeclined    = 10  // apply, resume, rollback: the confirmation was answered no
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
@@ -37,7 +37,8 @@ const exitCodeHelp = `Exit codes:
   6    apply: some applications failed or were skipped
   7    apply: paused because a change window closed
   8    another run holds the state's lock (the message names it)
-  9    the state file is unreadable, corrupt, foreign or from a newer wavectl
+  9    the state file is unreadable, corrupt, foreign or from a newer wavectl; the record
+       is of another vCenter or a rehearsal's; a write of the record failed during the run
   10   apply, resume, rollback: not confirmed at the prompt; nothing changed
   130  interrupted (SIGINT/SIGTERM)`
 

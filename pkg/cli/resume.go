@@ -14,7 +14,6 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
-	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -41,10 +40,14 @@ changed plan.
 --retry-failed is the default: failed applications run again from their
 failed step; --retry-failed=false leaves them as they are.
 
-A run started with --ignore-windows (a rehearsal) is carried on with it, and
-resume says so; --ignore-windows=false keeps to the windows. Like apply, it
-logs in to every vCenter and checks the hooks before anything starts, asks on
-a terminal (--yes skips it), and takes --progress, --quiet and -o json.
+The options of the run it carries on (the last apply or resume in the
+record: its --wave, --app and --conveyor scope, --ignore-windows,
+--retry-base, --verify-timeout) are used again unless given now; the log
+says which (--ignore-windows=false keeps to the windows).
+
+Like apply, it logs in to every vCenter and checks the hooks before anything
+starts, asks on a terminal (--yes skips it), and takes --progress, --quiet
+and -o json.
 
 Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 		Example: `  wavectl resume --yes examples/demo.yaml        # its state, demo.state.json, here
@@ -67,8 +70,7 @@ Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
 				opts.Plan = p
 			}
 			retry := f.Config.GetBool("retry-failed")
-			_, inEnv := os.LookupEnv("WAVECTL_IGNORE_WINDOWS")
-			opts.windowsGiven = cmd.Flags().Changed("ignore-windows") || f.Config.InConfig("ignore-windows") || inEnv
+			opts.NoRetryFailed = !retry
 			if runF != nil {
 				return runF(opts)
 			}
@@ -134,7 +136,56 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 	if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 		return err
 	}
+	opts.Given = map[string]bool{}
+	for _, name := range []string{"wave", "app", "conveyor", "ignore-windows", "retry-base", "verify-timeout"} {
+		opts.Given[name] = v.IsSet(name)
+	}
 	return nil
+}
+
+// reuseOptions gives a resume the options of the run it carries on (the
+// last apply or resume the record holds) that the operator did not give
+// again, and says which it reused.
+func reuseOptions(f *Factory, opts *ApplyOptions, st *state.State) {
+	var last *state.Run
+	for _, r := range st.Runs {
+		if r.Command == "apply" || r.Command == "resume" {
+			last = r
+		}
+	}
+	if last == nil {
+		return
+	}
+	o := last.Options
+	var reused []string
+	if !opts.Given["wave"] && !opts.Given["app"] && !opts.Given["conveyor"] && (len(o.Waves) > 0 || len(o.Apps) > 0 || o.Conveyor) {
+		opts.Scope = engine.Scope{Waves: o.Waves, Conveyor: o.Conveyor, Apps: o.Apps}
+		for _, w := range o.Waves {
+			reused = append(reused, "--wave "+w)
+		}
+		for _, a := range o.Apps {
+			reused = append(reused, "--app "+a)
+		}
+		if o.Conveyor {
+			reused = append(reused, "--conveyor")
+		}
+	}
+	if !opts.Given["ignore-windows"] && o.IgnoreWindows {
+		opts.IgnoreWindows = true
+		reused = append(reused, "--ignore-windows")
+	}
+	if d, err := time.ParseDuration(o.RetryBase); err == nil && d > 0 && !opts.Given["retry-base"] && d != opts.RetryBase {
+		opts.RetryBase = d
+		reused = append(reused, "--retry-base "+o.RetryBase)
+	}
+	if d, err := time.ParseDuration(o.VerifyTimeout); err == nil && d > 0 && !opts.Given["verify-timeout"] && d != opts.VerifyTimeout {
+		opts.VerifyTimeout = d
+		reused = append(reused, "--verify-timeout "+o.VerifyTimeout)
+	}
+	if len(reused) > 0 {
+		f.Log.Info().Strs("options", reused).Str("from", last.Command+" of "+last.Started.UTC().Format(time.RFC3339)).
+			Msg("resume carries on with the options the run it continues had; give a flag to change one")
+	}
 }
 
 // recorded finds the state and the plan it records, and checks that the
@@ -148,7 +199,14 @@ func recorded(opts *ApplyOptions) (*plan.Plan, *schedule.Schedule, string, error
 	if err != nil {
 		return nil, nil, "", err
 	}
-	st, err := state.Read(path)
+	programme := ""
+	if opts.Plan != "" && isDatabase(path) {
+		// A database may hold several programmes: the plan names its own.
+		if programme, err = planNameOf(opts.Plan); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	st, err := readRecord(path, programme)
 	if err != nil {
 		return nil, nil, "", stateReadError(path, so, err)
 	}
@@ -230,7 +288,8 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 	opts.Plan = p.File
 	var running int
 	failed := map[string]bool{}
-	if st, err := state.Read(path); err == nil {
+	if st, err := readRecord(path, p.Metadata.Name); err == nil {
+		reuseOptions(f, opts, st)
 		for _, a := range st.Apps {
 			for _, u := range a.Units {
 				for _, s := range u.Steps {
@@ -244,11 +303,9 @@ func resumeRun(ctx context.Context, f *Factory, opts *ApplyOptions, retryFailed 
 			}
 		}
 	}
-	if st, err := state.Read(path); err == nil && !opts.windowsGiven && !opts.IgnoreWindows && report.StartedIgnoringWindows(st) {
-		opts.IgnoreWindows = true
-		fmt.Fprintln(opts.IO.ErrOut, "resume: carrying on with --ignore-windows, as the run was started (pass --ignore-windows=false to keep to the windows)")
-	}
 	if !retryFailed && len(failed) > 0 {
+		given := opts.Scope
+		opts.GivenScope = &given
 		opts.Scope = without(opts.Scope, sched, failed)
 	}
 	if running > 0 {

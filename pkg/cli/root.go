@@ -95,6 +95,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdRollback(f, nil),
 		NewCmdStatus(f, nil),
 		NewCmdUnlock(f, nil),
+		NewCmdState(f),
 		NewCmdReport(f, nil),
 		NewCmdDiscover(f, nil),
 	)

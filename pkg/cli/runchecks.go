@@ -483,7 +483,7 @@ type resultAppJSON struct {
 	Reason         string `json:"reason,omitempty"`
 }
 
-func writeResultJSON(ios *IOStreams, store *state.Store, res *engine.Result, path, command string) error {
+func writeResultJSON(ios *IOStreams, store state.Store, res *engine.Result, path, command string) error {
 	out := resultJSON{Command: command, Status: res.Status, Note: res.Note, State: path, Counts: map[string]int{},
 		Applications: []resultAppJSON{}, DownNow: []*report.DownApp{}}
 	now := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/state/postgres"
 )
 
 // StatusOptions are status's parsed flags.
@@ -30,6 +31,8 @@ type StatusOptions struct {
 	// plan names it; "" is the working directory.
 	Dir string
 	Now func() time.Time
+	// Watch follows the record: status again whenever it changes.
+	Watch bool
 }
 
 // NewCmdStatus builds `wavectl status`.
@@ -55,7 +58,8 @@ file found; 9 the state file is unreadable, corrupt, of another plan or
 from a newer wavectl.`,
 		Example: `  wavectl status examples/demo.yaml    # its state, demo.state.json, here
   wavectl status --state demo.state.json --detail
-  wavectl status --state demo.state.json -o json | jq '.groups[].applications[] | select(.next) | .next.text'`,
+  wavectl status --state demo.state.json -o json | jq '.groups[].applications[] | select(.next) | .next.text'
+  wavectl status --watch --state 'postgres://wavectl@db.example.gov/migrations?programme=crown-hosting'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("status takes at most one plan file, got %d arguments", len(args))}
@@ -72,9 +76,13 @@ from a newer wavectl.`,
 			}
 			opts.State = f.Config.GetString("state")
 			opts.Detail = f.Config.GetBool("detail")
+			opts.Watch = f.Config.GetBool("watch")
 			opts.Log = f.Log
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Watch {
+				return statusWatch(cmd.Context(), opts)
 			}
 			return statusRun(opts)
 		},
@@ -82,6 +90,7 @@ from a newer wavectl.`,
 	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
 	cmd.Flags().String("state", "", "state file (default <plan name>.state.json in the working directory)")
 	cmd.Flags().BoolP("detail", "v", false, "list every step of every VM, and every hook's output (text output)")
+	cmd.Flags().BoolP("watch", "w", false, "follow the record live, showing it again whenever it changes, until Ctrl-C (with -o json: one document a line)")
 	return cmd
 }
 
@@ -168,6 +177,10 @@ func stateReadError(path string, opts *StatusOptions, err error) error {
 	var ve *state.VersionError
 	var je *state.JournalError
 	switch {
+	case isDatabase(path) && errors.Is(err, fs.ErrNotExist):
+		return notInDatabase(path, err)
+	case isDatabase(path):
+		return databaseError(err)
 	case errors.Is(err, fs.ErrNotExist):
 		how := "named with --state"
 		if opts.State == "" {
@@ -191,9 +204,12 @@ func readState(opts *StatusOptions) (*state.State, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := state.Read(path)
+	st, err := readRecord(path, planName)
 	if err != nil {
 		return nil, "", stateReadError(path, opts, err)
+	}
+	if isDatabase(path) {
+		path = postgres.Redact(path) // shown, and put in the commands status suggests
 	}
 	if planName != "" {
 		if err := state.CheckPlan(path, st, planName); err != nil {

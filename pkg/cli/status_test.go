@@ -171,8 +171,8 @@ func TestStatusErrorsAboutTheStateFile(t *testing.T) {
 		{name: "truncated", content: ptrTo(string(good[:len(good)/3])), state: true, code: ExitState, want: []string{
 			"is corrupt: it ends too early", "demo.state.json:", "nothing was changed"}},
 		{name: "garbage", content: ptrTo("PK\x03\x04garbage"), state: true, code: ExitState, want: []string{"is corrupt: invalid character"}},
-		{name: "from a newer wavectl", content: ptrTo(strings.Replace(string(good), `"formatVersion": 2`, `"formatVersion": 3`, 1)), state: true,
-			code: ExitState, want: []string{"format version 3", "upgrade wavectl"}},
+		{name: "from a newer wavectl", content: ptrTo(strings.Replace(string(good), `"formatVersion": 3`, `"formatVersion": 4`, 1)), state: true,
+			code: ExitState, want: []string{"format version 4", "upgrade wavectl"}},
 		// An edited file whose editor vouched for it (an empty checksum).
 		{name: "of another plan", content: ptrTo(strings.Replace(string(unsealed), `"plan": "demo"`, `"plan": "payroll"`, 1)), state: true, plan: demoPlan,
 			code: ExitState, want: []string{`belongs to plan "payroll", not "demo"`}},

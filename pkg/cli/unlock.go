@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/state/postgres"
 )
 
 // UnlockOptions are unlock's parsed flags.
@@ -74,6 +76,9 @@ func unlockRun(opts *UnlockOptions) error {
 	if err != nil {
 		return err
 	}
+	if isDatabase(path) {
+		return unlockLease(opts, path)
+	}
 	h, err := state.Unlock(path, opts.ID)
 	var nl *state.NoLockError
 	var id *state.LockIDError
@@ -95,5 +100,35 @@ func unlockRun(opts *UnlockOptions) error {
 		gone = "; that process is gone"
 	}
 	fmt.Fprintf(opts.IO.Out, "Removed lock %s of %s: %s%s.\n", h.ID, path, h.Describe(opts.Now()), gone)
+	return nil
+}
+
+// unlockLease removes a lease from a database: its holder's next write is
+// refused (fencing), so this is safe even if the holder still runs.
+func unlockLease(opts *UnlockOptions, ref string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	planName := ""
+	if opts.Plan != "" {
+		name, err := planNameOf(opts.Plan)
+		if err != nil {
+			return err
+		}
+		planName = name
+	}
+	b, closeB, err := openBackend(ctx, ref, planName)
+	if err != nil {
+		return err
+	}
+	defer closeB()
+	h, err := b.Unlock(ctx, opts.ID)
+	var nl *postgres.NoLeaseError
+	switch {
+	case errors.As(err, &nl):
+		return usageError{err}
+	case err != nil:
+		return databaseError(err)
+	}
+	fmt.Fprintf(opts.IO.Out, "Removed lock %s of %s: %s; if it still runs, its next write is refused.\n", h.ID, b.Name(), h.Describe(opts.Now()))
 	return nil
 }

@@ -127,11 +127,11 @@ func TestTakeLockRefusesASecondRunWithExitEight(t *testing.T) {
 	path := filepath.Join(dir, "demo.state.json")
 	var logs bytes.Buffer
 	f := &Factory{Log: zerolog.New(&logs)}
-	first, err := takeLock(f, path, "apply")
+	first, err := takeLock(context.Background(), f, state.FileBackend{File: path}, "apply", state.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = takeLock(f, path, "resume")
+	_, err = takeLock(context.Background(), f, state.FileBackend{File: path}, "resume", state.Scope{})
 	if codeOf(err) != ExitLocked || !strings.Contains(err.Error(), "is locked by apply on host") {
 		t.Fatalf("second lock: exit %d: %v", codeOf(err), err)
 	}
@@ -142,7 +142,7 @@ func TestTakeLockRefusesASecondRunWithExitEight(t *testing.T) {
 	gone := state.Holder{ID: "0badc0de", Operation: "apply", Host: host, PID: 1 << 30, Since: time.Now().Add(-time.Hour)}
 	data, _ := json.Marshal(gone)
 	os.WriteFile(path+state.LockSuffix, data, 0o600)
-	l, err := takeLock(f, path, "resume")
+	l, err := takeLock(context.Background(), f, state.FileBackend{File: path}, "resume", state.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

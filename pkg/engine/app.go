@@ -49,7 +49,7 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 			return
 		}
 		if dar.final != state.Done {
-			e.skip(ar, fmt.Sprintf("skipped: it depends on %s, which %s", dep, describeFinal(dar.final)))
+			e.skip(ar, dep, fmt.Sprintf("skipped: it depends on %s, which %s", dep, describeFinal(dar.final)))
 			return
 		}
 	}
@@ -70,12 +70,16 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	}
 
 	start := e.now()
-	_ = e.store.UpdateApp(name, func(a *state.App) {
-		a.Status, a.Reason, a.Ended = state.Running, "", nil
+	if e.saved(e.store.UpdateApp(name, func(a *state.App) {
+		a.Status, a.Reason, a.SkippedFor, a.Ended = state.Running, "", "", nil
 		if a.Started == nil {
 			a.Started = &start
 		}
-	})
+	})) != nil {
+		ar.final = state.Pending
+		close(ar.done)
+		return
+	}
 	e.prog.Event(Event{Kind: AppStarted, App: name, Wave: ar.app.Wave, Time: start})
 
 	failure := e.runPhases(ctx, ar, window)
@@ -100,12 +104,12 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 		e.mu.Unlock()
 	}
 	end := e.now()
-	_ = e.store.UpdateApp(name, func(a *state.App) {
+	_ = e.saved(e.store.UpdateApp(name, func(a *state.App) {
 		a.Status, a.Reason = final, reason
 		if final != state.Pending {
 			a.Ended = &end
 		}
-	})
+	}))
 	ar.final = final
 	close(ar.done)
 	e.prog.Event(Event{Kind: AppDone, App: name, Wave: ar.app.Wave, Status: final, Message: reason, Time: end})
@@ -130,11 +134,13 @@ func describeFinal(s state.Status) string {
 	return "has not moved yet"
 }
 
-func (e *engine) skip(ar *appRun, reason string) {
+// skip records an application skipped because dep, which it depends on,
+// did not move.
+func (e *engine) skip(ar *appRun, dep, reason string) {
 	now := e.now()
-	_ = e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
-		a.Status, a.Reason, a.Ended = state.Skipped, reason, &now
-	})
+	_ = e.saved(e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
+		a.Status, a.Reason, a.SkippedFor, a.Ended = state.Skipped, reason, dep, &now
+	}))
 	ar.final = state.Skipped
 	close(ar.done)
 	e.prog.Event(Event{Kind: AppDone, App: ar.sched.Name, Wave: ar.app.Wave, Status: state.Skipped, Message: reason, Time: now})
@@ -203,12 +209,20 @@ func (e *engine) runPhases(ctx context.Context, ar *appRun, window *plan.Window)
 	return nil
 }
 
+// drivers returns the application's source and target drivers, each
+// checked to be the vCenter the record knows (see checkVCenter).
 func (e *engine) drivers(ctx context.Context, a *plan.Application) (src, tgt vsphere.Driver, err error) {
 	if src, err = e.opts.Drivers(ctx, e.p.Source.VCenter); err != nil {
 		return nil, nil, fmt.Errorf("vCenter %s: %w", e.p.Source.VCenter, err)
 	}
+	if err := e.checkVCenter(e.p.Source.VCenter, src); err != nil {
+		return nil, nil, errStopped
+	}
 	if tgt, err = e.opts.Drivers(ctx, a.Resolved.VCenter); err != nil {
 		return nil, nil, fmt.Errorf("vCenter %s: %w", a.Resolved.VCenter, err)
+	}
+	if err := e.checkVCenter(a.Resolved.VCenter, tgt); err != nil {
+		return nil, nil, errStopped
 	}
 	return src, tgt, nil
 }
@@ -224,9 +238,7 @@ func (e *engine) hooksFor(ar *appRun) strategy.HookRunner {
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
-			a.Hooks = append(a.Hooks, run)
-		})
+		_ = e.saved(e.store.AddHook(ar.sched.Name, run))
 	})
 }
 
@@ -274,7 +286,7 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 	e.setUnit(ar.sched.Name, unit, state.Running)
 	for i, st := range steps {
 		if i > 0 || unit == "" {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || e.storeFailed() != nil {
 				e.setUnit(ar.sched.Name, unit, state.Pending)
 				return errStopped
 			}
@@ -313,7 +325,7 @@ func (e *engine) unitFinished(app, unit string, steps []schedule.Step) bool {
 }
 
 func (e *engine) setUnit(app, unit string, s state.Status) {
-	_ = e.store.UpdateApp(app, func(a *state.App) { a.Unit(unit).Status = s })
+	_ = e.saved(e.store.UpdateApp(app, func(a *state.App) { a.Unit(unit).Status = s }))
 }
 
 func placement(t plan.Placement) vsphere.Placement {
@@ -352,13 +364,16 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 
 	started := e.now()
 	// The step's start, and the application's outage when the step takes
-	// its service down, in one commit.
-	e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
+	// its service down, in one commit. A step whose start is not on disk
+	// does not start.
+	if e.storeFailed() != nil || e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
 		if st.Outage && (a.OutageStart == nil || started.Before(*a.OutageStart)) {
 			a.OutageStart = &started
 		}
-	})
+	}) != nil {
+		return errStopped
+	}
 	e.prog.Event(Event{Kind: StepStarted, App: app, Unit: unit, Step: st.Kind, Time: started})
 
 	call := e.hard // in-flight vCenter work stops only on a second interrupt
@@ -456,16 +471,15 @@ func (e *engine) attempt(ctx context.Context, act strategy.Action, rt *strategy.
 	return nil
 }
 
-// update changes one step's record (and its unit's) durably.
+// update changes one step's record (and its unit's) durably; a failure
+// stops the run (see saved).
 func (e *engine) update(app, unit string, st schedule.Step, fn func(*state.Step, *state.Unit)) {
-	e.updateOf(app, unit, st, func(_ *state.App, r *state.Step, u *state.Unit) { fn(r, u) })
+	_ = e.updateOf(app, unit, st, func(_ *state.App, r *state.Step, u *state.Unit) { fn(r, u) })
 }
 
 // updateOf is update with the application's record too.
-func (e *engine) updateOf(app, unit string, st schedule.Step, fn func(*state.App, *state.Step, *state.Unit)) {
-	if err := e.store.UpdateStepOf(app, unit, st.Kind, st.Phase, fn); err != nil {
-		e.log.Error().Err(err).Str("app", app).Str("step", st.Kind).Msg("could not record a step in the state file")
-	}
+func (e *engine) updateOf(app, unit string, st schedule.Step, fn func(*state.App, *state.Step, *state.Unit)) error {
+	return e.saved(e.store.UpdateStepOf(app, unit, st.Kind, st.Phase, fn))
 }
 
 // rollback undoes an application's completed steps in reverse order.

@@ -25,6 +25,8 @@ import (
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/state/pgtest"
+	"github.com/wavectl/wavectl/pkg/state/postgres"
 	"github.com/wavectl/wavectl/pkg/strategy"
 	"github.com/wavectl/wavectl/pkg/vsphere"
 	"github.com/wavectl/wavectl/pkg/vsphere/sim"
@@ -176,6 +178,28 @@ type benchRun struct {
 // simulator with opts, timing engine.Run and the store's close.
 func runAgainstSim(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opts sim.Options, scope engine.Scope) benchRun {
 	b.Helper()
+	return runAgainstSimWith(b, p, sched, opts, scope, func(st *state.State) state.Store {
+		store, err := state.Create(filepath.Join(b.TempDir(), "ref.state.json"), st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return store
+	})
+}
+
+// statsOf is a store's counters, for the stores that keep them.
+func statsOf(s state.Store) state.Stats {
+	if st, ok := s.(interface{ Stats() state.Stats }); ok {
+		return st.Stats()
+	}
+	return state.Stats{}
+}
+
+// runAgainstSimWith is runAgainstSim with the record in the store that
+// newStore makes.
+func runAgainstSimWith(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opts sim.Options, scope engine.Scope,
+	newStore func(*state.State) state.Store) benchRun {
+	b.Helper()
 	log.SetOutput(io.Discard) // the simulator's own chatter
 	defer log.SetOutput(os.Stderr)
 	s, err := sim.New(p, opts)
@@ -184,10 +208,7 @@ func runAgainstSim(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opts si
 	}
 	defer s.Close()
 	vc, cnt := countingClient(b, s)
-	store, err := state.Create(filepath.Join(b.TempDir(), "ref.state.json"), state.NewState(p.Metadata.Name, p.File, p.Hash))
-	if err != nil {
-		b.Fatal(err)
-	}
+	store := newStore(state.NewState(p.Metadata.Name, p.File, p.Hash))
 	drivers := map[string]vsphere.Driver{}
 	var mu sync.Mutex
 	driver := func(_ context.Context, name string) (vsphere.Driver, error) {
@@ -228,7 +249,7 @@ func runAgainstSim(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opts si
 	if cerr := store.Close(); err == nil {
 		err = cerr
 	}
-	r := benchRun{wall: time.Since(start), peak: stopPeak(), reqs: cnt, store: store.Stats(), hosts: hosts}
+	r := benchRun{wall: time.Since(start), peak: stopPeak(), reqs: cnt, store: statsOf(store), hosts: hosts}
 	if err != nil || res.Status != engine.Succeeded {
 		b.Fatalf("run: %v %+v", err, res)
 	}
@@ -254,6 +275,59 @@ func BenchmarkApplyReference(b *testing.B) {
 		b.ReportMetric(float64(sched.Totals.Units), "VMs")
 		b.Logf("requests by method: %s", r.reqs.top())
 	}
+}
+
+// BenchmarkApplyReferenceStores applies the reference programme twice in
+// one run, side by side: its record in a state file, and in PostgreSQL
+// (a throwaway server, as the tests start). It reports each run's wall
+// time and the share of it the store spent keeping the record durable.
+func BenchmarkApplyReferenceStores(b *testing.B) {
+	p := loadReference(b)
+	sched, _ := schedule.Compile(p)
+	srv, err := pgtest.Start()
+	if err != nil {
+		b.Skipf("no PostgreSQL server could be started here (%v)", err)
+	}
+	defer srv.Stop()
+	b.Setenv("PGPASSWORD", srv.Password)
+	b.Run("file", func(b *testing.B) {
+		for b.Loop() {
+			r := runAgainstSim(b, p, sched, sim.Options{}, engine.Scope{})
+			b.ReportMetric(100*r.store.Busy.Seconds()/r.wall.Seconds(), "persist%")
+			b.ReportMetric(float64(r.store.Commits), "commits")
+		}
+	})
+	b.Run("postgres", func(b *testing.B) {
+		for b.Loop() {
+			ctx := context.Background()
+			name, err := srv.CreateDB(ctx, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			backend, err := postgres.OpenBackend(ctx, srv.URL(name), p.Metadata.Name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := backend.DB().Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			lock, err := backend.Lock(ctx, "apply", state.Scope{Name: "programme"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := runAgainstSimWith(b, p, sched, sim.Options{}, engine.Scope{}, func(st *state.State) state.Store {
+				s, err := backend.Create(ctx, lock, st)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return s
+			})
+			_ = lock.Unlock()
+			backend.Close()
+			b.ReportMetric(100*r.store.Busy.Seconds()/r.wall.Seconds(), "persist%")
+			b.ReportMetric(float64(r.store.Commits), "commits")
+		}
+	})
 }
 
 // callsOf is the least number of vSphere calls a step kind needs: the

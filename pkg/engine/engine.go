@@ -48,7 +48,7 @@ type HookRecorder = strategy.HookRecorder
 type Options struct {
 	Plan     *plan.Plan
 	Schedule *schedule.Schedule
-	Store    *state.Store
+	Store    state.Store
 	// Drivers returns the driver of a vCenter the plan names.
 	Drivers func(ctx context.Context, vcenter string) (vsphere.Driver, error)
 	Scope   Scope
@@ -77,6 +77,16 @@ type Options struct {
 	// Command and Args are recorded in the run's record (default apply).
 	Command string
 	Args    []string
+	// Simulate says the run is against the embedded simulator: its record
+	// is a rehearsal's, and never mixes with real runs'.
+	Simulate bool
+	// NoRetryFailed is resume's --retry-failed=false, recorded with the
+	// run's options.
+	NoRetryFailed bool
+	// GivenScope, when set, is the scope the operator gave, recorded in
+	// place of Scope when the command narrowed it (resume leaving failed
+	// applications alone).
+	GivenScope *Scope
 }
 
 // Result is how a run ended.
@@ -103,7 +113,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 type engine struct {
 	opts  Options
 	p     *plan.Plan
-	store *state.Store
+	store state.Store
 	log   zerolog.Logger
 	now   func() time.Time
 	prog  Progress
@@ -117,10 +127,105 @@ type engine struct {
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
 	paused    string // why new work stopped, when a window closed: the first pause
+	// halted is why the run must stop at once (a write of the record that
+	// failed, a vCenter that is not the record's), and haltNote says so
+	// in a few words: like a closing window, nothing new starts, steps in
+	// flight finish, and the run ends with halted as its error.
+	halted   error
+	haltNote string
+
+	vcMu      sync.Mutex
+	vcChecked map[string]bool // vCenters whose identity was checked
 	// pausedIn holds each stream's pause ("waves", "conveyor"): a wave
 	// waiting for its window does not hold back the conveyor, nor the
 	// conveyor's window the waves.
 	pausedIn map[string]string
+}
+
+// StoreError is a run that stopped because its record could not be
+// written: what it did since the last good write is not on disk.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("the run stopped: its record could not be written (%v); nothing new started after that, and the steps in flight finished. "+
+		"Fix the cause (free space, permissions), then run the same command again: every step checks vCenter for its own earlier work", e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// saved takes the error of a write of the record. The first failure
+// stops the run as a closing window does: nothing new starts, in-flight
+// steps finish, and the run ends with a *StoreError.
+func (e *engine) saved(err error) error {
+	if err == nil {
+		return nil
+	}
+	e.halt(&StoreError{Err: err}, "the run's record could not be written")
+	return err
+}
+
+// halt stops the run: nothing new starts, and it ends with err.
+func (e *engine) halt(err error, note string) {
+	e.mu.Lock()
+	first := e.halted == nil
+	if first {
+		e.halted, e.haltNote = err, note
+	}
+	e.mu.Unlock()
+	if first {
+		e.log.Error().Err(err).Msg(note + ": nothing new starts, and the steps in flight finish")
+		e.prog.Event(Event{Kind: RunPaused, Message: note, Time: e.now()})
+	}
+}
+
+// storeFailed returns why the run halted, or nil.
+func (e *engine) storeFailed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.halted
+}
+
+// VCenterError is a record that belongs to other vCenters than the ones
+// connected, or a rehearsal's record used for a real run (or the other
+// way round): nothing was changed.
+type VCenterError struct{ Msg string }
+
+func (e *VCenterError) Error() string { return e.Msg }
+
+// checkVCenter checks, once per vCenter, that the vCenter d talks to is
+// the one the record's runs worked on, and records its identity on first
+// use. A VM's id (vm-123) means something only within its vCenter.
+func (e *engine) checkVCenter(name string, d vsphere.Driver) error {
+	e.vcMu.Lock()
+	defer e.vcMu.Unlock()
+	if e.vcChecked[name] {
+		return nil
+	}
+	id := d.InstanceUUID()
+	if id == "" {
+		e.log.Warn().Str("vcenter", name).Msg("vCenter says no instance UUID: the record cannot be checked against it")
+		e.vcChecked[name] = true
+		return nil
+	}
+	var rec state.VCenter
+	var known bool
+	e.store.View(func(st *state.State) { rec, known = st.VCenters[name] })
+	if known && rec.InstanceUUID != id {
+		err := &VCenterError{fmt.Sprintf("vCenter %s is not the one this record's runs worked on: its instance UUID is %s, the record's %s; "+
+			"nothing was changed. The VM ids in the record name VMs of that vCenter, not of this one. "+
+			"Point wavectl at the vCenter the run worked on (--vcenter %s=URL, or GOVC_URL), or, for a new migration on this vCenter, "+
+			"move the state file aside (or pass another --state) to start a new record",
+			name, id, rec.InstanceUUID, name)}
+		e.halt(err, "vCenter "+name+" is not the record's")
+		return err
+	}
+	if !known {
+		if err := e.saved(e.store.SetVCenter(name, state.VCenter{InstanceUUID: id})); err != nil {
+			return err
+		}
+	}
+	e.vcChecked[name] = true
+	return nil
 }
 
 // Streams of work that pause apart.
@@ -170,7 +275,7 @@ func newEngine(opts Options) (*engine, error) {
 		opts.Command = "apply"
 	}
 	e := &engine{opts: opts, p: opts.Plan, store: opts.Store, log: opts.Log, now: opts.Now, prog: opts.Progress,
-		hard: opts.Hard, apps: map[string]*appRun{}, selected: map[string]bool{}}
+		hard: opts.Hard, apps: map[string]*appRun{}, selected: map[string]bool{}, vcChecked: map[string]bool{}}
 	for _, sa := range e.scheduled() {
 		e.apps[sa.Name] = &appRun{sched: sa, app: e.p.Application(sa.Name), done: make(chan struct{})}
 	}
@@ -265,6 +370,7 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
+	e.settle()
 	e.prog.Event(Event{Kind: RunStarted, Time: e.now(), Total: e.totals()})
 
 	// Applications outside the scope, and ones already done, count as
@@ -308,35 +414,99 @@ func (e *engine) begin() error {
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
-	return e.store.Update(func(st *state.State) {
-		st.Runs = append(st.Runs, &state.Run{Command: e.opts.Command, Args: e.opts.Args, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"})
-		for _, sa := range e.scheduled() {
-			ensureApp(st, e.apps[sa.Name], sa)
+	var problem string
+	e.store.View(func(st *state.State) {
+		switch {
+		case len(st.Runs) == 0:
+		case st.Rehearsal && !e.opts.Simulate:
+			problem = "it records a --simulate rehearsal against the embedded simulator, whose VMs and ids exist in no vCenter; " +
+				"a run against a vCenter needs a record of its own: pass another --state (or move this one aside)"
+		case !st.Rehearsal && e.opts.Simulate:
+			problem = "it records runs against a vCenter; a --simulate rehearsal needs a record of its own: pass another --state"
 		}
 	})
+	if problem != "" {
+		return &VCenterError{fmt.Sprintf("state %s cannot be used for this %s: %s; nothing was changed", e.store.Path(), e.opts.Command, problem)}
+	}
+	sc := e.opts.Scope
+	if e.opts.GivenScope != nil {
+		sc = *e.opts.GivenScope
+	}
+	opts := state.RunOptions{Waves: sc.Waves, Conveyor: sc.Conveyor, Apps: sc.Apps, Simulate: e.opts.Simulate,
+		IgnoreWindows: e.opts.IgnoreWindows, RetryBase: e.opts.RetryBase.String(), VerifyTimeout: e.opts.VerifyTimeout.String(),
+		NoRetryFailed: e.opts.NoRetryFailed}
+	var apps []*state.App
+	for _, sa := range e.scheduled() {
+		apps = append(apps, skeleton(e.apps[sa.Name], sa))
+	}
+	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"}
+	_ = e.saved(e.store.BeginRun(run, apps))
+	return e.storeFailed()
 }
 
-// ensureApp adds an application's records from the schedule, keeping what
-// an earlier run recorded.
-func ensureApp(st *state.State, ar *appRun, sa *schedule.App) {
-	a := st.App(sa.Name)
-	if a == nil {
-		a = &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
-		st.Apps = append(st.Apps, a)
+// settleTimeout bounds the wait for a killed run's tasks.
+const settleTimeout = 10 * time.Minute
+
+// settle waits, before a resume, a rollback, or a run that finds steps a
+// killed run left running, for the change tasks that run left running in
+// vCenter: a step's check, or an undo, that reads vCenter before such a
+// task ends would miss its effect (a clone that completes after a
+// rollback looked for its VM is an orphan), and a new task on the same
+// VM would race it.
+func (e *engine) settle() {
+	need := e.opts.Command == "resume" || e.opts.Command == "rollback"
+	if !need {
+		e.store.View(func(st *state.State) {
+			for _, a := range st.Apps {
+				for _, u := range a.Units {
+					for _, r := range u.Steps {
+						need = need || (e.selected[a.Name] && r.Status == state.Running)
+					}
+				}
+			}
+		})
 	}
+	if !need {
+		return
+	}
+	names := map[string]bool{e.p.Source.VCenter: true}
+	for name := range e.selected {
+		if ar := e.apps[name]; ar != nil && ar.app != nil {
+			names[ar.app.Resolved.VCenter] = true
+		}
+	}
+	for name := range names {
+		d, err := e.opts.Drivers(e.hard, name)
+		if err != nil {
+			continue // the applications that need it fail with the reason
+		}
+		if e.checkVCenter(name, d) != nil {
+			return
+		}
+		n, err := d.WaitForTasks(e.hard, settleTimeout)
+		if err != nil {
+			e.log.Warn().Err(err).Str("vcenter", name).Msg("could not wait for the tasks an earlier run left running; each step checks vCenter before it acts")
+			continue
+		}
+		if n > 0 {
+			e.log.Info().Int("tasks", n).Str("vcenter", name).Msg("waited for the tasks an earlier run left running in vCenter before checking its steps")
+		}
+	}
+}
+
+// skeleton is an application's records as the schedule has them, for
+// State.Ensure: every unit and step, pending.
+func skeleton(ar *appRun, sa *schedule.App) *state.App {
+	a := &state.App{Name: sa.Name, Wave: ar.app.Wave, Conveyor: ar.app.OnConveyor, Strategy: sa.Strategy, Users: sa.Users, Status: state.Pending}
 	for _, step := range sa.Steps {
 		u := a.Unit(step.Unit)
 		if u == nil {
-			u = &state.Unit{Name: step.Unit, Status: state.Pending, Outputs: map[string]string{}}
+			u = &state.Unit{Name: step.Unit, Status: state.Pending}
 			a.Units = append(a.Units, u)
 		}
-		if u.Outputs == nil {
-			u.Outputs = map[string]string{}
-		}
-		if u.Step(step.Kind, step.Phase) == nil {
-			u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
-		}
+		u.Steps = append(u.Steps, &state.Step{Kind: step.Kind, Phase: step.Phase, Status: state.Pending})
 	}
+	return a
 }
 
 func (e *engine) totals() Totals {
@@ -474,7 +644,7 @@ func (e *engine) waveHook(ctx context.Context, kind string, w *plan.Wave) error 
 		if err != nil {
 			run.Error = err.Error()
 		}
-		_ = e.store.Update(func(st *state.State) { st.WaveHooks = append(st.WaveHooks, run) })
+		_ = e.saved(e.store.AddWaveHook(run))
 	}).(WaveHookRunner)
 	if !ok {
 		return nil
@@ -586,15 +756,23 @@ func (e *engine) pause(stream, note string) {
 
 func (e *engine) isPaused(stream string) bool { return e.pausedNoteIn(stream) != "" }
 
+// pausedNoteIn is why new work stopped in a stream: its window, or a halt
+// of the whole run (a write of the record that failed).
 func (e *engine) pausedNoteIn(stream string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.pausedIn[stream] == "" && e.halted != nil {
+		return e.haltNote
+	}
 	return e.pausedIn[stream]
 }
 
 func (e *engine) pausedNote() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.paused == "" && e.halted != nil {
+		return e.haltNote
+	}
 	return e.paused
 }
 
@@ -607,13 +785,12 @@ func (e *engine) stopped() bool {
 // notStarted leaves an application pending, saying why, and releases its
 // dependents.
 func (e *engine) notStarted(ar *appRun, reason string) {
-	_ = e.store.Update(func(st *state.State) {
-		a := st.App(ar.sched.Name)
+	_ = e.saved(e.store.UpdateApp(ar.sched.Name, func(a *state.App) {
 		if a.Status != state.Done {
 			a.Reason = reason
 		}
 		ar.final = a.Status
-	})
+	}))
 	close(ar.done)
 }
 
@@ -630,6 +807,8 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 		}
 	})
 	switch {
+	case e.storeFailed() != nil:
+		res.Status, res.Note = FailedRun, "stopped: "+e.pausedNote()
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "in-flight steps were finished; wavectl resume carries on"
 		if e.hard.Err() != nil {
@@ -671,14 +850,11 @@ func (e *engine) sleep(d time.Duration) error {
 	}
 }
 
-// closeRun records how the run ended.
+// closeRun records how the run ended. A run whose record could not be
+// written, this last time or before, ends with a *StoreError.
 func (e *engine) closeRun(res *Result) error {
 	end := e.now()
-	err := e.store.Update(func(st *state.State) {
-		if r := st.CurrentRun(); r != nil {
-			r.Ended, r.Result, r.Note = &end, res.Status, res.Note
-		}
-	})
+	_ = e.saved(e.store.EndRun(end, res.Status, res.Note))
 	e.prog.Event(Event{Kind: RunDone, Message: res.Status, Time: end})
-	return err
+	return e.storeFailed()
 }

@@ -27,9 +27,19 @@ import (
 type cluster struct {
 	vsphere.Driver
 	hosts []string
+	uuid  string // the vCenter's instance UUID ("" is lab's)
 }
 
 func (c cluster) Name() string { return "lab" }
+
+func (c cluster) WaitForTasks(context.Context, time.Duration) (int, error) { return 0, nil }
+
+func (c cluster) InstanceUUID() string {
+	if c.uuid == "" {
+		return "5f1e0c9a-lab0-4000-8000-000000000001"
+	}
+	return c.uuid
+}
 
 func (c cluster) Inventory(ctx context.Context, dc string) (*vsphere.Inventory, error) {
 	return &vsphere.Inventory{Datacenter: dc, Clusters: map[string]*vsphere.Cluster{"C1": {Name: "C1", Hosts: c.hosts}}}, nil
@@ -134,7 +144,7 @@ func (r *recorder) index(key string) int {
 type fixture struct {
 	p     *plan.Plan
 	s     *schedule.Schedule
-	store *state.Store
+	store *state.File
 	path  string
 }
 
@@ -154,8 +164,8 @@ func setup(t *testing.T, body string) *fixture {
 	return &fixture{p: p, s: s, store: store, path: path}
 }
 
-func (f *fixture) run(t *testing.T, ctx context.Context, r *recorder, mod func(*engine.Options)) *engine.Result {
-	t.Helper()
+// options are a run's options with the fake actions and vCenter.
+func (f *fixture) options(r *recorder, mod func(*engine.Options)) engine.Options {
 	opts := engine.Options{Plan: f.p, Schedule: f.s, Store: f.store, Actions: r.actions,
 		Drivers: func(context.Context, string) (vsphere.Driver, error) {
 			return cluster{hosts: []string{"esx-1", "esx-2", "esx-3"}}, nil
@@ -164,7 +174,12 @@ func (f *fixture) run(t *testing.T, ctx context.Context, r *recorder, mod func(*
 	if mod != nil {
 		mod(&opts)
 	}
-	res, err := engine.Run(ctx, opts)
+	return opts
+}
+
+func (f *fixture) run(t *testing.T, ctx context.Context, r *recorder, mod func(*engine.Options)) *engine.Result {
+	t.Helper()
+	res, err := engine.Run(ctx, f.options(r, mod))
 	if err != nil {
 		t.Fatal(err)
 	}

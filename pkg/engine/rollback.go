@@ -35,6 +35,7 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
+	e.settle()
 	order := e.scheduled()
 	slices.Reverse(order)
 	for _, sa := range order {
@@ -47,10 +48,11 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 		ar := e.apps[sa.Name]
 		// Until it is all undone, the record says so: a rollback cut short
 		// is finished by running the same rollback again.
-		_ = e.store.Update(func(st *state.State) {
-			a := st.App(sa.Name)
+		if e.saved(e.store.UpdateApp(sa.Name, func(a *state.App) {
 			a.Status, a.Reason = state.Running, "being rolled back; if the rollback stopped, run the same wavectl rollback again to finish it"
-		})
+		})) != nil {
+			break
+		}
 		e.prog.Event(Event{Kind: AppStarted, App: sa.Name, Message: "rollback", Time: e.now()})
 		stays := e.cannotRestore(sa.Name)
 		err := e.rollback(ar)
@@ -62,10 +64,9 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 			status, reason = state.Failed, "rollback stopped: "+err.Error()+"; fix the cause and run wavectl rollback again to undo the rest"
 		}
 		end := e.now()
-		_ = e.store.Update(func(st *state.State) {
-			a := st.App(sa.Name)
+		_ = e.saved(e.store.UpdateApp(sa.Name, func(a *state.App) {
 			a.Status, a.Reason, a.Ended = status, reason, &end
-		})
+		}))
 		e.prog.Event(Event{Kind: AppDone, App: sa.Name, Status: status, Message: reason, Time: end})
 	}
 	return e.finishRollback(ctx)
@@ -144,6 +145,8 @@ func (e *engine) finishRollback(ctx context.Context) (*Result, error) {
 		}
 	})
 	switch {
+	case e.storeFailed() != nil:
+		res.Status, res.Note = FailedRun, "stopped: the run's record could not be written"
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "the rollback stopped part-way; run it again to undo the rest"
 	case len(res.Failed) > 0:

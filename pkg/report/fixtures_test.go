@@ -222,7 +222,7 @@ func failedState(t *testing.T) *state.State {
 	a := st.App("care-case-mgmt")
 	a.Status, a.Reason, a.Ended = state.Failed, "step relocate of ccm-app-02: "+fault, ptr(later(cm, relStart.Add(7*time.Minute)))
 	p := st.App("carers-portal")
-	p.Status, p.Reason, p.Ended = state.Skipped, "skipped: it depends on care-case-mgmt, which failed", a.Ended
+	p.Status, p.Reason, p.SkippedFor, p.Ended = state.Skipped, "skipped: it depends on care-case-mgmt, which failed", "care-case-mgmt", a.Ended
 	move(st, "care-reporting", end, 3*time.Minute)
 	c := move(st, "meals-on-wheels", windowStart, 2*time.Minute)
 	c = move(st, "fax-gateway", c, 2*time.Minute)

@@ -1,9 +1,7 @@
 package report
 
 import (
-	"cmp"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,12 +11,12 @@ import (
 
 // carryOn is the command that carries a stopped migration on (for app, or
 // for every application not done when app is nil), and the one place that
-// says so: `wavectl resume` on the same state file. Done steps are
-// skipped, failed and interrupted ones run again from where they stopped,
-// each first checking vCenter for its own earlier work. It keeps the last
-// run's scope (--wave, --app, --conveyor) when that covers app, and
-// --ignore-windows when the run was started with it. Before any run, it is
-// apply; after a --simulate rehearsal, see rehearseAgain.
+// says so: `wavectl resume` on the same state. Done steps are skipped,
+// failed and interrupted ones run again from where they stopped, each
+// first checking vCenter for its own earlier work. It shows the last run's
+// scope (--wave, --app, --conveyor) when that covers app, and
+// --ignore-windows when the run had it (resume reuses both anyway). Before
+// any run it is apply; after a --simulate rehearsal, see applyAgain.
 func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) string {
 	if run == nil {
 		return applyAgain(st, run, statePath, app)
@@ -26,17 +24,16 @@ func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) 
 	args := []string{"wavectl", "resume"}
 	var sc scope
 	if run.Command == "apply" || run.Command == "resume" {
-		sc = parseScope(run.Args)
+		sc = runScope(run)
 	}
 	if sc.covering(st, app) {
 		args = append(args, sc.flags...)
 	}
-	if StartedIgnoringWindows(st) {
+	if run.Options.IgnoreWindows {
 		args = append(args, "--ignore-windows")
 	}
-	path := cmp.Or(sc.state, statePath)
-	if path != "" && !sameFile(path, state.DefaultPath(st.Plan)) {
-		return strings.Join(append(args, "--state", quote(path)), " ")
+	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) {
+		return strings.Join(append(args, "--state", quote(statePath)), " ")
 	}
 	plan := st.PlanFile
 	if plan == "" {
@@ -51,14 +48,14 @@ func applyAgain(st *state.State, run *state.Run, statePath string, app *state.Ap
 	args := []string{"wavectl", "apply"}
 	var sc scope
 	if run != nil && run.Command == "apply" {
-		sc = parseScope(run.Args)
+		sc = runScope(run)
 	}
 	if sc.covering(st, app) {
 		args = append(args, sc.flags...)
 	}
 	args = append(args, sc.other...)
-	if sc.state == "" && statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) &&
-		!(sc.simulate && sameFile(statePath, strings.TrimSuffix(state.DefaultPath(st.Plan), ".state.json")+".simulate.state.json")) {
+	simulated := strings.TrimSuffix(state.DefaultPath(st.Plan), ".state.json") + ".simulate.state.json"
+	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) && !(sc.simulate && sameFile(statePath, simulated)) {
 		args = append(args, "--state", quote(statePath))
 	}
 	plan := st.PlanFile
@@ -66,20 +63,6 @@ func applyAgain(st *state.State, run *state.Run, statePath string, app *state.Ap
 		plan = "PLAN"
 	}
 	return strings.Join(append(args, quote(plan)), " ")
-}
-
-// StartedIgnoringWindows reports whether the run recorded in st was
-// started with --ignore-windows (a rehearsal outside the change windows),
-// so that resume carries on the same way. It reads the last apply's
-// recorded command line, the only record of the run's options today; when
-// the state records them as data, this is the one place to change.
-func StartedIgnoringWindows(st *state.State) bool {
-	for i := len(st.Runs) - 1; i >= 0; i-- {
-		if r := st.Runs[i]; r.Command == "apply" {
-			return parseScope(r.Args).ignoreWindows
-		}
-	}
-	return false
 }
 
 // covering reports whether the scope covers app, or every application
@@ -96,16 +79,13 @@ func (s scope) covering(st *state.State, app *state.App) bool {
 	return true
 }
 
-// scope is what a recorded apply command line ran on.
+// scope is what a recorded run ran on.
 type scope struct {
 	waves, apps []string
 	conveyor    bool
-	simulate    bool // a rehearsal against the embedded simulator
-	// ignoreWindows: --ignore-windows was given.
-	ignoreWindows bool
-	flags         []string // --wave, --app and --conveyor, as given
-	other         []string // --state, --simulate, --ignore-windows
-	state         string
+	simulate    bool     // a rehearsal against the embedded simulator
+	flags       []string // --wave, --app and --conveyor
+	other       []string // --simulate, --ignore-windows
 }
 
 func (s scope) covers(a *state.App) bool {
@@ -113,46 +93,26 @@ func (s scope) covers(a *state.App) bool {
 	return inGroup && (len(s.apps) == 0 || slices.Contains(s.apps, a.Name))
 }
 
-// parseScope reads the flags that say what a run ran on; connection
-// settings and --yes are left for the operator to give again.
-func parseScope(args []string) scope {
-	var s scope
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
-		}
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		name, value, inline := strings.Cut(a, "=")
-		if !inline && valueFlags[name] && i+1 < len(args) {
-			value = args[i+1]
-			i++
-		}
-		on := !inline || value == "true"
-		switch name {
-		case "--wave":
-			s.waves = append(s.waves, value)
-			s.flags = append(s.flags, name+" "+quote(value))
-		case "--app":
-			s.apps = append(s.apps, value)
-			s.flags = append(s.flags, name+" "+quote(value))
-		case "--conveyor":
-			if on {
-				s.conveyor = true
-				s.flags = append(s.flags, name)
-			}
-		case "--state":
-			s.state = value
-			s.other = append(s.other, name+" "+quote(value))
-		case "--simulate", "--ignore-windows":
-			if on {
-				s.other = append(s.other, name)
-				s.simulate = s.simulate || name == "--simulate"
-				s.ignoreWindows = s.ignoreWindows || name == "--ignore-windows"
-			}
-		}
+// runScope is what a run ran on, from its recorded options (never from
+// its command line); connection settings and --yes are left for the
+// operator to give again.
+func runScope(run *state.Run) scope {
+	o := run.Options
+	s := scope{waves: o.Waves, apps: o.Apps, conveyor: o.Conveyor, simulate: o.Simulate}
+	for _, w := range o.Waves {
+		s.flags = append(s.flags, "--wave "+quote(w))
+	}
+	if o.Conveyor {
+		s.flags = append(s.flags, "--conveyor")
+	}
+	for _, a := range o.Apps {
+		s.flags = append(s.flags, "--app "+quote(a))
+	}
+	if o.Simulate {
+		s.other = append(s.other, "--simulate")
+	}
+	if o.IgnoreWindows {
+		s.other = append(s.other, "--ignore-windows")
 	}
 	return s
 }
@@ -182,20 +142,16 @@ type nextContext struct {
 
 func newContext(st *state.State, run *state.Run, now time.Time, statePath string) *nextContext {
 	c := &nextContext{st: st, run: run, now: now, path: statePath, cmd: carryOn(st, run, statePath, nil), apps: map[string]*state.App{}}
-	if run != nil && run.Command == "apply" && parseScope(run.Args).simulate {
+	if run != nil && run.Command == "apply" && run.Options.Simulate {
 		c.cmd = applyAgain(st, run, statePath, nil)
 	}
 	for _, a := range st.Apps {
 		c.apps[a.Name] = a
 	}
 	c.alive = run != nil && run.Result == "running"
-	c.simulated = run != nil && run.Command == "apply" && parseScope(run.Args).simulate
+	c.simulated = run != nil && run.Command == "apply" && run.Options.Simulate
 	return c
 }
-
-// dependsOn finds the application a skipped one waited for, in the
-// engine's reason ("skipped: it depends on X, which failed").
-var dependsOn = regexp.MustCompile(`depends on (\S+), which`)
 
 // appNext says what an operator should do about one application, or nil
 // when it needs nothing.
@@ -263,8 +219,7 @@ func (c *nextContext) statusNext(a *state.App, cmd string) *Next {
 		return &Next{Kind: "retry", Text: text}
 
 	case state.Skipped:
-		if m := dependsOn.FindStringSubmatch(a.Reason); m != nil {
-			dep := m[1]
+		if dep := a.SkippedFor; dep != "" {
 			how := "did not move"
 			if d := c.apps[dep]; d != nil {
 				how = statusWord(d.Status)

@@ -265,7 +265,7 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 		r.Runs = append(r.Runs, runView(run, now))
 	}
 	if run := st.CurrentRun(); run != nil && run.Command == "apply" {
-		r.Simulated = parseScope(run.Args).simulate
+		r.Simulated = run.Options.Simulate
 	}
 
 	sched := projection(st, p, opts.NoPlan, &r.Projections)

@@ -526,14 +526,6 @@ func tailLines(out string, n int) []string {
 	return lines
 }
 
-// valueFlags are the flags of apply (and the global ones) that take a
-// value, so that reading a recorded command line skips their values.
-var valueFlags = map[string]bool{
-	"--wave": true, "--app": true, "--state": true, "--verify-timeout": true, "--url": true, "--username": true,
-	"--password": true, "--thumbprint": true, "--ca-file": true, "--vcenter": true, "-o": true, "--output": true,
-	"--config": true, "--log-level": true, "--log-format": true,
-}
-
 // redactArgs blanks what a recorded command line must not show: a
 // password flag's value and credentials in a URL.
 func redactArgs(args []string) []string {

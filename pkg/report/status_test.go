@@ -260,25 +260,25 @@ func TestTheCarryOnCommandKeepsTheRunsScopeAndStateFile(t *testing.T) {
 	conv := st.App("fax-gateway")
 	for _, c := range []struct {
 		name      string
-		args      []string
+		opts      state.RunOptions
 		statePath string
 		app       *state.App
 		want      string
 	}{
-		{"the default state file", []string{"apply", "-y", "examples/demo.yaml"}, "demo.state.json", wave, "wavectl resume examples/demo.yaml"},
-		{"another state file", []string{"apply", "examples/demo.yaml"}, "runs/night 1.json", wave, "wavectl resume --state 'runs/night 1.json'"},
-		{"a --state the run was given", []string{"apply", "--state=x.json", "examples/demo.yaml"}, "x.json", wave, "wavectl resume --state x.json"},
-		{"a wave the app is in", []string{"apply", "--wave", "wave-1", "--password", "pw", "examples/demo.yaml"}, "", wave, "wavectl resume --wave wave-1 examples/demo.yaml"},
-		{"a wave the app is not in", []string{"apply", "--wave", "wave-1", "examples/demo.yaml"}, "", conv, "wavectl resume examples/demo.yaml"},
-		{"the conveyor", []string{"apply", "--conveyor", "--app=fax-gateway", "examples/demo.yaml"}, "", conv, "wavectl resume --conveyor --app fax-gateway examples/demo.yaml"},
-		{"a run started with --ignore-windows", []string{"apply", "--ignore-windows", "--verify-timeout", "1m", "examples/demo.yaml"}, "", wave, "wavectl resume --ignore-windows examples/demo.yaml"},
+		{"the default state file", state.RunOptions{}, "demo.state.json", wave, "wavectl resume examples/demo.yaml"},
+		{"another state file", state.RunOptions{}, "runs/night 1.json", wave, "wavectl resume --state 'runs/night 1.json'"},
+		{"a --state the run was given", state.RunOptions{}, "x.json", wave, "wavectl resume --state x.json"},
+		{"a wave the app is in", state.RunOptions{Waves: []string{"wave-1"}}, "", wave, "wavectl resume --wave wave-1 examples/demo.yaml"},
+		{"a wave the app is not in", state.RunOptions{Waves: []string{"wave-1"}}, "", conv, "wavectl resume examples/demo.yaml"},
+		{"the conveyor", state.RunOptions{Conveyor: true, Apps: []string{"fax-gateway"}}, "", conv, "wavectl resume --conveyor --app fax-gateway examples/demo.yaml"},
+		{"a run started with --ignore-windows", state.RunOptions{IgnoreWindows: true, VerifyTimeout: "1m0s"}, "", wave, "wavectl resume --ignore-windows examples/demo.yaml"},
 		// The whole migration: the run's scope only if it covers every
 		// application not done (here care-case-mgmt, carers-portal).
-		{"the whole migration, in scope", []string{"apply", "--wave", "wave-1", "examples/demo.yaml"}, "", nil, "wavectl resume --wave wave-1 examples/demo.yaml"},
-		{"the whole migration, out of scope", []string{"apply", "--app", "care-case-mgmt", "examples/demo.yaml"}, "", nil, "wavectl resume examples/demo.yaml"},
+		{"the whole migration, in scope", state.RunOptions{Waves: []string{"wave-1"}}, "", nil, "wavectl resume --wave wave-1 examples/demo.yaml"},
+		{"the whole migration, out of scope", state.RunOptions{Apps: []string{"care-case-mgmt"}}, "", nil, "wavectl resume examples/demo.yaml"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			run.Args = c.args
+			run.Options = c.opts
 			if got := carryOn(st, run, c.statePath, c.app); got != c.want {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
@@ -286,7 +286,7 @@ func TestTheCarryOnCommandKeepsTheRunsScopeAndStateFile(t *testing.T) {
 	}
 	// A --simulate rehearsal starts afresh: it is rehearsed again with
 	// apply, never resumed.
-	run.Args = []string{"apply", "--simulate", "--ignore-windows", "--verify-timeout", "1m", "examples/demo.yaml"}
+	run.Options = state.RunOptions{Simulate: true, IgnoreWindows: true, VerifyTimeout: "1m0s"}
 	if got, want := applyAgain(st, run, "", wave), "wavectl apply --simulate --ignore-windows examples/demo.yaml"; got != want {
 		t.Errorf("rehearsal: got  %s\nwant %s", got, want)
 	}
@@ -326,6 +326,7 @@ func TestJSONIsTheReport(t *testing.T) {
 func TestASimulatedRunIsRehearsedAgainNotCarriedOn(t *testing.T) {
 	st := failedState(t)
 	st.CurrentRun().Args = []string{"apply", "--simulate", "--yes", "examples/demo.yaml"}
+	st.CurrentRun().Options.Simulate = true
 	r := Status(st, reportTime)
 	if r.Next.Kind != "rehearse" || !strings.Contains(r.Next.Text, "`wavectl apply --simulate examples/demo.yaml` rehearses again from the beginning") {
 		t.Errorf("next = %+v", r.Next)

@@ -225,6 +225,17 @@ func TestAnotherRecordsJournalIsNotApplied(t *testing.T) {
 	if st.App("app-00").Users == 99 {
 		t.Errorf("a change from another lineage's journal was applied")
 	}
+	// A run does not carry on with it: the file was replaced by another
+	// record's (a finished run's copied over a half-done one, say).
+	st, err = Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckContinues(path, st)
+	var re *ReplacedError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "mv "+path+JournalSuffix) {
+		t.Errorf("Open of another record's file beside this journal: %v; want a ReplacedError saying what to do", err)
+	}
 	s.Close()
 }
 

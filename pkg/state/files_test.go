@@ -223,7 +223,7 @@ func TestRebuildFromTheJournalEqualsTheLiveState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	work := func(s *Store, round int) {
+	work := func(s *File, round int) {
 		var wg sync.WaitGroup
 		for g := range 48 {
 			wg.Go(func() {
@@ -601,6 +601,16 @@ func changeValue(v reflect.Value) error {
 		*x = append(slices.Clone(*x), HookRun{Kind: "changed", Started: t0, Ended: t0})
 	case *[]*Run:
 		*x = append(slices.Clone(*x), &Run{Command: "changed", Started: t0})
+	case *map[string]VCenter:
+		m := maps.Clone(*x)
+		if m == nil {
+			m = map[string]VCenter{}
+		}
+		m["changed"] = VCenter{InstanceUUID: fmt.Sprint(len(m))}
+		*x = m
+	case *RunOptions:
+		x.Waves = append(slices.Clone(x.Waves), "changed")
+		x.Simulate = !x.Simulate
 	case *map[string]string:
 		m := maps.Clone(*x)
 		if m == nil {

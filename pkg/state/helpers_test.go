@@ -24,6 +24,14 @@ func at(min int) *time.Time {
 
 // sampleState is a small record that uses every field of the format, for
 // the golden file that pins it.
+// sampleStateV2 is sampleState as a file of format 1 or 2 gives it after
+// the migration: those formats knew no vCenter identities.
+func sampleStateV2() *State {
+	st := sampleState()
+	st.VCenters = nil
+	return st
+}
+
 func sampleState() *State {
 	ended := at(95)
 	return &State{
@@ -33,10 +41,11 @@ func sampleState() *State {
 		PlanHash:      "9f2c1a7e0b5d4c3f8e6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a",
 		Lineage:       "5b0e3f1c9a7d4e2b8c6f0a1d3e5b7c9f",
 		Serial:        42,
+		VCenters:      map[string]VCenter{"crown": {InstanceUUID: "dbed6e0c-91e2-4d2a-a2c3-6b2e5e4f7a10"}},
 		Created:       t0.Add(-time.Minute),
 		Updated:       *ended,
 		Runs: []*Run{{
-			Command: "apply", Args: []string{"--wave", "wave-1"},
+			Command: "apply", Args: []string{"--wave", "wave-1"}, Options: RunOptions{Waves: []string{"wave-1"}},
 			Host: "jump-01", User: "alice", PID: 4242,
 			Started: t0, Ended: ended, Result: "failed", Note: "1 application failed",
 		}},

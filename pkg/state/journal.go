@@ -23,6 +23,9 @@ import (
 // `jq 'select(.type=="step")' x.state.json.journal` lists every step
 // transition with its time, attempt and error.
 //
+// Every line ends with its checksum, "sum" (see linesum.go): a damaged
+// line is refused where it is, not applied.
+//
 // The journal is not kept bounded: it grows by a whole-state line each
 // time a store opens the file (once per run) and by a few hundred bytes per
 // change, some 15 MB for a 1,500-VM programme; move it aside between
@@ -92,13 +95,14 @@ func (j *journal) queueState(raw []byte, serial int64, at time.Time) {
 // appendStateLine is built by hand: the record is marshalled already, and
 // Rebuild finds these lines by their start.
 func appendStateLine(b, raw []byte, serial int64, at time.Time) []byte {
-	b = append(b, stateLinePrefix...)
-	b = strconv.AppendInt(b, serial, 10)
-	b = append(b, `,"time":`...)
-	b = at.AppendFormat(append(b, '"'), time.RFC3339Nano)
-	b = append(b, `","state":`...)
-	b = append(b, raw...)
-	return append(b, "}\n"...)
+	obj := make([]byte, 0, len(raw)+96)
+	obj = append(obj, stateLinePrefix...)
+	obj = strconv.AppendInt(obj, serial, 10)
+	obj = append(obj, `,"time":`...)
+	obj = at.AppendFormat(append(obj, '"'), time.RFC3339Nano)
+	obj = append(obj, `","state":`...)
+	obj = append(obj, raw...)
+	return sealLine(b, append(obj, '}'))
 }
 
 const stateLinePrefix = `{"type":"state","serial":`
@@ -119,7 +123,7 @@ func (j *journal) line(e Entry) {
 		j.resync = true
 		return
 	}
-	j.queued = append(append(j.queued, b...), '\n')
+	j.queued = sealLine(j.queued, b)
 }
 
 // collect returns the lines a commit appends: those queued, and those a
@@ -254,7 +258,7 @@ func (j *journal) append(lines []byte) error {
 	}
 	if j.f == nil {
 		_, statErr := os.Stat(j.path)
-		f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
+		f, err := openPrivate(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE)
 		if err != nil {
 			return err
 		}
@@ -316,7 +320,7 @@ func Rebuild(path string) (*State, error) {
 		return nil, fmt.Errorf("journal %s has no whole-state line to start from", jpath)
 	}
 	var st *State
-	err = entries(data, start, n, func(no int, e *Entry, err error) error {
+	err = entries(data, start, n, !sealedAt(data, start), func(no int, e *Entry, err error) error {
 		if err != nil {
 			return fmt.Errorf("journal %s:%d: %w", jpath, no, err)
 		}
@@ -339,8 +343,10 @@ func Rebuild(path string) (*State, error) {
 
 // entries calls fn with each line of the journal data from offset off on
 // (line number no), decoded, or with the error decoding it; blank lines
-// are skipped. It stops at fn's first error.
-func entries(data []byte, off, no int, fn func(no int, e *Entry, err error) error) error {
+// are skipped. It stops at fn's first error. A line whose checksum does not
+// match is an error; so is a line without one, unless legacy says the
+// lines were written by a wavectl of format 2, which sealed none.
+func entries(data []byte, off, no int, legacy bool, fn func(no int, e *Entry, err error) error) error {
 	for ; off < len(data); no++ {
 		end := off + bytes.IndexByte(data[off:], '\n')
 		if end < off {
@@ -351,12 +357,33 @@ func entries(data []byte, off, no int, fn func(no int, e *Entry, err error) erro
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		obj, sealed, err := openLine(line)
+		if err == nil && !sealed && !legacy {
+			err = errors.New("it has no checksum, which every journal line of format version 3 has: it was changed or damaged")
+		}
 		var e Entry
-		if err := fn(no, &e, json.Unmarshal(line, &e)); err != nil {
+		if err == nil {
+			err = json.Unmarshal(obj, &e)
+		}
+		if err == nil && legacy {
+			legacyRunOptions(&e)
+		}
+		if err := fn(no, &e, err); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sealedAt reports whether the line at data[off:] carries a checksum: a
+// journal's lines are all sealed or, written by format 2, none is.
+func sealedAt(data []byte, off int) bool {
+	end := off + bytes.IndexByte(data[off:], '\n')
+	if end < off {
+		end = len(data)
+	}
+	_, sealed, _ := openLine(data[off:end])
+	return sealed
 }
 
 // replay applies one line to the record.
@@ -435,14 +462,7 @@ func copyRecord(dst, src *State) {
 		}
 	}
 	dst.WaveHooks = slices.Clone(src.WaveHooks)
-}
-
-func sameRun(a, b *Run) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && a.Host == b.Host && a.User == b.User && a.PID == b.PID &&
-		a.Started.Equal(b.Started) && sameTime(a.Ended, b.Ended) && a.Result == b.Result && a.Note == b.Note
+	dst.VCenters = maps.Clone(src.VCenters)
 }
 
 // sameShape reports whether two records of an application have the same
@@ -548,6 +568,7 @@ func cloneRun(r *Run) *Run {
 	}
 	c := *r
 	c.Args = slices.Clone(r.Args)
+	c.Options.Waves, c.Options.Apps = slices.Clone(r.Options.Waves), slices.Clone(r.Options.Apps)
 	c.Ended = cloneTime(r.Ended)
 	return &c
 }
@@ -602,14 +623,20 @@ func catchUp(path string, st *State) error {
 	stateNo := 1 + bytes.Count(data[:start], []byte("\n"))
 	stateEnd := start + bytes.IndexByte(data[start:], '\n')
 	fromLine := baseSerial > st.Serial // the record starts from the state line, lineage checked
+	legacy := !sealedAt(data, start)
 	if fromLine {
 		// A store opened the record (caught up from the journal, say) and
 		// started the journal over with it, and was killed before its
 		// first checkpoint: that whole-state line is newer than the file.
 		var e Entry
-		if err := json.Unmarshal(data[start:stateEnd], &e); err != nil {
+		obj, sealed, err := openLine(data[start:stateEnd])
+		if err == nil {
+			err = json.Unmarshal(obj, &e)
+		}
+		if err != nil {
 			return &JournalError{Path: jpath, Line: stateNo, Err: err}
 		}
+		legacy = !sealed
 		next, err := Decode(fmt.Sprintf("%s:%d", jpath, stateNo), e.State)
 		if err != nil {
 			return &JournalError{Path: jpath, Line: stateNo, Err: err}
@@ -641,12 +668,19 @@ func catchUp(path string, st *State) error {
 				Lineage string `json:"lineage"`
 			} `json:"state"`
 		}
-		if err := json.Unmarshal(data[start:stateEnd], &base); err != nil || base.State.Lineage != st.Lineage {
+		obj, _, err := openLine(data[start:stateEnd])
+		if err == nil {
+			err = json.Unmarshal(obj, &base)
+		}
+		if err != nil {
+			return &JournalError{Path: jpath, Line: stateNo, Err: err}
+		}
+		if base.State.Lineage != st.Lineage {
 			return nil // another record's journal: not this file's to catch up with
 		}
 	}
 	fileSerial := st.Serial
-	return entries(data, first, firstNo, func(no int, e *Entry, err error) error {
+	return entries(data, first, firstNo, legacy, func(no int, e *Entry, err error) error {
 		if err != nil {
 			return &JournalError{Path: jpath, Line: no, Err: err}
 		}
@@ -676,4 +710,52 @@ func lineSerial(line []byte) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
 	return n, err == nil
+}
+
+// CheckContinues returns a *ReplacedError when the journal beside the
+// state file at path continues another record than st (read from it): the
+// file was replaced by another record's. Runs check it before carrying on;
+// readers need not (they apply only this record's journal lines).
+func CheckContinues(path string, st *State) error {
+	if l, ok := journalLineage(path + JournalSuffix); ok && l != st.Lineage {
+		return &ReplacedError{Path: path, Lineage: st.Lineage, JournalLineage: l}
+	}
+	return nil
+}
+
+// journalLineage is the lineage of the journal's last whole-state line at
+// jpath: the record the journal continues. ok is false when there is no
+// journal, or no sound whole-state line in it.
+func journalLineage(jpath string) (lineage string, ok bool) {
+	data, err := os.ReadFile(jpath)
+	if err != nil {
+		return "", false
+	}
+	start := -1
+	if bytes.HasPrefix(data, []byte(stateLinePrefix)) {
+		start = 0
+	}
+	if i := bytes.LastIndex(data, []byte("\n"+stateLinePrefix)); i >= 0 {
+		start = i + 1
+	}
+	if start < 0 {
+		return "", false
+	}
+	end := bytes.IndexByte(data[start:], '\n')
+	if end < 0 {
+		return "", false // cut short: it never counted
+	}
+	obj, _, err := openLine(data[start : start+end])
+	if err != nil {
+		return "", false
+	}
+	var line struct {
+		State struct {
+			Lineage string `json:"lineage"`
+		} `json:"state"`
+	}
+	if json.Unmarshal(obj, &line) != nil || line.State.Lineage == "" {
+		return "", false
+	}
+	return line.State.Lineage, true
 }

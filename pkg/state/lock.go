@@ -161,9 +161,12 @@ func (e *LockIDError) Error() string {
 // exist yet; its folder must.
 func Lock(statePath, operation string) (*RunLock, error) {
 	path := statePath + LockSuffix
-	fl := flock.New(path, flock.SetPermissions(FileMode))
+	fl := flock.New(path, flock.SetPermissions(FileMode), flock.SetFlag(lockFlags))
 	ok, err := fl.TryLock()
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, linkError(path)
+		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if !ok {
@@ -283,9 +286,12 @@ func Unlock(statePath, id string) (Holder, error) {
 	if h, err := readHolder(path); err == nil && h != nil && h.ID != id {
 		return Holder{}, &LockIDError{Path: path, ID: id, Holder: *h}
 	}
-	fl := flock.New(path, flock.SetPermissions(FileMode))
+	fl := flock.New(path, flock.SetPermissions(FileMode), flock.SetFlag(lockFlags))
 	ok, err := fl.TryLock()
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return Holder{}, linkError(path)
+		}
 		return Holder{}, fmt.Errorf("unlock %s: %w", path, err)
 	}
 	if !ok {
@@ -347,7 +353,7 @@ func writeHolder(path string, h *Holder) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, FileMode)
+	f, err := openPrivate(path, os.O_WRONLY)
 	if err != nil {
 		return err
 	}
@@ -367,8 +373,26 @@ func writeHolder(path string, h *Holder) error {
 }
 
 func clearHolder(path string) error {
-	return os.Truncate(path, 0)
+	f, err := openPrivate(path, os.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
+
+// lockFlags open a lock file as flock does (created, read-only; AIX and
+// Solaris lock only what they can write), never through a link.
+var lockFlags = func() int {
+	switch runtime.GOOS {
+	case "aix", "solaris", "illumos":
+		return os.O_CREATE | os.O_RDWR | noFollow
+	}
+	return os.O_CREATE | os.O_RDONLY | noFollow
+}()
 
 func newLockID() string {
 	var b [4]byte

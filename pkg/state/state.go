@@ -9,8 +9,11 @@ import (
 
 // FormatVersion is the version of the state file format this build writes.
 // Version 2 added the checksum, the backup beside the file and the journal
-// of every change; version 1 files are read through a migration.
-const FormatVersion = 2
+// of every change; version 3 binds the record to its vCenters (their
+// instance UUIDs), says whether it is a rehearsal's, records each run's
+// options and each skip's dependency as data, and seals every journal
+// line with its own checksum. Older files are read through migrations.
+const FormatVersion = 3
 
 // Status is where an application, unit or step stands.
 type Status string
@@ -45,16 +48,34 @@ type State struct {
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 
+	// Rehearsal says the record is of --simulate runs against the embedded
+	// simulator: such a record never carries on against a real vCenter,
+	// and a rehearsal never reuses a real run's record.
+	Rehearsal bool `json:"rehearsal,omitempty"`
+	// VCenters are the vCenters the runs worked on, by their name in the
+	// plan: a record is refused against a vCenter of another identity.
+	VCenters map[string]VCenter `json:"vcenters,omitempty"`
+
 	Runs []*Run `json:"runs"`
 	Apps []*App `json:"applications"`
 	// WaveHooks are the runs of the waves' own pre and post hooks.
 	WaveHooks []HookRun `json:"waveHooks,omitempty"`
 }
 
-// Run is one invocation of apply (later: resume, rollback).
+// VCenter is the identity of a vCenter a record's runs worked on.
+type VCenter struct {
+	// InstanceUUID is the vCenter's own instance UUID (its about info):
+	// kept across restarts and upgrades, new for another vCenter.
+	InstanceUUID string `json:"instanceUuid"`
+}
+
+// Run is one invocation of apply, resume or rollback.
 type Run struct {
-	Command string     `json:"command"` // apply
+	Command string `json:"command"` // apply, resume, rollback
+	// Args is the command line as given (credentials hidden), for people:
+	// nothing reads facts back from it; Options holds them.
 	Args    []string   `json:"args,omitempty"`
+	Options RunOptions `json:"options"`
 	Host    string     `json:"host"`
 	User    string     `json:"user"`
 	PID     int        `json:"pid"`
@@ -63,6 +84,27 @@ type Run struct {
 	// Result: running, succeeded, failed, paused, interrupted.
 	Result string `json:"result"`
 	Note   string `json:"note,omitempty"` // why it paused or stopped
+}
+
+// RunOptions are the settings that shaped a run, as data: resume reuses
+// them, status and report read them.
+type RunOptions struct {
+	// Waves, Conveyor and Apps are the scope (--wave, --conveyor, --app);
+	// all empty is the whole plan.
+	Waves    []string `json:"waves,omitempty"`
+	Conveyor bool     `json:"conveyor,omitempty"`
+	Apps     []string `json:"apps,omitempty"`
+	// Simulate: the run was against the embedded simulator (--simulate).
+	Simulate bool `json:"simulate,omitempty"`
+	// IgnoreWindows: waves ran outside their change windows.
+	IgnoreWindows bool `json:"ignoreWindows,omitempty"`
+	// RetryBase and VerifyTimeout as Go durations ("2s", "10m0s"); ""
+	// when the run did not say.
+	RetryBase     string `json:"retryBase,omitempty"`
+	VerifyTimeout string `json:"verifyTimeout,omitempty"`
+	// NoRetryFailed: a resume left failed applications alone
+	// (--retry-failed=false).
+	NoRetryFailed bool `json:"noRetryFailed,omitempty"`
 }
 
 // App is one application's record.
@@ -76,9 +118,12 @@ type App struct {
 	Status Status `json:"status"`
 	// Reason says why it failed or was skipped, in words an operator can
 	// act on.
-	Reason  string     `json:"reason,omitempty"`
-	Started *time.Time `json:"started,omitempty"`
-	Ended   *time.Time `json:"ended,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// SkippedFor names the application it depends on that did not move,
+	// when it was skipped for that.
+	SkippedFor string     `json:"skippedFor,omitempty"`
+	Started    *time.Time `json:"started,omitempty"`
+	Ended      *time.Time `json:"ended,omitempty"`
 	// OutageStart is when its service first went down (the first outage
 	// step of any of its VMs began); OutageEnd when the last of those
 	// steps finished and the application was verified. Both stay nil for

@@ -1,22 +1,15 @@
 package state
 
 import (
-	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -70,419 +63,41 @@ func NewLineage() string {
 	return hex.EncodeToString(b[:])
 }
 
-// ErrClosed is returned by Update on a closed store.
-var ErrClosed = errors.New("state store is closed")
-
-// CorruptError is a state file that cannot be used: not JSON, cut short,
-// JSON that is not a wavectl state, or a file whose checksum does not
-// match its content.
-type CorruptError struct {
-	Path string
-	// Line and Col (1-based) locate the problem when it has a place in the
-	// file; 0 otherwise.
-	Line, Col int
-	// Reason says what is wrong, e.g. "unexpected end of JSON input".
-	Reason string
-	Err    error
-	// Backup is the previous good version beside the file (path +
-	// BackupSuffix) when it reads cleanly, with its serial and time; ""
-	// when there is none. Read and Open fill it in.
-	Backup        string
-	BackupSerial  int64
-	BackupUpdated time.Time
-	// Journal is the journal beside the file when the state can be rebuilt
-	// from it (Rebuild), with the serial it rebuilds; "" otherwise.
-	Journal       string
-	JournalSerial int64
+// Store is what the engine, resume and rollback keep a run's record in:
+// what they need of it, no more, each change a typed one that a store in a
+// database (issue 18) can make a row of. File is the store in a local
+// file. Every change returns once it is durable; an error means it is not
+// (it stays in memory), and the caller must start nothing new. Close makes
+// the last writes durable and says if they were not.
+type Store interface {
+	// Path names the record for people (a file path, a database URL
+	// without its credentials).
+	Path() string
+	// View calls fn with the record; fn must not change it or keep it.
+	View(fn func(*State))
+	// BeginRun records a run's start and the applications it schedules
+	// (State.Ensure); EndRun how the current run ended.
+	BeginRun(run Run, apps []*App) error
+	EndRun(ended time.Time, result, note string) error
+	// SetPlan records the plan file and content the record now follows.
+	SetPlan(file, hash string) error
+	// SetVCenter records a vCenter's identity.
+	SetVCenter(name string, v VCenter) error
+	// AddWaveHook and AddHook record a hook command's run.
+	AddWaveHook(h HookRun) error
+	AddHook(app string, h HookRun) error
+	// UpdateApp changes one application's own fields and its units'
+	// statuses.
+	UpdateApp(app string, fn func(*App)) error
+	// UpdateStepOf changes one step's record, its unit's and its
+	// application's, in one commit: the engine's step transitions.
+	UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error
+	Close() error
 }
 
-func (e *CorruptError) Error() string {
-	at := e.Path
-	if e.Line > 0 {
-		at = fmt.Sprintf("%s:%d:%d", e.Path, e.Line, e.Col)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "state file %s is corrupt: %s\n"+
-		"  wavectl replaces its state file whole, in one atomic rename, and seals it with a checksum, so something else\n"+
-		"  changed or damaged it (an editor, a copy cut short, a full or failing disk); nothing was changed\n"+
-		"  To carry on, one of:", at, e.Reason)
-	if e.Backup != "" {
-		fmt.Fprintf(&b, "\n  - Restore the previous good version (serial %d, written %s):\n      cp -p %s %s",
-			e.BackupSerial, e.BackupUpdated.UTC().Format(time.RFC3339), shellQuote(e.Backup), shellQuote(e.Path))
-	}
-	if e.Journal != "" {
-		newer := ""
-		if e.Backup != "" && e.JournalSerial > e.BackupSerial {
-			newer = ", newer than the backup"
-		}
-		fmt.Fprintf(&b, "\n  - Rebuild it from its journal %s, which records every change up to serial %d%s", e.Journal, e.JournalSerial, newer)
-	}
-	b.WriteString("\n  - Restore it from your backup or version control, or move it aside to start a new record")
-	return b.String()
-}
+var _ Store = (*File)(nil)
 
-// shellQuote quotes a path for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./+,:@%=", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func (e *CorruptError) Unwrap() error { return e.Err }
-
-// VersionError is a state file written by a newer wavectl, in a format this
-// build does not know.
-type VersionError struct {
-	Path      string
-	Found     int // the file's formatVersion
-	Supported int // the newest this build reads: FormatVersion
-}
-
-func (e *VersionError) Error() string {
-	return fmt.Sprintf("state file %s has format version %d, but this wavectl reads versions up to %d: "+
-		"it was written by a newer wavectl; upgrade wavectl to read it (nothing was changed)", e.Path, e.Found, e.Supported)
-}
-
-// ForeignError is a state file that belongs to another plan (or, later,
-// another lineage).
-type ForeignError struct {
-	Path  string
-	Field string // what differs: plan, lineage
-	Want  string
-	Got   string
-}
-
-func (e *ForeignError) Error() string {
-	return fmt.Sprintf("state file %s belongs to %s %q, not %q: pass the plan it records, or the state file of %s %q with --state",
-		e.Path, e.Field, e.Got, e.Want, e.Field, e.Want)
-}
-
-// CheckPlan returns a *ForeignError when st, read from path, records
-// another plan than planName.
-func CheckPlan(path string, st *State, planName string) error {
-	if st.Plan != planName {
-		return &ForeignError{Path: path, Field: "plan", Want: planName, Got: st.Plan}
-	}
-	return nil
-}
-
-// migrations[v-1] turns a decoded file of format version v into version
-// v+1, on its generic JSON form, since the structs of old formats are not
-// kept. A change to the format raises FormatVersion and appends one here (a
-// test checks that they match).
-var migrations = []func(doc map[string]json.RawMessage) error{
-	// 1 to 2: version 2 seals the file with a checksum (filled in by the
-	// next write) and keeps a backup and a journal beside it; the record
-	// itself is unchanged.
-	func(doc map[string]json.RawMessage) error {
-		doc["checksum"] = json.RawMessage(`""`)
-		return nil
-	},
-}
-
-// Read loads the record at path without taking any lock and without
-// writing; for status and report. The record is the state file with the
-// journal's lines since the file was written applied to it (see
-// CheckpointEvery): after a crash, the file alone may lag the last
-// seconds of the run. Errors: a missing file wraps os.ErrNotExist; an
-// unusable one is a *CorruptError (saying whether the backup or the journal
-// beside it can stand in); one from a newer wavectl is a *VersionError; a
-// journal whose lines since the file cannot be applied is a *JournalError.
-func Read(path string) (*State, error) {
-	st, _, err := read(path)
-	return st, err
-}
-
-// read is Read, also returning the serial of the state file itself.
-func read(path string) (*State, int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, 0, pathError(path, err)
-	}
-	st, err := Decode(path, data)
-	var ce *CorruptError
-	if errors.As(err, &ce) {
-		ce.findRemedies()
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	fileSerial := st.Serial
-	if err := catchUp(path, st); err != nil {
-		return nil, 0, err
-	}
-	return st, fileSerial, nil
-}
-
-// findRemedies says which of the files beside a corrupt state can replace
-// it. It reads them whole, but only when something is already wrong.
-func (e *CorruptError) findRemedies() {
-	bak := e.Path + BackupSuffix
-	if data, err := os.ReadFile(bak); err == nil {
-		if st, err := Decode(bak, data); err == nil {
-			e.Backup, e.BackupSerial, e.BackupUpdated = bak, st.Serial, st.Updated
-		}
-	}
-	if st, err := Rebuild(e.Path); err == nil {
-		e.Journal, e.JournalSerial = e.Path+JournalSuffix, st.Serial
-	}
-}
-
-// Decode parses a state file's bytes; path names it in errors. Older
-// formats are migrated to this build's.
-func Decode(path string, data []byte) (*State, error) {
-	corrupt := func(reason string, err error) error {
-		return &CorruptError{Path: path, Reason: reason, Err: err}
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, corrupt("the file is empty", nil)
-	}
-	// The header first: the version decides how the rest is read.
-	var head struct {
-		FormatVersion *json.RawMessage `json:"formatVersion"`
-		Checksum      *string          `json:"checksum"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, jsonError(path, data, err)
-	}
-	if head.FormatVersion == nil {
-		return nil, corrupt("it has no formatVersion: it is not a wavectl state file", nil)
-	}
-	var version int
-	if err := json.Unmarshal(*head.FormatVersion, &version); err != nil || version < 1 {
-		return nil, corrupt(fmt.Sprintf("formatVersion %s is not a version wavectl writes (1 or more)", *head.FormatVersion), err)
-	}
-	if version > FormatVersion {
-		return nil, &VersionError{Path: path, Found: version, Supported: FormatVersion}
-	}
-	if version < FormatVersion {
-		var err error
-		if data, err = migrate(version, data); err != nil {
-			return nil, corrupt(fmt.Sprintf("migrating it from format version %d: %v", version, err), err)
-		}
-	}
-	st := &State{}
-	if err := json.Unmarshal(data, st); err != nil {
-		return nil, jsonError(path, data, err)
-	}
-	if problem := check(st); problem != "" {
-		return nil, corrupt(problem, nil)
-	}
-	// The checksum last: damage that JSON decoding finds has a place in the
-	// file to show.
-	if version >= 2 {
-		if problem := verify(data, head.Checksum); problem != "" {
-			return nil, corrupt(problem, nil)
-		}
-	}
-	st.Checksum = ""
-	return st, nil
-}
-
-// checksumKey is how the checksum's member starts in the indented file.
-const checksumKey = `"checksum": `
-
-// verify checks a file's checksum (nil: the file has none) against its
-// bytes and says what is wrong, or "". An empty checksum is accepted: it is
-// how an operator who edited the file by hand vouches for it.
-func verify(data []byte, sum *string) string {
-	switch {
-	case sum == nil:
-		return "it has no checksum, which every state file of format version 2 or later has: it was changed or damaged"
-	case *sum == "":
-		return ""
-	}
-	member := []byte(checksumKey + jsonString(*sum))
-	i := bytes.Index(data, member)
-	if i < 0 || !strings.HasPrefix(*sum, "sha256:") {
-		return "its checksum cannot be checked (it is not where and how wavectl writes it): the file was changed or damaged"
-	}
-	h := sha256.New()
-	h.Write(data[:i])
-	h.Write([]byte(checksumKey + `""`))
-	h.Write(data[i+len(member):])
-	if "sha256:"+hex.EncodeToString(h.Sum(nil)) != *sum {
-		return "its checksum does not match its content: the file was changed or damaged after wavectl wrote it " +
-			`(if you edited it on purpose, set "checksum" to "" to vouch for your edit)`
-	}
-	return ""
-}
-
-// jsonString is the JSON form of a checksum (hex digits and a colon:
-// nothing to escape).
-func jsonString(s string) string { return `"` + s + `"` }
-
-// seal fills in the checksum of an encoded state, whose checksum member is
-// empty. The member is the first of its kind in the file (it comes second,
-// after formatVersion), so no key of the same name further down (a unit's
-// outputs) can be taken for it. The sealed file is head, member, tail, in
-// three parts so that a 3 MB record is not copied again to make it.
-func seal(data []byte) (parts [3][]byte, err error) {
-	empty := []byte(checksumKey + `""`)
-	i := bytes.Index(data, empty)
-	if i < 0 {
-		return parts, errors.New("encoded state has no empty checksum to fill in")
-	}
-	sum := sha256.Sum256(data)
-	member := []byte(checksumKey + jsonString("sha256:"+hex.EncodeToString(sum[:])))
-	return [3][]byte{data[:i], member, data[i+len(empty):]}, nil
-}
-
-// pathError says which state file an OS error is about, once: "state file
-// x.state.json: no such file or directory". It still matches
-// os.ErrNotExist and the like.
-func pathError(path string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path == path {
-		err = pe.Err
-	}
-	return fmt.Errorf("state file %s: %w", path, err)
-}
-
-func migrate(from int, data []byte) ([]byte, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	for v := from; v < FormatVersion; v++ {
-		if err := migrations[v-1](doc); err != nil {
-			return nil, fmt.Errorf("to version %d: %w", v+1, err)
-		}
-		doc["formatVersion"] = json.RawMessage(fmt.Sprint(v + 1))
-	}
-	return json.Marshal(doc)
-}
-
-// check finds what JSON decoding lets through but a reader of the record
-// cannot use: null entries in the lists.
-func check(st *State) string {
-	if st.Plan == "" {
-		return "it names no plan"
-	}
-	for i, r := range st.Runs {
-		if r == nil {
-			return fmt.Sprintf("runs[%d] is null", i)
-		}
-	}
-	for i, a := range st.Apps {
-		if a == nil {
-			return fmt.Sprintf("applications[%d] is null", i)
-		}
-		for j, u := range a.Units {
-			if u == nil {
-				return fmt.Sprintf("applications[%d] (%s): units[%d] is null", i, a.Name, j)
-			}
-			for k, s := range u.Steps {
-				if s == nil {
-					return fmt.Sprintf("applications[%d] (%s): units[%d] (%s): steps[%d] is null", i, a.Name, j, u.Name, k)
-				}
-			}
-		}
-	}
-	return ""
-}
-
-func jsonError(path string, data []byte, err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	e := &CorruptError{Path: path, Reason: err.Error(), Err: err}
-	switch {
-	case errors.As(err, &syn):
-		e.Line, e.Col = lineCol(data, syn.Offset)
-		if syn.Error() == "unexpected end of JSON input" {
-			e.Reason = "it ends too early (unexpected end of JSON input): it was cut short"
-		}
-	case errors.As(err, &typ):
-		// The offset is just past the offending value; point at its start
-		// as nearly as the decoder lets us.
-		e.Line, e.Col = lineCol(data, typ.Offset)
-		if typ.Field == "" {
-			e.Reason = fmt.Sprintf("it holds a JSON %s, not an object: it is not a wavectl state file", typ.Value)
-		} else {
-			e.Reason = fmt.Sprintf("%s is a JSON %s, want %s", typ.Field, typ.Value, kindName(typ.Type))
-		}
-	}
-	return e
-}
-
-// kindName says what JSON a Go type takes, in words.
-func kindName(t reflect.Type) string {
-	if t == reflect.TypeFor[time.Time]() {
-		return "a time (RFC 3339 string)"
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Pointer:
-		return kindName(t.Elem())
-	}
-	return "an object"
-}
-
-// lineCol turns a decoder's offset (the bytes read when it failed) into
-// the 1-based line and column (in bytes) of the last byte it read.
-func lineCol(data []byte, off int64) (int, int) {
-	pos := min(max(off-1, 0), int64(len(data)))
-	before := data[:pos]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(pos) - (bytes.LastIndexByte(before, '\n') + 1) + 1
-	return line, col
-}
-
-// Encode returns the file's bytes: indented JSON ending in a newline,
-// sealed with its checksum.
-func Encode(st *State) ([]byte, error) {
-	if st.Checksum != "" {
-		c := *st
-		c.Checksum = ""
-		st = &c
-	}
-	raw, err := json.Marshal(st)
-	if err != nil {
-		return nil, err
-	}
-	parts, err := encodeRaw(raw)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Join(parts[:], nil), nil
-}
-
-// encodeRaw lays out and seals a marshalled state, in parts (see seal).
-func encodeRaw(raw []byte) ([3][]byte, error) {
-	data, err := indent(raw)
-	if err != nil {
-		return [3][]byte{}, err
-	}
-	return seal(data)
-}
-
-// indent lays out compact JSON as the file has it. It is apart from the
-// marshalling so that the store does it outside its lock: on a record of
-// 1,500 VMs each half costs about 10 ms.
-func indent(raw []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(raw) * 2)
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		return nil, err
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes(), nil
-}
-
-// Store keeps a State on disk. Every Update is durable when it returns:
+// File keeps a State on disk. Every Update is durable when it returns:
 // the whole file is rewritten atomically (temp file, fsync, rename, fsync
 // the folder), so a reader, or a crash at any moment, sees the previous
 // version or the new one, never a mix. Beside the file it keeps:
@@ -499,10 +114,10 @@ func indent(raw []byte) ([]byte, error) {
 // hundred VMs finishing steps at once cost a handful of writes, not a
 // hundred.
 //
-// A Store does not lock the file against other processes: take Lock
+// A File does not lock the file against other processes: take Lock
 // before Open or Create, and release it after Close. Don't call Update or
 // View from inside fn (it deadlocks).
-type Store struct {
+type File struct {
 	path string
 	now  func() time.Time
 
@@ -568,7 +183,7 @@ type Stats struct {
 }
 
 // Stats returns the store's counters.
-func (s *Store) Stats() Stats {
+func (s *File) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Busy: time.Duration(s.busy.Load())}
 }
 
@@ -583,7 +198,7 @@ type commit struct {
 // version, lineage, created time), raises the serial and sets the file's
 // mode to 0600. The journal beside the file starts with the whole record,
 // and the backup with this first version.
-func Create(path string, st *State) (*Store, error) {
+func Create(path string, st *State) (*File, error) {
 	if st.FormatVersion == 0 {
 		st.FormatVersion = FormatVersion
 	}
@@ -627,11 +242,12 @@ func Create(path string, st *State) (*Store, error) {
 // written in this build's format with the first Update. The first write
 // starts the journal over with the record as it was read, so that the
 // journal follows the file even if the file was restored from its backup.
-func Open(path string) (*Store, error) {
+func Open(path string) (*File, error) {
 	st, fileSerial, err := read(path)
 	if err != nil {
 		return nil, err
 	}
+
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
@@ -646,8 +262,8 @@ func Open(path string) (*Store, error) {
 }
 
 // newStore returns a store of st; the caller starts its writer.
-func newStore(path string, st *State) *Store {
-	return &Store{
+func newStore(path string, st *State) *File {
+	return &File{
 		path: path,
 		now:  func() time.Time { return time.Now().UTC() },
 		st:   st,
@@ -661,7 +277,7 @@ func newStore(path string, st *State) *Store {
 }
 
 // Path returns the state file's path.
-func (s *Store) Path() string { return s.path }
+func (s *File) Path() string { return s.path }
 
 // Update applies fn to the state under the store's lock, raises Serial,
 // sets Updated, and returns once a write that contains the change is on
@@ -674,7 +290,7 @@ func (s *Store) Path() string { return s.path }
 // with what the journal last said: two changes of one step that one write
 // covers become one line (running to done, say). UpdateApp and UpdateStep
 // journal each change as it is made.
-func (s *Store) Update(fn func(*State)) error {
+func (s *File) Update(fn func(*State)) error {
 	c, err := s.apply("", func(st *State) error { fn(st); return nil })
 	if err != nil {
 		return err
@@ -687,7 +303,7 @@ func (s *Store) Update(fn func(*State)) error {
 // the record of the application named app, and the journal gets a line for
 // each step, unit and application field fn changed, at once. It fails
 // without calling fn when there is no such application.
-func (s *Store) UpdateApp(app string, fn func(*App)) error {
+func (s *File) UpdateApp(app string, fn func(*App)) error {
 	c, err := s.apply(app, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
@@ -706,14 +322,14 @@ func (s *Store) UpdateApp(app string, fn func(*App)) error {
 // UpdateStep is UpdateApp for a change to one step (and its unit): the
 // engine's step transitions. It fails without calling fn when the record
 // has no such step.
-func (s *Store) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Unit)) error {
+func (s *File) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Unit)) error {
 	return s.UpdateStepOf(app, unit, kind, phase, func(_ *App, r *Step, u *Unit) { fn(r, u) })
 }
 
 // UpdateStepOf is UpdateStep whose fn also gets the application's record,
 // for a change to the application that goes with the step's (its outage
 // starting or ending): one commit instead of two.
-func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
+func (s *File) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
 	c, err := s.apply(app, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
@@ -747,7 +363,7 @@ func unitName(u string) string {
 // apply changes the state with fn under the lock and joins the next
 // commit. With app set, the journal compares that application before fn
 // (catching up with plain Updates) and after it.
-func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
+func (s *File) apply(app string, fn func(*State) error) (*commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -778,7 +394,7 @@ func (s *Store) apply(app string, fn func(*State) error) (*commit, error) {
 // until the store closes; between commits it replaces the state file with
 // the whole record (a checkpoint) once CheckpointEvery has passed since the
 // last one. When the store closes it commits what is left and checkpoints.
-func (s *Store) writer() {
+func (s *File) writer() {
 	defer close(s.done)
 	var timer *time.Timer
 	var due <-chan time.Time
@@ -811,7 +427,7 @@ func (s *Store) writer() {
 
 // dirty reports whether the record has changed since the state file was
 // last written.
-func (s *Store) dirty() bool {
+func (s *File) dirty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.Serial != s.fileSerial
@@ -822,7 +438,7 @@ func (s *Store) dirty() bool {
 // Updates waiting on it are told how it went. When the journal cannot be
 // written, the state file is replaced instead (and the journal starts over
 // with the whole record at the next commit).
-func (s *Store) flush() {
+func (s *File) flush() {
 	s.mu.Lock()
 	c := s.pending
 	s.pending = nil
@@ -855,8 +471,8 @@ func (s *Store) flush() {
 			start = time.Now()
 		}
 	}
-	if err != nil && !strings.HasPrefix(err.Error(), "state file ") {
-		err = fmt.Errorf("state file %s: %w", s.path, err)
+	if err != nil {
+		err = stateFileError(s.path, err)
 	}
 	c.err = err
 	close(c.done)
@@ -873,7 +489,7 @@ func (s *Store) flush() {
 // out, sealed and written outside it. A failed checkpoint loses nothing
 // (the journal holds every change); it is retried at the next one, and
 // Close reports it if the last one fails.
-func (s *Store) checkpoint() error {
+func (s *File) checkpoint() error {
 	start := time.Now()
 	defer func() { s.busy.Add(int64(time.Since(start))) }()
 	s.mu.Lock()
@@ -896,7 +512,7 @@ func (s *Store) checkpoint() error {
 	defer s.mu.Unlock()
 	s.lastCheckpoint = time.Now()
 	if err != nil {
-		err = fmt.Errorf("state file %s: %w (every change is kept in its journal %s)", s.path, err, s.j.path)
+		err = fmt.Errorf("%w (every change is kept in its journal %s)", stateFileError(s.path, err), s.j.path)
 		s.closeErr = err
 		return err
 	}
@@ -908,7 +524,7 @@ func (s *Store) checkpoint() error {
 
 // View calls fn with the state under the store's lock; fn must not change
 // it or keep references to it.
-func (s *Store) View(fn func(*State)) {
+func (s *File) View(fn func(*State)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(s.st)
@@ -917,7 +533,7 @@ func (s *Store) View(fn func(*State)) {
 // Close waits for pending Updates to be written and stops the writer. It
 // returns the last write's error, if it failed. Updates after Close fail
 // with ErrClosed.
-func (s *Store) Close() error {
+func (s *File) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -936,164 +552,10 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// write replaces the file atomically with data (the parts in turn),
-// keeping the version it replaces as the backup.
-func (s *Store) write(data ...[]byte) error {
-	s.writes.Add(1)
-	tmp, err := writeTemp(s.path, data...)
-	if err != nil {
+// stateFileError says which state file err is about, once.
+func stateFileError(path string, err error) error {
+	if strings.HasPrefix(err.Error(), "state file ") {
 		return err
 	}
-	if s.beforeRename != nil {
-		if err := s.beforeRename(tmp); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-	}
-	if err := s.backup(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
-		return err
-	}
-	s.last, _ = os.Stat(s.path)
-	return nil
-}
-
-// backup makes the file as it stands the backup, if it is still the
-// version this store wrote or read: a file that something else changed
-// since is no good version to go back to, and the older backup stays.
-func (s *Store) backup() error {
-	cur, err := os.Stat(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if s.last != nil && !(os.SameFile(cur, s.last) && cur.Size() == s.last.Size() && cur.ModTime().Equal(s.last.ModTime())) {
-		return nil
-	}
-	return linkBackup(s.path)
-}
-
-// linkBackup makes path's file its backup: a hard link to it under a
-// temporary name, renamed over the backup, so the backup is at every
-// moment one whole version, and costs no copy. The rename of the new
-// version over path, which follows, leaves the link holding the old one.
-func linkBackup(path string) error {
-	bak := path + BackupSuffix
-	tmp := bak + ".tmp"
-	_ = os.Remove(tmp) // left by a crash between link and rename
-	if err := os.Link(path, tmp); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		// Some network and FUSE filesystems have no hard links: copy.
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("backup %s: %w", bak, err)
-		}
-		t, err := writeTemp(bak, data)
-		if err != nil {
-			return fmt.Errorf("backup %s: %w", bak, err)
-		}
-		if err := os.Rename(t, bak); err != nil {
-			os.Remove(t)
-			return fmt.Errorf("backup %s: %w", bak, err)
-		}
-		return nil
-	}
-	if err := os.Rename(tmp, bak); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("backup %s: %w", bak, err)
-	}
-	return nil
-}
-
-// writeNew writes data at path only if nothing is there. The file appears
-// whole or not at all: the temp file is hard-linked into place, which,
-// unlike a rename, fails when the target exists.
-func writeNew(path string, data ...[]byte) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("state file %s already exists: it records an earlier run of this plan; "+
-			"carry that run on, or move the file aside to start a new record", path)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return pathError(path, err)
-	}
-	tmp, err := writeTemp(path, data...)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("state file %s already exists: another wavectl created it just now", path)
-		}
-		// Some filesystems have no hard links; the Lstat above has to do.
-		if err := os.Rename(tmp, path); err != nil {
-			return pathError(path, err)
-		}
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// writeTemp writes data (the parts in turn) to a new temp file next to
-// path (same folder, so that the rename is atomic), synced and closed, with
-// the state's mode.
-func writeTemp(path string, data ...[]byte) (string, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("state file %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (string, error) {
-		f.Close()
-		os.Remove(tmp)
-		return "", fmt.Errorf("state file %s: writing %s: %w", path, tmp, err)
-	}
-	// CreateTemp makes 0600 files already; say so in case that changes.
-	if err := f.Chmod(FileMode); err != nil && runtime.GOOS != "windows" {
-		return fail(err)
-	}
-	for _, d := range data {
-		if _, err := f.Write(d); err != nil {
-			return fail(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("state file %s: writing %s: %w", path, tmp, err)
-	}
-	return tmp, nil
-}
-
-// syncDir makes a rename in dir durable. Some systems cannot sync a folder
-// (Windows; some network filesystems say EINVAL); there the rename is as
-// durable as they make it.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
+	return fmt.Errorf("state file %s: %w", path, err)
 }

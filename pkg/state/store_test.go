@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v2.json from sampleState")
+var update = flag.Bool("update", false, "rewrite testdata/v3.json from sampleState")
 
 func TestDefaultPathIsThePlanNameInTheWorkingDirectory(t *testing.T) {
 	if got := DefaultPath("crown-hosting"); got != "crown-hosting.state.json" {
@@ -39,8 +39,8 @@ func TestNewStateHasAVersionALineageAndACreatedTime(t *testing.T) {
 // The golden file pins the format: decoding it must give sampleState field
 // for field (a renamed JSON key would not), and encoding it again must give
 // the same bytes, checksum included.
-func TestGoldenV2RoundTripsByteForByte(t *testing.T) {
-	const golden = "testdata/v2.json"
+func TestGoldenV3RoundTripsByteForByte(t *testing.T) {
+	const golden = "testdata/v3.json"
 	if *update {
 		data, err := Encode(sampleState())
 		if err != nil {
@@ -82,7 +82,7 @@ func TestGoldenV1ReadsThroughTheMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := sampleState(); !reflect.DeepEqual(st, want) {
+	if want := sampleStateV2(); !reflect.DeepEqual(st, want) {
 		t.Errorf("decoding %s through the migration does not give sampleState", golden)
 	}
 	path := filepath.Join(t.TempDir(), "p.state.json")
@@ -106,6 +106,18 @@ func TestGoldenV1ReadsThroughTheMigration(t *testing.T) {
 	}
 	if _, err := Read(path); err != nil {
 		t.Error(err)
+	}
+}
+
+// A file of format version 2 reads through the migration as the record it
+// holds, its run's options read once from its recorded command line.
+func TestGoldenV2ReadsThroughTheMigration(t *testing.T) {
+	st, err := Read("testdata/v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sampleStateV2(); !reflect.DeepEqual(st, want) {
+		t.Errorf("decoding testdata/v2.json through the migration gives\n%+v\nwant\n%+v", st.Runs[0], want.Runs[0])
 	}
 }
 
@@ -627,7 +639,7 @@ func BenchmarkUpdate(b *testing.B) {
 
 // updateNaive is the baseline: each Update encodes and writes the whole
 // file itself, under the lock, as a store without group commit would.
-func (s *Store) updateNaive(fn func(*State)) error {
+func (s *File) updateNaive(fn func(*State)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(s.st)

@@ -317,18 +317,120 @@ func drivers(rt *Runtime) []vsphere.Driver {
 }
 
 // sourceVM finds the unit's source VM: by the ref its outputs hold, or by
-// name in the source datacenter (and folder), and records its ref.
+// name in the source datacenter (and folder), and records its ref and
+// identity. A VM found at the recorded ref must be the one recorded (see
+// identify): a ref names a VM only within one vCenter's life.
 func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
 	if ref := rt.Outputs[OutSource]; ref != "" {
 		d, vm, err := readVM(ctx, rt, ref)
-		if err != nil {
-			if vsphere.IsNotFound(err) {
-				return nil, nil, fmt.Errorf("source VM %s (%s) no longer exists: %w", rt.Unit, ref, err)
-			}
+		if err != nil && !vsphere.IsNotFound(err) {
 			return nil, nil, err
 		}
-		return d, vm, nil
+		if err == nil && sameSource(rt, vm) == "" {
+			remember(rt, vm)
+			return d, vm, nil
+		}
+		return findSource(ctx, rt, ref, vm, err)
 	}
+	d, vm, err := sourceByName(ctx, rt)
+	if err == nil {
+		remember(rt, vm)
+	}
+	return d, vm, err
+}
+
+// remember records the source VM's ref and identity.
+func remember(rt *Runtime, vm *vsphere.VM) {
+	rt.Outputs[OutSource] = vm.Ref
+	if vm.InstanceUUID != "" {
+		rt.Outputs[OutSourceUUID] = vm.InstanceUUID
+	}
+	if vm.BIOSUUID != "" {
+		rt.Outputs[OutSourceBIOS] = vm.BIOSUUID
+	}
+}
+
+// sameSource says why vm is not the unit's source VM as the record knows
+// it, or "" when it is: its name is the unit's, its UUIDs are the ones
+// recorded, and it carries wavectl's markers once record-state put them
+// on it.
+func sameSource(rt *Runtime, vm *vsphere.VM) string {
+	switch id, bios := rt.Outputs[OutSourceUUID], rt.Outputs[OutSourceBIOS]; {
+	case vm.Name != rt.Unit:
+		return fmt.Sprintf("it is called %s", vm.Name)
+	case id != "" && vm.InstanceUUID != id:
+		return fmt.Sprintf("its instance UUID is %s, the record's %s", orNone(vm.InstanceUUID), id)
+	case bios != "" && vm.BIOSUUID != bios:
+		return fmt.Sprintf("its BIOS UUID is %s, the record's %s", orNone(vm.BIOSUUID), bios)
+	case rt.Outputs[OutSourceMarked] == "true" && !ours(rt, vm):
+		return fmt.Sprintf("it does not carry the markers (wavectl.plan %s, wavectl.application %s) that record-state put on it",
+			rt.Plan.Metadata.Name, rt.App.Name)
+	}
+	return ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// findSource looks the unit's source VM up by its recorded instance UUID
+// when the recorded ref no longer names it (a vCenter restored from a
+// backup, or another vCenter answering at the same URL), and refuses with
+// an *IdentityError when no VM is surely it. at and readErr are what the
+// recorded ref read.
+func findSource(ctx context.Context, rt *Runtime, ref string, at *vsphere.VM, readErr error) (vsphere.Driver, *vsphere.VM, error) {
+	why := "it no longer exists"
+	impostor := readErr == nil // a VM that is not it answers to its ref or its UUID
+	if readErr == nil {
+		why = fmt.Sprintf("the VM there is not it: %s", sameSource(rt, at))
+	}
+	if id := rt.Outputs[OutSourceUUID]; id != "" {
+		for _, d := range drivers(rt) {
+			vm, err := d.FindByInstanceUUID(ctx, id)
+			if vsphere.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if problem := sameSource(rt, vm); problem != "" {
+				impostor = true
+				why += fmt.Sprintf("; the VM with its instance UUID, %s (%s), is not it either: %s", vm.Name, vm.Ref, problem)
+				break
+			}
+			rt.Log.Warn().Str("vm", vm.Name).Str("recorded", ref).Str("ref", vm.Ref).
+				Msg("the source VM's id changed since it was recorded (vCenter restored, or re-registered); found it by its instance UUID")
+			remember(rt, vm)
+			return d, vm, nil
+		}
+	}
+	if !impostor {
+		// Gone, and no VM has its identity: it no longer exists (a
+		// decommissioned VM), which the caller may expect.
+		return nil, nil, fmt.Errorf("source VM %s (%s) no longer exists: %w", rt.Unit, ref, readErr)
+	}
+	return nil, nil, &IdentityError{Unit: rt.Unit, Ref: ref, Why: why}
+}
+
+// IdentityError is a step that refused to act: the VM at the ref the
+// record holds is not the unit's VM, and no VM surely is.
+type IdentityError struct {
+	Unit, Ref, Why string
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("source VM %s: the record says it is %s, but %s; nothing was changed. "+
+		"Is this the vCenter the run worked on? If the VM was replaced on purpose, roll the application back "+
+		"(wavectl rollback --app), or move the state file aside to start a new record", e.Unit, e.Ref, e.Why)
+}
+
+// sourceByName finds the unit's source VM by name in the source
+// datacenter (and folder), or, for remediate, moved into the target and
+// carrying wavectl's markers.
+func sourceByName(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
 	if rt.Source == nil {
 		return nil, nil, errors.New("no source vCenter")
 	}
@@ -360,7 +462,6 @@ func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, er
 				}
 			}
 			if len(vms) == 1 {
-				rt.Outputs[OutSource] = vms[0].Ref
 				return rt.Target, vms[0], nil
 			}
 		}
@@ -373,7 +474,6 @@ func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, er
 		}
 		return nil, nil, fmt.Errorf("source VM %s not found in %s: %w", rt.Unit, where, vsphere.ErrNotFound)
 	case 1:
-		rt.Outputs[OutSource] = vms[0].Ref
 		return rt.Source, vms[0], nil
 	}
 	var paths []string
@@ -428,8 +528,16 @@ func findOwn(ctx context.Context, rt *Runtime) (bool, error) {
 func newVM(ctx context.Context, rt *Runtime) (*vsphere.VM, error) {
 	if ref := rt.Outputs[OutVM]; ref != "" {
 		vm, err := rt.Target.VM(ctx, ref)
-		if err == nil || !vsphere.IsNotFound(err) {
-			return vm, err
+		switch {
+		case err == nil && ours(rt, vm) && vm.Markers[vsphere.MarkerSource] == rt.Unit:
+			return vm, nil
+		case err == nil:
+			// Another VM has the id now (a vCenter restored, or another
+			// one): find ours by its markers, or refuse.
+			rt.Log.Warn().Str("vm", vm.Name).Str("ref", ref).Msg("the VM at the recorded id does not carry wavectl's markers for this unit; looking for it by its markers")
+			delete(rt.Outputs, OutVM)
+		case !vsphere.IsNotFound(err):
+			return nil, err
 		}
 	}
 	ok, err := findOwn(ctx, rt)

@@ -65,7 +65,8 @@ func recordState() Action {
 			for _, k := range recordedKeys {
 				rt.Outputs[k] = rec[k]
 			}
-			rt.Outputs[OutSource] = vm.Ref
+			remember(rt, vm)
+			rt.Outputs[OutSourceMarked] = "true"
 			return true, nil
 		},
 		Do: func(ctx context.Context, rt *Runtime) error {
@@ -81,6 +82,7 @@ func recordState() Action {
 			for k, v := range rec {
 				rt.Outputs[k] = v
 			}
+			rt.Outputs[OutSourceMarked] = "true"
 			return nil
 		},
 		// Undo clears every marker wavectl put on the source VM: the last
@@ -98,9 +100,14 @@ func recordState() Action {
 				clear[k] = ""
 			}
 			if len(clear) == 0 {
+				delete(rt.Outputs, OutSourceMarked)
 				return nil
 			}
-			return d.SetMarkers(ctx, vm.Ref, clear)
+			if err := d.SetMarkers(ctx, vm.Ref, clear); err != nil {
+				return err
+			}
+			delete(rt.Outputs, OutSourceMarked)
+			return nil
 		},
 	}
 }

@@ -14,24 +14,32 @@ import (
 // Output keys a step stores in its unit's record, for later steps, a
 // resumed run and a rollback.
 const (
-	OutVM          = "vm"           // managed object id of the VM the unit made (clone, create, import)
-	OutSource      = "source"       // managed object id of the source VM (remediate, redeploy, replace)
-	OutPowerState  = "powerState"   // the source VM's power state before wavectl touched it
-	OutHost        = "host"         // the source VM's host, datastore, folder, pool and datacenter before a move
-	OutDatastore   = "datastore"    //
-	OutFolder      = "folder"       //
-	OutPool        = "resourcePool" //
-	OutDatacenter  = "datacenter"   //
-	OutCPUs        = "cpus"         // the source VM's size before a reconfigure
-	OutMemoryMB    = "memoryMB"     //
-	OutNetworks    = "networks"     // its NICs' networks, comma-separated, in device order
-	OutHardware    = "hardwareVersion"
-	OutSnapshot    = "snapshot"   // managed object id of wavectl's snapshot
-	OutIP          = "ip"         // the IP verification found
-	OutTargetHost  = "targetHost" // the host the engine chose for the unit
-	OutRetiredAt   = "retiredAt"  // RFC 3339, when a replaced VM was retired
-	OutCluster     = "cluster"    // the source VM's cluster before a move
-	SnapshotPrefix = "wavectl-"   // wavectl's snapshots are named wavectl-<plan>
+	OutVM         = "vm"           // managed object id of the VM the unit made (clone, create, import)
+	OutSource     = "source"       // managed object id of the source VM (remediate, redeploy, replace)
+	OutPowerState = "powerState"   // the source VM's power state before wavectl touched it
+	OutHost       = "host"         // the source VM's host, datastore, folder, pool and datacenter before a move
+	OutDatastore  = "datastore"    //
+	OutFolder     = "folder"       //
+	OutPool       = "resourcePool" //
+	OutDatacenter = "datacenter"   //
+	OutCPUs       = "cpus"         // the source VM's size before a reconfigure
+	OutMemoryMB   = "memoryMB"     //
+	OutNetworks   = "networks"     // its NICs' networks, comma-separated, in device order
+	OutHardware   = "hardwareVersion"
+	OutSnapshot   = "snapshot"   // managed object id of wavectl's snapshot
+	OutIP         = "ip"         // the IP verification found
+	OutTargetHost = "targetHost" // the host the engine chose for the unit
+	OutRetiredAt  = "retiredAt"  // RFC 3339, when a replaced VM was retired
+	OutCluster    = "cluster"    // the source VM's cluster before a move
+	// The source VM's identity, recorded when a step first finds it, and
+	// checked before any later step acts on the VM at OutSource: its
+	// instance and BIOS UUIDs, and "true" in OutSourceMarked once
+	// record-state has put wavectl's markers on it (until its undo takes
+	// them off).
+	OutSourceUUID   = "sourceInstanceUuid"
+	OutSourceBIOS   = "sourceBiosUuid"
+	OutSourceMarked = "sourceMarked"
+	SnapshotPrefix  = "wavectl-" // wavectl's snapshots are named wavectl-<plan>
 )
 
 // Runtime is what a step's action works with: one unit of one application.

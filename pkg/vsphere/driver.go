@@ -30,9 +30,17 @@ const (
 
 // VM is what wavectl reads of a virtual machine or template.
 type VM struct {
-	// Ref is the managed object id (vm-123): stable for the VM's life.
+	// Ref is the managed object id (vm-123): stable for the VM's life,
+	// but only within one vCenter's life: a vCenter restored from a
+	// backup, or another vCenter, may give the same id to another VM.
 	Ref  string `json:"ref"`
 	Name string `json:"name"`
+	// InstanceUUID is vCenter's own id of the VM (config.instanceUuid),
+	// unique within a vCenter; BIOSUUID is the guest-visible one
+	// (config.uuid), kept by clones' sources and copies. Together with the
+	// name they tell one VM from another when a Ref may have been reused.
+	InstanceUUID string `json:"instanceUuid,omitempty"`
+	BIOSUUID     string `json:"biosUuid,omitempty"`
 	// Path is the inventory path (/DC1/vm/migrated/web-01).
 	Path       string `json:"path"`
 	Datacenter string `json:"datacenter"`
@@ -193,6 +201,9 @@ type Datastore struct {
 type Driver interface {
 	// Name is the vCenter's name in the plan.
 	Name() string
+	// InstanceUUID is the vCenter's own instance UUID (its about info):
+	// the same across its restarts, another for another vCenter.
+	InstanceUUID() string
 
 	// Reads.
 	Inventory(ctx context.Context, datacenter string) (*Inventory, error)
@@ -203,6 +214,13 @@ type Driver interface {
 	// FindByMarker returns every VM in the datacenter whose marker key has
 	// that value.
 	FindByMarker(ctx context.Context, datacenter, key, value string) ([]*VM, error)
+	// FindByInstanceUUID returns the VM with that instance UUID, or an
+	// error wrapping ErrNotFound.
+	FindByInstanceUUID(ctx context.Context, uuid string) (*VM, error)
+	// WaitForTasks waits, up to timeout, for the change tasks this
+	// driver's user started that still run in vCenter (a killed run's),
+	// and says how many it waited for.
+	WaitForTasks(ctx context.Context, timeout time.Duration) (int, error)
 	// WaitForIP waits until the VM is powered on, its tools run and it
 	// reports an IP, and returns the IP.
 	WaitForIP(ctx context.Context, ref string, timeout time.Duration) (string, error)

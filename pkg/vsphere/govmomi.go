@@ -52,6 +52,10 @@ func NewGovmomi(name string, c *vim25.Client) *Govmomi {
 // Name is the vCenter's name in the plan.
 func (g *Govmomi) Name() string { return g.name }
 
+// InstanceUUID is the vCenter's instance UUID, from the service content
+// read at login.
+func (g *Govmomi) InstanceUUID() string { return g.c.ServiceContent.About.InstanceUuid }
+
 // Client is the vim25 client the driver talks through.
 func (g *Govmomi) Client() *vim25.Client { return g.c }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -16,6 +17,7 @@ import (
 var vmProps = []string{
 	"name", "parent", "resourcePool", "datastore", "network", "snapshot",
 	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId",
+	"config.instanceUuid", "config.uuid",
 	"runtime.powerState", "runtime.host",
 	"guest.toolsRunningStatus", "guest.ipAddress",
 }
@@ -140,6 +142,21 @@ func (g *Govmomi) record(ctx context.Context, ref types.ManagedObjectReference) 
 			Message: fmt.Sprintf("VM %s does not exist", ref.Value), Err: ErrNotFound}
 	}
 	return recs[0], nil
+}
+
+// FindByInstanceUUID finds a VM by its instance UUID through vCenter's
+// search index: one call, then one read of the VM.
+func (g *Govmomi) FindByInstanceUUID(ctx context.Context, uuid string) (*VM, error) {
+	yes := true
+	res, err := methods.FindByUuid(ctx, g.c, &types.FindByUuid{This: *g.c.ServiceContent.SearchIndex, Uuid: uuid, VmSearch: true, InstanceUuid: &yes})
+	if err != nil {
+		return nil, g.fault("find-by-uuid", uuid, err)
+	}
+	if res.Returnval == nil {
+		return nil, &Fault{Op: "find-by-uuid", Object: uuid, Kind: "NotFound",
+			Message: fmt.Sprintf("no VM has instance UUID %s", uuid), Err: ErrNotFound}
+	}
+	return g.VM(ctx, res.Returnval.Value)
 }
 
 // FindVMs returns the VMs and templates called name in the datacenter: a
@@ -318,6 +335,7 @@ func buildVM(m mo.VirtualMachine, e *entities) *vmRecord {
 		vm.MemoryMB = int(c.Hardware.MemoryMB)
 		vm.GuestID = c.GuestId
 		vm.HardwareVersion = c.Version
+		vm.InstanceUUID, vm.BIOSUUID = c.InstanceUuid, c.Uuid
 		devices := append([]types.BaseVirtualDevice(nil), c.Hardware.Device...)
 		sort.SliceStable(devices, func(i, j int) bool {
 			return devices[i].GetVirtualDevice().Key < devices[j].GetVirtualDevice().Key

@@ -45,6 +45,19 @@ var _ Driver = (*ReadOnly)(nil)
 
 func (r *ReadOnly) Name() string { return r.d.Name() }
 
+// InstanceUUID is the vCenter's instance UUID.
+func (r *ReadOnly) InstanceUUID() string { return r.d.InstanceUUID() }
+
+// WaitForTasks waits through: waiting changes nothing.
+func (r *ReadOnly) WaitForTasks(ctx context.Context, timeout time.Duration) (int, error) {
+	return r.d.WaitForTasks(ctx, timeout)
+}
+
+// FindByInstanceUUID reads through.
+func (r *ReadOnly) FindByInstanceUUID(ctx context.Context, uuid string) (*VM, error) {
+	return r.d.FindByInstanceUUID(ctx, uuid)
+}
+
 func (r *ReadOnly) Inventory(ctx context.Context, dc string) (*Inventory, error) {
 	return r.d.Inventory(ctx, dc)
 }

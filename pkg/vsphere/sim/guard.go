@@ -84,6 +84,39 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 	return w, nil
 }
 
+// busy returns vCenter's TaskInProgress fault, with vCenter's text, when
+// a method would start a task on a VM that has one running; nil
+// otherwise. Every override of a method whose task changes a VM calls it
+// first: vCenter refuses such a method while another such task runs on
+// the VM ("Another task is already in progress."), but the simulator runs
+// them side by side, and two of its relocate or reconfigure tasks on one
+// VM can panic it (a resumed run's step meeting the task a killed run
+// left running does exactly that). Clones only read their source, and run
+// side by side in vCenter too.
+func busy(ctx *simulator.Context, vmRef types.ManagedObjectReference) *soap.Fault {
+	vm, ok := ctx.Map.Get(vmRef).(*simulator.VirtualMachine)
+	if !ok {
+		return nil
+	}
+	var recent []types.ManagedObjectReference
+	ctx.WithLock(vm, func() { recent = slices.Clone(vm.RecentTask) })
+	lock := &simulator.Context{}
+	for i := len(recent) - 1; i >= 0; i-- {
+		t, ok := ctx.Map.Get(recent[i]).(*simulator.Task)
+		if !ok {
+			continue
+		}
+		running := false
+		ctx.Map.WithLock(lock, t, func() {
+			running = t.Info.State == types.TaskInfoStateRunning || t.Info.State == types.TaskInfoStateQueued
+		})
+		if running {
+			return faultBody("Another task is already in progress.", &types.TaskInProgress{Task: t.Self})
+		}
+	}
+	return nil
+}
+
 // override returns the object that overrides m's target for m, or nil.
 func (s *Sim) override(ctx *simulator.Context, m *simulator.Method) mo.Reference {
 	switch m.This.Type {
@@ -354,6 +387,9 @@ func guardedRename(ctx *simulator.Context, s *Sim, e mo.Entity, name string, req
 }
 
 func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.RelocateVM_TaskBody{Fault_: f}
+	}
 	body := &methods.RelocateVM_TaskBody{}
 	spec := req.Spec
 	if f := checkRefs(ctx, "spec", spec.Host, spec.Pool, spec.Datastore, spec.Folder); f != nil {
@@ -430,6 +466,9 @@ func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateV
 }
 
 func (w *vmOverride) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.ReconfigVM_TaskBody{Fault_: f}
+	}
 	if f := checkNICs(ctx, datacenterOf(ctx, w.VirtualMachine), req.Spec.DeviceChange); f != nil {
 		return &methods.ReconfigVM_TaskBody{Fault_: f}
 	}
@@ -440,6 +479,9 @@ func (w *vmOverride) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigV
 }
 
 func (w *vmOverride) UpgradeVMTask(ctx *simulator.Context, req *types.UpgradeVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.UpgradeVM_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "UpgradeVM_Task", w.Name, w.Name); ok {
 		return &methods.UpgradeVM_TaskBody{Res: &types.UpgradeVM_TaskResponse{Returnval: ref}}
 	}
@@ -447,6 +489,9 @@ func (w *vmOverride) UpgradeVMTask(ctx *simulator.Context, req *types.UpgradeVM_
 }
 
 func (w *vmOverride) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.PowerOnVM_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "PowerOnVM_Task", w.Name, w.Name); ok {
 		return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: ref}}
 	}
@@ -454,6 +499,9 @@ func (w *vmOverride) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_
 }
 
 func (w *vmOverride) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.PowerOffVM_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "PowerOffVM_Task", w.Name, w.Name); ok {
 		return &methods.PowerOffVM_TaskBody{Res: &types.PowerOffVM_TaskResponse{Returnval: ref}}
 	}
@@ -461,6 +509,9 @@ func (w *vmOverride) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffV
 }
 
 func (w *vmOverride) ResetVMTask(ctx *simulator.Context, req *types.ResetVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.ResetVM_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "ResetVM_Task", w.Name, w.Name); ok {
 		return &methods.ResetVM_TaskBody{Res: &types.ResetVM_TaskResponse{Returnval: ref}}
 	}
@@ -468,6 +519,9 @@ func (w *vmOverride) ResetVMTask(ctx *simulator.Context, req *types.ResetVM_Task
 }
 
 func (w *vmOverride) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.Destroy_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "Destroy_Task", w.Name, w.Name); ok {
 		return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{Returnval: ref}}
 	}
@@ -475,6 +529,9 @@ func (w *vmOverride) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task
 }
 
 func (w *vmOverride) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapshot_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.CreateSnapshot_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "CreateSnapshot_Task", w.Name, w.Name); ok {
 		return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{Returnval: ref}}
 	}
@@ -482,6 +539,9 @@ func (w *vmOverride) CreateSnapshotTask(ctx *simulator.Context, req *types.Creat
 }
 
 func (w *vmOverride) CreateSnapshotExTask(ctx *simulator.Context, req *types.CreateSnapshotEx_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.CreateSnapshotEx_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "CreateSnapshotEx_Task", w.Name, w.Name); ok {
 		return &methods.CreateSnapshotEx_TaskBody{Res: &types.CreateSnapshotEx_TaskResponse{Returnval: ref}}
 	}
@@ -489,6 +549,9 @@ func (w *vmOverride) CreateSnapshotExTask(ctx *simulator.Context, req *types.Cre
 }
 
 func (w *vmOverride) RevertToCurrentSnapshotTask(ctx *simulator.Context, req *types.RevertToCurrentSnapshot_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.RevertToCurrentSnapshot_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "RevertToCurrentSnapshot_Task", w.Name, w.Name); ok {
 		return &methods.RevertToCurrentSnapshot_TaskBody{Res: &types.RevertToCurrentSnapshot_TaskResponse{Returnval: ref}}
 	}
@@ -496,6 +559,9 @@ func (w *vmOverride) RevertToCurrentSnapshotTask(ctx *simulator.Context, req *ty
 }
 
 func (w *vmOverride) RemoveAllSnapshotsTask(ctx *simulator.Context, req *types.RemoveAllSnapshots_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.RemoveAllSnapshots_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "RemoveAllSnapshots_Task", w.Name, w.Name); ok {
 		return &methods.RemoveAllSnapshots_TaskBody{Res: &types.RemoveAllSnapshots_TaskResponse{Returnval: ref}}
 	}
@@ -503,6 +569,9 @@ func (w *vmOverride) RemoveAllSnapshotsTask(ctx *simulator.Context, req *types.R
 }
 
 func (w *vmOverride) CustomizeVMTask(ctx *simulator.Context, req *types.CustomizeVM_Task) soap.HasFault {
+	if f := busy(ctx, w.Self); f != nil {
+		return &methods.CustomizeVM_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "CustomizeVM_Task", w.Name, w.Name); ok {
 		return &methods.CustomizeVM_TaskBody{Res: &types.CustomizeVM_TaskResponse{Returnval: ref}}
 	}
@@ -613,6 +682,9 @@ func (w *snapshotOverride) vmName(ctx *simulator.Context) string {
 }
 
 func (w *snapshotOverride) RemoveSnapshotTask(ctx *simulator.Context, req *types.RemoveSnapshot_Task) soap.HasFault {
+	if f := busy(ctx, w.Vm); f != nil {
+		return &methods.RemoveSnapshot_TaskBody{Fault_: f}
+	}
 	name := w.vmName(ctx)
 	if ref, ok := w.sim.injected(ctx, w.Vm, "RemoveSnapshot_Task", name, name); ok {
 		return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: ref}}
@@ -637,7 +709,34 @@ func (w *snapshotOverride) RemoveSnapshotTask(ctx *simulator.Context, req *types
 			return nil, &types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: snap},
 				LocalizedMessage: fmt.Sprintf("The object '%s' has already been deleted or has not been completely created", snap.Value)}
 		}
-		return awaitBody(ctx, w.VirtualMachineSnapshot.RemoveSnapshotTask(ctx, req))
+		// Nested snapshots: the simulator drops a removed snapshot's
+		// children from the tree (removeChildren) but leaves their objects
+		// registered, and leaves the VM's current snapshot pointing at a
+		// removed child, which later snapshot operations dereference.
+		// Finish the removal as vCenter does.
+		var children []types.ManagedObjectReference
+		var parent *types.ManagedObjectReference
+		ctx.WithLock(vm, func() {
+			if node := snapshotNode(vm.Snapshot.RootSnapshotList, snap); node != nil && req.RemoveChildren {
+				children = snapshotRefs(node.ChildSnapshotList)
+			}
+			parent = snapshotParent(vm.Snapshot.RootSnapshotList, snap, nil)
+		})
+		res, lf := awaitBody(ctx, w.VirtualMachineSnapshot.RemoveSnapshotTask(ctx, req))
+		if lf != nil {
+			return res, lf
+		}
+		ctx.WithLock(vm, func() {
+			if vm.Snapshot != nil && vm.Snapshot.CurrentSnapshot != nil && !snapshotInTree(vm.Snapshot.RootSnapshotList, *vm.Snapshot.CurrentSnapshot) {
+				ctx.Update(vm, []types.PropertyChange{{Name: "snapshot.currentSnapshot", Val: parent}})
+			}
+		})
+		for _, c := range children {
+			if ctx.Map.Get(c) != nil {
+				ctx.Map.Remove(ctx, c)
+			}
+		}
+		return res, nil
 	})
 	return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: ref}}
 }
@@ -647,6 +746,43 @@ var snapshotLocks sync.Map // VM ref -> *sync.Mutex
 func snapshotLock(vm types.ManagedObjectReference) *sync.Mutex {
 	mu, _ := snapshotLocks.LoadOrStore(vm, &sync.Mutex{})
 	return mu.(*sync.Mutex)
+}
+
+// snapshotNode is ref's node in the tree, or nil.
+func snapshotNode(tree []types.VirtualMachineSnapshotTree, ref types.ManagedObjectReference) *types.VirtualMachineSnapshotTree {
+	for i := range tree {
+		if tree[i].Snapshot == ref {
+			return &tree[i]
+		}
+		if n := snapshotNode(tree[i].ChildSnapshotList, ref); n != nil {
+			return n
+		}
+	}
+	return nil
+}
+
+// snapshotParent is ref's parent in the tree (under parent), or nil.
+func snapshotParent(tree []types.VirtualMachineSnapshotTree, ref types.ManagedObjectReference, parent *types.ManagedObjectReference) *types.ManagedObjectReference {
+	for i := range tree {
+		if tree[i].Snapshot == ref {
+			return parent
+		}
+		self := tree[i].Snapshot
+		if p := snapshotParent(tree[i].ChildSnapshotList, ref, &self); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// snapshotRefs are every snapshot of the tree.
+func snapshotRefs(tree []types.VirtualMachineSnapshotTree) []types.ManagedObjectReference {
+	var out []types.ManagedObjectReference
+	for _, t := range tree {
+		out = append(out, t.Snapshot)
+		out = append(out, snapshotRefs(t.ChildSnapshotList)...)
+	}
+	return out
 }
 
 func snapshotInTree(tree []types.VirtualMachineSnapshotTree, ref types.ManagedObjectReference) bool {
@@ -659,6 +795,9 @@ func snapshotInTree(tree []types.VirtualMachineSnapshotTree, ref types.ManagedOb
 }
 
 func (w *snapshotOverride) RevertToSnapshotTask(ctx *simulator.Context, req *types.RevertToSnapshot_Task) soap.HasFault {
+	if f := busy(ctx, w.Vm); f != nil {
+		return &methods.RevertToSnapshot_TaskBody{Fault_: f}
+	}
 	name := w.vmName(ctx)
 	if ref, ok := w.sim.injected(ctx, w.Vm, "RevertToSnapshot_Task", name, name); ok {
 		return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{Returnval: ref}}
