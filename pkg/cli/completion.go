@@ -31,7 +31,16 @@ var formatsOf = map[string][]string{
 // addCompletions registers the completion functions on every command of
 // the tree that has the flags they complete.
 func addCompletions(root *cobra.Command) {
-	for _, cmd := range root.Commands() {
+	var all []*cobra.Command
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			all = append(all, sub)
+			walk(sub)
+		}
+	}
+	walk(root)
+	for _, cmd := range all {
 		fl := cmd.Flags()
 		if fl.Lookup("wave") != nil {
 			_ = cmd.RegisterFlagCompletionFunc("wave", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
