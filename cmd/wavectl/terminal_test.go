@@ -376,8 +376,8 @@ func TestThePromptOnATerminal(t *testing.T) {
 		code   int
 		says   string
 	}{
-		{"no", "n\r", 10, "not confirmed; nothing was changed"},
-		{"enter", "\r", 10, "not confirmed; nothing was changed"},
+		{"no", "n\r", 11, "not confirmed; nothing was changed"},
+		{"enter", "\r", 11, "not confirmed; nothing was changed"},
 		{"ctrl-c", "^C", 130, "interrupted at the prompt; nothing was changed"},
 		{"yes", "yes\r", 0, "Run succeeded"},
 	} {
@@ -453,8 +453,8 @@ func TestTheQuestionSaysWhatWaitsForItsWindow(t *testing.T) {
 	if _, err := r.tty.Write([]byte("n\r")); err != nil {
 		t.Fatal(err)
 	}
-	if code := r.wait(); code != 10 {
-		t.Errorf("exit %d, want 10", code)
+	if code := r.wait(); code != 11 {
+		t.Errorf("exit %d, want 11", code)
 	}
 }
 

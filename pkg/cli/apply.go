@@ -88,7 +88,7 @@ where hooks run; exit 3), and that --wave and --app name something.
 On a terminal apply asks for confirmation, on the terminal itself, saying what
 will change (vCenters with URL and user, waves, applications, VMs, steps,
 estimate, projected user-hours); only y or yes goes ahead, anything else exits
-10, Ctrl-C exits 130. --yes skips it, and is required without a terminal. When
+11, Ctrl-C exits 130. --yes skips it, and is required without a terminal. When
 no window is open it does not ask: the run pauses (exit 7).
 
 --progress auto draws bars when stderr is a terminal and logs one line per
@@ -107,7 +107,15 @@ simulator does), with its state in <plan name>.simulate.state.json.
 
 Exit codes: 0 done, 3 invalid plan or missing hook, 5 vCenter unreachable or
 login refused, 6 some applications failed or were skipped, 7 paused (a change
-window closed or has not opened), 10 not confirmed, 130 interrupted.`,
+window closed or has not opened, or a change freeze began), 10 a wave or the
+conveyor is not approved (its gate names who must approve: wavectl approve),
+11 not confirmed, 130 interrupted.
+
+Governance (see the plan's gates, freezes and abortWhen): a wave whose gate
+lacks approvals for this exact plan is not started; no step starts inside a
+freeze; a wave whose back-out criterion trips stops and does what its
+onFailure says. --simulate rehearsals are held back by neither gates nor
+freezes: they change no vCenter.`,
 		Example: `  wavectl apply --simulate --yes --ignore-windows examples/demo.yaml   # a rehearsal, outside the change window
   wavectl apply --yes --conveyor examples/demo.yaml      # only the conveyor
   wavectl apply --yes --wave wave-1 examples/demo.yaml   # inside wave-1's window; before it opens, exit 7`,
@@ -146,7 +154,14 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
-	sched, warnings := schedule.Compile(p)
+	sched, warnings, err := calibrated(p, nil, false)
+	if err != nil {
+		// Estimates only shape the overrun criterion and the record's
+		// estimate: a calibration source that cannot be read is no reason
+		// to hold a migration back.
+		f.Log.Warn().Err(err).Msg("calibration: using the default estimates")
+		sched, warnings = schedule.Compile(p)
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(opts.IO.ErrOut, w.String())
 	}
@@ -273,6 +288,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 			return newHooks(p, record)
 		},
 		Progress: prog, Log: runLog, Args: opts.Args, Simulate: opts.Simulate, NoRetryFailed: opts.NoRetryFailed, GivenScope: opts.GivenScope,
+		StateFlag: stateFlag(opts.State),
 	})
 	if bars != nil {
 		bars.Wait()
@@ -309,6 +325,8 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		return silentExit(ExitPaused)
 	case engine.Interrupted:
 		return silentExit(ExitInterrupted)
+	case engine.Unapproved:
+		return silentExit(ExitUnapproved)
 	}
 	return silentExit(ExitFailed)
 }

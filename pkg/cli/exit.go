@@ -22,7 +22,8 @@ const (
 	ExitPaused      = 7   // apply: paused, a change window closed
 	ExitLocked      = 8   // another run holds the state's lock
 	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl; another vCenter's or a rehearsal's; a write failed
-	ExitDeclined    = 10  // apply, resume, rollback: the confirmation was answered no
+	ExitUnapproved  = 10  // apply: a wave or the conveyor lacks the approvals its gate requires
+	ExitDeclined    = 11  // apply, resume, rollback: the confirmation was answered no
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
@@ -35,11 +36,13 @@ const exitCodeHelp = `Exit codes:
   4    plan: checked against vCenter, problems found (listed with file:line:col)
   5    vCenter could not be reached or refused the login
   6    apply: some applications failed or were skipped
-  7    apply: paused because a change window closed
+  7    apply: paused because a change window closed or a change freeze began
   8    another run holds the state's lock (the message names it)
   9    the state file is unreadable, corrupt, foreign or from a newer wavectl; the record
        is of another vCenter or a rehearsal's; a write of the record failed during the run
-  10   apply, resume, rollback: not confirmed at the prompt; nothing changed
+  10   apply/resume: a wave or the conveyor lacks the approvals its gate requires
+       (the message names who must approve, and the wavectl approve command)
+  11   apply, resume, rollback: not confirmed at the prompt; nothing changed
   130  interrupted (SIGINT/SIGTERM)`
 
 // ExitError carries an exit code with a message for the user. A message

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/wavectl/wavectl/pkg/gate"
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/preflight"
 	"github.com/wavectl/wavectl/pkg/report"
@@ -30,6 +31,11 @@ type PlanOptions struct {
 	Offline  bool
 	Simulate bool
 	Detail   bool
+	// Calibrate are recorded runs to fit estimates from (--calibrate);
+	// State is the record whose approvals the gates show (--state).
+	Calibrate         []string
+	IncludeRehearsals bool
+	State             string
 	// Connect returns read-only drivers for the plan's vCenters and a
 	// function that closes them. It connects lazily: --offline never
 	// calls it.
@@ -57,7 +63,13 @@ through a read-only driver, so a dry run cannot change anything.
 --offline skips vCenter. --simulate checks against an in-process vCenter
 simulator seeded from the plan instead of a real vCenter.
 
-Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
+--calibrate STATE... (or calibration: {from: [...]} in the plan) replaces the
+estimates with durations fitted from recorded runs (see wavectl estimates):
+each wave then shows a P50 and a P90, the waves likely to overrun their window
+and by how much, and how many runs and steps each figure rests on. A plan with
+gates shows each gate's status from the record (--state); freezes are listed.
+
+Exit codes: 0 ready, 2 a calibration record that does not exist, 3 invalid plan, 4 problems found in vCenter,
 5 vCenter unreachable or login refused.`,
 		Example: `  wavectl plan --offline examples/demo.yaml
   wavectl plan --offline --detail examples/remediate.yaml   # every step of every VM
@@ -79,6 +91,11 @@ Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
 			opts.Offline = f.Config.GetBool("offline")
 			opts.Simulate = f.Config.GetBool("simulate")
 			opts.Detail = f.Config.GetBool("detail")
+			if c := f.Config.GetStringSlice("calibrate"); len(c) > 0 {
+				opts.Calibrate = c
+			}
+			opts.IncludeRehearsals = f.Config.GetBool("include-rehearsals")
+			opts.State = f.Config.GetString("state")
 			opts.Log = f.Log
 			if opts.Offline && opts.Simulate {
 				return usageError{errors.New("--offline and --simulate exclude each other: --simulate checks against a simulated vCenter")}
@@ -98,6 +115,9 @@ Exit codes: 0 ready, 3 invalid plan, 4 problems found in vCenter,
 	cmd.Flags().Bool("offline", false, "do not contact vCenter; check and compile the plan only")
 	cmd.Flags().Bool("detail", false, "list every step of every VM (text output)")
 	cmd.Flags().Bool("simulate", false, "check against an in-process vCenter simulator seeded from the plan")
+	cmd.Flags().StringSlice("calibrate", nil, "fit step durations from these recorded runs (state files or postgres:// URLs; repeat or comma-separate)")
+	cmd.Flags().Bool("include-rehearsals", false, "with --calibrate, also learn from --simulate rehearsals")
+	cmd.Flags().String("state", "", "the record whose approvals the gates show (default <plan name>.state.json)")
 	AddConnectionFlags(cmd)
 	return cmd
 }
@@ -107,7 +127,19 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
-	s, warnings := schedule.Compile(p)
+	s, warnings, err := calibrated(p, opts.Calibrate, opts.IncludeRehearsals)
+	if err != nil {
+		return err
+	}
+	var gates []gate.Status
+	record := ""
+	if len(p.Gates) > 0 {
+		approvals, shown, err := approvalsFor(ctx, p, opts.State)
+		if err != nil {
+			return err
+		}
+		gates, record = gate.All(p, approvals), shown
+	}
 	opts.Log.Debug().Str("plan", opts.Plan).Int("applications", s.Totals.Applications).Int("units", s.Totals.Units).
 		Int("steps", s.Totals.Steps).Dur("estimate", time.Duration(s.Totals.Estimate)).Msg("compiled schedule")
 	for _, w := range warnings {
@@ -129,11 +161,14 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 			*schedule.Schedule
 			Warnings  plan.Problems    `json:"warnings"`
 			Preflight *preflightResult `json:"preflight,omitempty"`
-		}{s, warnings, check}); err != nil {
+			Gates     []gate.Status    `json:"gates,omitempty"`
+			Freezes   []*plan.Freeze   `json:"freezes,omitempty"`
+		}{s, warnings, check, gates, p.Freezes}); err != nil {
 			return err
 		}
 	} else {
 		writePlanText(opts.IO.Out, s, opts.Detail)
+		writeGovernanceText(opts.IO.Out, p, s, gates, record)
 		if check != nil {
 			writePreflightText(opts.IO.Out, check)
 		}

@@ -150,6 +150,12 @@ func reportRun(opts *ReportOptions) error {
 		err = r.WriteJSON(&buf)
 	default:
 		err = r.WriteMarkdown(&buf)
+		if err == nil {
+			err = report.WriteDriftMarkdown(&buf, r.Drift)
+		}
+		if err == nil {
+			err = report.WriteGovernanceMarkdown(&buf, r.Approvals, r.Aborts)
+		}
 	}
 	if err != nil {
 		return err

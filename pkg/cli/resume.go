@@ -224,7 +224,12 @@ func recorded(opts *ApplyOptions) (*plan.Plan, *schedule.Schedule, string, error
 	if p.Metadata.Name != st.Plan {
 		return nil, nil, "", exitf(ExitState, "state %s belongs to plan %s, and %s is plan %s: pass the right --plan or --state", path, st.Plan, planFile, p.Metadata.Name)
 	}
-	sched, _ := schedule.Compile(p)
+	// The estimates apply used (calibrated when the plan says so): a
+	// wave's overrun criterion measures against them.
+	sched, _, cerr := calibrated(p, nil, false)
+	if cerr != nil {
+		sched, _ = schedule.Compile(p)
+	}
 	if p.Hash != st.PlanHash {
 		return nil, nil, "", exitf(ExitState, "plan %s changed since this run began (sha256 %s, recorded %s): %s; "+
 			"resume carries on only the plan it started; to carry on with the changed plan, run `wavectl apply %s`",

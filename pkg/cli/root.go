@@ -98,6 +98,8 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdState(f),
 		NewCmdReport(f, nil),
 		NewCmdDiscover(f, nil),
+		NewCmdApprove(f, nil),
+		NewCmdEstimates(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
 	addCompletions(root)

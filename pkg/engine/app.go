@@ -60,11 +60,17 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	case e.isPaused(streamOf(ar.app)):
 		e.notStarted(ar, "not started: "+e.pausedNoteIn(streamOf(ar.app)))
 		return
+	case e.checkAbort(ar.app.Wave) != "":
+		e.notStarted(ar, "not started: "+e.abortedNote(ar.app.Wave))
+		return
 	case ar.app.Wave != "" && e.stopped():
 		e.notStarted(ar, "not started: the wave stopped after a failure (onFailure: stop)")
 		return
+	case e.checkFreeze():
+		e.notStarted(ar, "not started: "+e.pausedNote())
+		return
 	case !e.windowOpen(window):
-		e.pause(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
+		e.pauseIn(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
 		e.notStarted(ar, "not started: "+e.pausedNoteIn(streamOf(ar.app)))
 		return
 	}
@@ -87,9 +93,10 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	switch {
 	case failure == nil:
 	case errors.Is(failure, errStopped):
-		final, reason = state.Pending, "stopped part-way: "+e.stopNote(ctx, streamOf(ar.app))+"; resume carries on from where it stopped"
+		final, reason = state.Pending, "stopped part-way: "+e.stopNote(ctx, ar.app)+"; resume carries on from where it stopped"
 	default:
 		final, reason = state.Failed, failure.Error()
+		e.failedIn(ar.app.Wave)
 	}
 	if final == state.Failed && onFailure == plan.OnFailureRollback {
 		if err := e.rollback(ar); err != nil {
@@ -115,11 +122,14 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	e.prog.Event(Event{Kind: AppDone, App: name, Wave: ar.app.Wave, Status: final, Message: reason, Time: end})
 }
 
-func (e *engine) stopNote(ctx context.Context, stream string) string {
+func (e *engine) stopNote(ctx context.Context, a *plan.Application) string {
 	if ctx.Err() != nil {
 		return "the run was interrupted"
 	}
-	return e.pausedNoteIn(stream)
+	if note := e.abortedNote(a.Wave); note != "" {
+		return note
+	}
+	return e.pausedNoteIn(streamOf(a))
 }
 
 func describeFinal(s state.Status) string {
@@ -291,10 +301,14 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 				return errStopped
 			}
 			if !e.windowOpen(window) {
-				e.pause(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
+				e.pauseIn(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
 				e.setUnit(ar.sched.Name, unit, state.Pending)
 				return errStopped
 			}
+		}
+		if e.checkAbort(ar.app.Wave) != "" || e.checkFreeze() {
+			e.setUnit(ar.sched.Name, unit, state.Pending)
+			return errStopped
 		}
 		if err := e.runStep(ctx, ar, unit, st, place, src, tgt, hooks); err != nil {
 			if errors.Is(err, errStopped) {
@@ -368,6 +382,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 	// does not start.
 	if e.storeFailed() != nil || e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
+		r.Size = st.Size // what drives its duration, for calibrating later plans
 		if st.Outage && (a.OutageStart == nil || started.Before(*a.OutageStart)) {
 			a.OutageStart = &started
 		}

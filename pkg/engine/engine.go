@@ -87,6 +87,9 @@ type Options struct {
 	// place of Scope when the command narrowed it (resume leaving failed
 	// applications alone).
 	GivenScope *Scope
+	// StateFlag is " --state REF" when the record is not the default
+	// one, for the commands a message suggests.
+	StateFlag string
 }
 
 // Result is how a run ended.
@@ -133,6 +136,13 @@ type engine struct {
 	// flight finish, and the run ends with halted as its error.
 	halted   error
 	haltNote string
+	// Governance (governance.go): a gate that stopped the run, when each
+	// wave began, its failed applications, and its tripped criteria.
+	unapproved bool
+	waveStart  map[string]time.Time
+	waveFailed map[string]int
+	abortSeen  map[string]bool
+	aborted    map[string]string
 
 	vcMu      sync.Mutex
 	vcChecked map[string]bool // vCenters whose identity was checked
@@ -385,6 +395,13 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	})
 
 	var wg sync.WaitGroup
+	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) && !e.allDone(c.Apps) {
+		// Checked before any wave starts, so that an unapproved conveyor
+		// holds back the whole run, every time.
+		if note := e.gateClosed(plan.ConveyorGate); note != "" {
+			e.refuse(note)
+		}
+	}
 	if c := e.opts.Schedule.Conveyor; c != nil && e.anySelected(c.Apps) {
 		wg.Add(1)
 		go func() {
@@ -439,7 +456,8 @@ func (e *engine) begin() error {
 	for _, sa := range e.scheduled() {
 		apps = append(apps, skeleton(e.apps[sa.Name], sa))
 	}
-	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running"}
+	run := state.Run{Command: e.opts.Command, Args: e.opts.Args, Options: opts, Host: host, User: who, PID: os.Getpid(), Started: e.now(), Result: "running",
+		Estimate: e.opts.Schedule.Recorded()}
 	_ = e.saved(e.store.BeginRun(run, apps))
 	return e.storeFailed()
 }
@@ -560,16 +578,27 @@ func (e *engine) runWaves(ctx context.Context) {
 			why = "not started: " + e.pausedNoteIn(streamWaves)
 		}
 		pw := e.p.Waves[e.waveIndex(w.Name)]
+		// The gate first: an operator waiting for a window needs to know
+		// the wave is not approved yet.
+		if why == "" && !e.allDone(w.Apps) {
+			if note := e.gateClosed(w.Name); note != "" {
+				e.refuse(note)
+				why = "not started: " + note
+			}
+		}
 		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows && !e.nothingLeft(w.Apps) {
 			now := e.now()
 			switch {
 			case now.Before(pw.Window.Start):
-				e.pause(streamWaves, WindowNotOpen("wave "+w.Name+"'s", pw.Window.Start))
+				e.pauseIn(streamWaves, WindowNotOpen("wave "+w.Name+"'s", pw.Window.Start))
 				why = "not started: " + e.pausedNoteIn(streamWaves)
 			case !now.Before(pw.Window.End):
-				e.pause(streamWaves, fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
+				e.pauseIn(streamWaves, fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
 				why = "not started: " + e.pausedNoteIn(streamWaves)
 			}
+		}
+		if why == "" && e.checkFreeze() {
+			why = "not started: " + e.pausedNote()
 		}
 		if why != "" {
 			for _, rest := range waves[i:] {
@@ -582,6 +611,7 @@ func (e *engine) runWaves(ctx context.Context) {
 			return
 		}
 		e.prog.Event(Event{Kind: WaveStarted, Wave: w.Name, Time: e.now()})
+		e.waveBegan(w.Name)
 		if err := e.waveHook(ctx, "pre", pw); err != nil {
 			why := "not started: wave " + w.Name + "'s pre hook failed: " + err.Error()
 			for _, sa := range w.Apps {
@@ -607,6 +637,8 @@ func (e *engine) runWaves(ctx context.Context) {
 			}(e.apps[sa.Name])
 		}
 		wg.Wait()
+		e.checkAbort(w.Name)
+		e.backOut(w.Name, pw.OnFailure)
 		if err := e.waveHook(ctx, "post", pw); err != nil {
 			e.log.Warn().Err(err).Str("wave", w.Name).Msg("the wave's post hook failed (reported, not fatal)")
 		}
@@ -691,13 +723,13 @@ func (e *engine) runConveyor(ctx context.Context, c *schedule.Conveyor) {
 			now := e.now()
 			if now.Before(c.Window.Start) {
 				<-slots
-				e.pause(streamConveyor, WindowNotOpen("the conveyor's", c.Window.Start))
+				e.pauseIn(streamConveyor, WindowNotOpen("the conveyor's", c.Window.Start))
 				e.notStarted(ar, "not started: "+e.pausedNoteIn(streamConveyor))
 				continue
 			}
 			if !now.Before(c.Window.End) {
 				<-slots
-				e.pause(streamConveyor, fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
+				e.pauseIn(streamConveyor, fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
 				e.notStarted(ar, "window closed")
 				continue
 			}
@@ -734,19 +766,29 @@ func WindowNotOpen(whose string, start time.Time) string {
 	return fmt.Sprintf("waiting for its window: %s window opens at %s (a rehearsal can pass --ignore-windows)", whose, start.Format(time.RFC3339))
 }
 
-// pause stops new work in one stream (streamWaves or streamConveyor); the
-// run ends paused.
-func (e *engine) pause(stream, note string) {
+// pause stops new work in every stream (a freeze, a gate that refuses):
+// the run ends paused.
+func (e *engine) pause(note string) { e.pauseIn("", note) }
+
+// pauseIn stops new work in one stream (streamWaves or streamConveyor; ""
+// for both); the run ends paused.
+func (e *engine) pauseIn(stream, note string) {
+	streams := []string{stream}
+	if stream == "" {
+		streams = []string{streamWaves, streamConveyor}
+	}
 	e.mu.Lock()
 	if e.pausedIn == nil {
 		e.pausedIn = map[string]string{}
 	}
-	first := e.pausedIn[stream] == ""
-	if first {
-		e.pausedIn[stream] = note
-		if e.paused == "" {
-			e.paused = note
+	first := false
+	for _, st := range streams {
+		if e.pausedIn[st] == "" {
+			e.pausedIn[st], first = note, true
 		}
+	}
+	if first && e.paused == "" {
+		e.paused = note
 	}
 	e.mu.Unlock()
 	if first {
@@ -809,6 +851,8 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	switch {
 	case e.storeFailed() != nil:
 		res.Status, res.Note = FailedRun, "stopped: "+e.pausedNote()
+	case e.unapproved && ctx.Err() == nil:
+		res.Status, res.Note = Unapproved, e.pausedNote()
 	case ctx.Err() != nil:
 		res.Status, res.Note = Interrupted, "in-flight steps were finished; wavectl resume carries on"
 		if e.hard.Err() != nil {
@@ -828,6 +872,13 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	default:
 		res.Status = Succeeded
 	}
+	e.mu.Lock()
+	for _, w := range e.waveNames() {
+		if note := e.aborted[w]; note != "" && res.Status == FailedRun {
+			res.Note = note + "; " + res.Note
+		}
+	}
+	e.mu.Unlock()
 	return res, e.closeRun(res)
 }
 

@@ -61,6 +61,10 @@ type Plan struct {
 	Applications []*Application      `yaml:"applications" req:"true" doc:"The applications that move."`
 	Waves        []*Wave             `yaml:"waves" doc:"Ordered waves; each runs after the one before it."`
 	Conveyor     *Conveyor           `yaml:"conveyor" doc:"Small, low-risk applications moved one by one, alongside the waves."`
+	// Governance around the waves: see governance.go.
+	Calibration *Calibration `yaml:"calibration" doc:"Recorded runs to fit step durations from (wavectl plan --calibrate does the same from the command line)."`
+	Gates       []*Gate      `yaml:"gates" doc:"Approvals a wave or the conveyor needs before apply starts it (wavectl approve records them)."`
+	Freezes     []*Freeze    `yaml:"freezes" doc:"Change freezes: apply starts no step inside one."`
 
 	// File is the path the plan was loaded from; Hash is the SHA-256 of its
 	// bytes, which ties a state file to the exact plan it ran.
@@ -233,6 +237,7 @@ type Wave struct {
 	OnFailure    string     `yaml:"onFailure" enum:"continue,stop,rollback" doc:"When an application fails: continue with the others (its dependents are skipped), stop starting new ones, or roll the failed one back (default stop)."`
 	Target       *Placement `yaml:"target" doc:"Overrides of the plan's target for this wave."`
 	Hooks        *Hooks     `yaml:"hooks" doc:"Commands run before and after the wave."`
+	AbortWhen    *AbortWhen `yaml:"abortWhen" doc:"Back-out criteria: when one trips, the wave stops and does what onFailure says (rollback undoes its applications)."`
 }
 
 // Conveyor moves applications one by one (or a few at a time), in order.

@@ -20,6 +20,7 @@ func Validate(p *Plan) Problems {
 	v.schedule()
 	v.dependencies()
 	v.windows()
+	v.governance()
 	v.estimates("estimates", p.Estimates)
 	v.hooks("hooks", p.Hooks)
 	return v.probs

@@ -363,6 +363,8 @@ func (c *nextContext) overallNext(r *StatusReport) *Next {
 	case a.Failed+a.RolledBack+a.Skipped > 0:
 		return &Next{Kind: "retry", Command: c.cmd, Text: fmt.Sprintf(
 			"fix what failed (each application's next action says what), then %s carries on: done steps are skipped, failed ones run again from the step that failed", cmd)}
+	case c.run.Result == "unapproved", c.run.Result == "paused" && strings.HasPrefix(c.run.Note, "change freeze"):
+		return governanceNext(c.run, cmd)
 	case c.run.Result == "paused" && strings.Contains(c.run.Note, "waiting for its window"):
 		return &Next{Kind: "carry-on", Command: c.cmd, Text: fmt.Sprintf(
 			"the run paused: %s; %s carries on once it is open", c.run.Note, cmd)}

@@ -72,6 +72,11 @@ type Report struct {
 	Faults       []*Fault     `json:"faults"`
 	StepKinds    []*StepKind  `json:"stepKinds"`
 	Slowest      []*StepTime  `json:"slowestSteps"`
+	// Drift compares each run's recorded estimate with what it measured;
+	// Approvals and Aborts are the record's governance (governance.go).
+	Drift     *Drift           `json:"drift,omitempty"`
+	Approvals []state.Approval `json:"approvals,omitempty"`
+	Aborts    []state.Abort    `json:"aborts,omitempty"`
 
 	// Generator names what made the report, in the HTML page's footer.
 	Generator string `json:"-"`
@@ -260,6 +265,7 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 		Generated: now, Result: sr.Result, Runs: []*RunView{}, Groups: []*GroupView{}, Applications: []*AppView{},
 		Faults: []*Fault{}, StepKinds: []*StepKind{}, Slowest: []*StepTime{}, Generator: opts.Generator,
 		units: map[string][]*UnitStatus{},
+		Drift: DriftOf(st), Approvals: st.Approvals, Aborts: st.Aborts,
 	}
 	for _, run := range st.Runs {
 		r.Runs = append(r.Runs, runView(run, now))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 )
 
@@ -47,7 +48,10 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		b, _ := s.MarshalJSON()
 		return string(b)
 	},
-	"add1": func(i int) int { return i + 1 },
+	"add1":     func(i int) int { return i + 1 },
+	"fsecs":    func(s float64) string { return schedule.Seconds(time.Duration(s * float64(time.Second))).String() },
+	"approval": approvalText,
+	"abort":    abortText,
 }).Parse(pageHTML))
 
 func (p *htmlPage) Clock(t *time.Time) string { return p.clock(t) }

@@ -243,6 +243,40 @@ footer { color: var(--muted); font-size: .8rem; padding-top: 24px; padding-botto
 {{- end}}
 </section>
 
+{{- if .Drift}}
+<section id="drift">
+<h2>Estimate against measurement</h2>
+<p>Estimates from {{.Drift.Source}}; ratio is measured over estimated (above 1: slower than planned).</p>
+<div class="scroll"><table class="sortable">
+<thead><tr><th>Wave, application or step kind</th><th class="n">Estimated</th><th class="n">Measured</th><th class="n">Ratio</th></tr></thead>
+<tbody>
+{{- range .Drift.Waves}}
+<tr><td class="nw">wave {{.Name}}</td><td class="n">{{fsecs .Estimated}} (P90 {{fsecs .EstimatedP90}})</td><td class="n">{{fsecs .Measured}}</td><td class="n">{{printf "%.2f" .Ratio}}</td></tr>
+{{- end}}
+{{- range .Drift.Apps}}
+<tr><td class="nw">{{.Name}}</td><td class="n">{{fsecs .Estimated}}</td><td class="n">{{fsecs .Measured}}</td><td class="n">{{printf "%.2f" .Ratio}}</td></tr>
+{{- end}}
+{{- range .Drift.Kinds}}
+<tr><td class="nw">{{.Name}} steps</td><td class="n">{{fsecs .Estimated}}</td><td class="n">{{fsecs .Measured}}</td><td class="n">{{printf "%.2f" .Ratio}}</td></tr>
+{{- end}}
+</tbody>
+</table></div>
+</section>
+{{- end}}
+{{- if or .Approvals .Aborts}}
+<section id="governance">
+<h2>Approvals and back-out criteria</h2>
+<ul>
+{{- range .Approvals}}
+<li>{{approval .}}</li>
+{{- end}}
+{{- range .Aborts}}
+<li>tripped: {{abort .}}</li>
+{{- end}}
+</ul>
+</section>
+{{- end}}
+
 <section id="definitions">
 <h2>How the figures are worked out</h2>
 <dl class="defs">

@@ -44,6 +44,9 @@ type StatusReport struct {
 	// VM wavectl powered off that the plan has not powered on again.
 	DownNow []*DownApp `json:"downNow"`
 	Groups  []*Group   `json:"groups"`
+	// Governance: approvals recorded, back-out criteria that tripped.
+	Approvals []state.Approval `json:"approvals,omitempty"`
+	Aborts    []state.Abort    `json:"aborts,omitempty"`
 }
 
 // DownApp is an application that is down right now, and since when.
@@ -298,6 +301,7 @@ func StatusWith(st *state.State, now time.Time, opts Options) *StatusReport {
 	}
 	r.Summary = summary(r)
 	r.Next = c.overallNext(r)
+	r.Approvals, r.Aborts = st.Approvals, st.Aborts
 	return r
 }
 

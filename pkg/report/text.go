@@ -47,6 +47,7 @@ func WriteText(w io.Writer, r *StatusReport, detail bool) error {
 	p.wrap("Total: ", "  ", fmt.Sprintf("%s; %s; %s (%d done, %d deferred); %s retried; %s, %d failed.",
 		countsText(t.Apps, "application"), countsText(t.VMs, "VM"), plural(t.Steps.Total, "step"), t.Steps.Done, t.Steps.Deferred,
 		plural(t.RetriedFaults, "transient fault"), plural(t.HookRuns, "hook run"), t.HookFailures))
+	writeGovernance(p, r.Approvals, r.Aborts)
 	return p.err
 }
 

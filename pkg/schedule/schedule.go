@@ -21,6 +21,9 @@ type Schedule struct {
 	Waves    []*Wave     `json:"waves"`
 	Conveyor *Conveyor   `json:"conveyor,omitempty"`
 	Totals   Totals      `json:"totals"`
+	// Calibration says what the estimates rest on when they were fitted
+	// from recorded runs (nil: the plan's and wavectl's defaults).
+	Calibration *Calibration `json:"calibration,omitempty"`
 }
 
 // Totals sums up a schedule.
@@ -32,6 +35,7 @@ type Totals struct {
 	// Estimate is the run's estimated wall time: waves back to back, with
 	// the conveyor alongside.
 	Estimate           Seconds `json:"estimateSeconds"`
+	EstimateP90        Seconds `json:"estimateP90Seconds"`
 	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
 }
 
@@ -42,9 +46,15 @@ type Wave struct {
 	OnFailure string       `json:"onFailure"`
 	Apps      []*App       `json:"applications"`
 	// Estimate is the simulated makespan of the wave under the plan's
-	// limits.
+	// limits (the P50 when calibrated); EstimateP90 the same with every
+	// step at its P90 (so an upper figure: steps rarely all run slow).
 	Estimate           Seconds `json:"estimateSeconds"`
+	EstimateP90        Seconds `json:"estimateP90Seconds"`
 	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
+	// Overrun is how far the estimate passes the window (0: it fits);
+	// OverrunP90 the same for the P90.
+	Overrun    Seconds `json:"overrunSeconds,omitempty"`
+	OverrunP90 Seconds `json:"overrunP90Seconds,omitempty"`
 }
 
 // Conveyor is the conveyor's compiled form.
@@ -54,6 +64,7 @@ type Conveyor struct {
 	Window             *plan.Window `json:"window,omitempty"`
 	Apps               []*App       `json:"applications"`
 	Estimate           Seconds      `json:"estimateSeconds"`
+	EstimateP90        Seconds      `json:"estimateP90Seconds"`
 	ProjectedUserHours float64      `json:"projectedUserHoursLost"`
 }
 
@@ -71,7 +82,8 @@ type App struct {
 	// conveyor).
 	Start Seconds `json:"startSeconds"`
 	// Estimate is how long the application takes on its own.
-	Estimate Seconds `json:"estimateSeconds"`
+	Estimate    Seconds `json:"estimateSeconds"`
+	EstimateP90 Seconds `json:"estimateP90Seconds"`
 	// Outage is the projected time its service is down.
 	Outage             Seconds `json:"outageSeconds"`
 	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
@@ -82,7 +94,13 @@ type App struct {
 // Step is a strategy step with its estimate.
 type Step struct {
 	strategy.Step
-	Estimate Seconds `json:"estimateSeconds"`
+	Estimate    Seconds `json:"estimateSeconds"`
+	EstimateP90 Seconds `json:"estimateP90Seconds"`
+	// Size is what drives its duration (disk GB, hook commands; 0 when
+	// unknown or per VM); Calibrated says the estimate was fitted from
+	// recorded runs.
+	Size       int  `json:"size,omitempty"`
+	Calibrated bool `json:"calibrated,omitempty"`
 }
 
 // Seconds is a duration that appears in JSON as whole seconds.
@@ -112,7 +130,12 @@ func (s Seconds) String() string {
 // Compile turns a valid, resolved plan into a schedule. It also returns
 // warnings the schedule reveals, such as a wave that will not fit its
 // window.
-func Compile(p *plan.Plan) (*Schedule, plan.Problems) {
+func Compile(p *plan.Plan) (*Schedule, plan.Problems) { return CompileWith(p, nil) }
+
+// CompileWith is Compile with step durations from a model fitted from
+// recorded runs, for the kinds it has data on; an application's own
+// estimates still come first.
+func CompileWith(p *plan.Plan, m *Model) (*Schedule, plan.Problems) {
 	s := &Schedule{Plan: p.Metadata.Name, File: p.File, Hash: p.Hash, Limits: p.Limits, Waves: []*Wave{}}
 	var probs plan.Problems
 	for i, w := range p.Waves {
@@ -121,19 +144,32 @@ func Compile(p *plan.Plan) (*Schedule, plan.Problems) {
 		}
 		cw := &Wave{Name: w.Name, Window: w.Window, OnFailure: w.OnFailure, Apps: []*App{}}
 		for _, a := range order(p, w.Applications) {
-			cw.Apps = append(cw.Apps, compileApp(p, a))
+			cw.Apps = append(cw.Apps, compileApp(p, a, m))
 		}
-		cw.Estimate = Seconds(estimateWave(p, cw.Apps))
+		cw.EstimateP90 = Seconds(estimateWave(p, cw.Apps, true))
+		cw.Estimate = Seconds(estimateWave(p, cw.Apps, false))
 		for _, a := range cw.Apps {
 			cw.ProjectedUserHours += a.ProjectedUserHours
 		}
 		if w.Window != nil {
 			length := w.Window.End.Sub(w.Window.Start)
-			if length > 0 && time.Duration(cw.Estimate) > length {
-				path := fmt.Sprintf("waves[%d].window", i)
+			if length > 0 {
+				cw.Overrun = Seconds(max(time.Duration(cw.Estimate)-length, 0))
+				cw.OverrunP90 = Seconds(max(time.Duration(cw.EstimateP90)-length, 0))
+			}
+			hint := "widen the window, split the wave, or raise limits; apply pauses when the window closes and resume carries on in the next one"
+			path := fmt.Sprintf("waves[%d].window", i)
+			switch {
+			case cw.Overrun > 0:
+				msg := fmt.Sprintf("wave %s is estimated at %s but its window is %s long", w.Name, cw.Estimate, Seconds(length))
+				if m != nil {
+					msg += fmt.Sprintf(": likely to overrun by %s (P50), by %s at P90", cw.Overrun, cw.OverrunP90)
+				}
+				probs = append(probs, plan.Problem{Pos: p.Pos(path), Path: path, Severity: plan.SeverityWarning, Message: msg, Hint: hint})
+			case cw.OverrunP90 > 0 && m != nil:
 				probs = append(probs, plan.Problem{Pos: p.Pos(path), Path: path, Severity: plan.SeverityWarning,
-					Message: fmt.Sprintf("wave %s is estimated at %s but its window is %s long", w.Name, cw.Estimate, Seconds(length)),
-					Hint:    "widen the window, split the wave, or raise limits; apply pauses when the window closes and resume carries on in the next one"})
+					Message: fmt.Sprintf("wave %s fits its %s window at P50 (%s) but may overrun by %s at P90 (%s)", w.Name, Seconds(length), cw.Estimate, cw.OverrunP90, cw.EstimateP90),
+					Hint:    hint})
 			}
 		}
 		s.Waves = append(s.Waves, cw)
@@ -142,21 +178,25 @@ func Compile(p *plan.Plan) (*Schedule, plan.Problems) {
 		cc := &Conveyor{InFlight: c.InFlight, OnFailure: c.OnFailure, Window: c.Window, Apps: []*App{}}
 		for _, name := range c.Applications {
 			if a := p.Application(name); a != nil && a.OnConveyor {
-				cc.Apps = append(cc.Apps, compileApp(p, a))
+				cc.Apps = append(cc.Apps, compileApp(p, a, m))
 			}
 		}
-		cc.Estimate = Seconds(estimateConveyor(cc))
+		cc.EstimateP90 = Seconds(estimateConveyor(cc, true))
+		cc.Estimate = Seconds(estimateConveyor(cc, false))
 		for _, a := range cc.Apps {
 			cc.ProjectedUserHours += a.ProjectedUserHours
 		}
 		s.Conveyor = cc
 	}
 	s.totals()
+	if m != nil {
+		s.Calibration = calibrationOf(s, m)
+	}
 	return s, probs
 }
 
 func (s *Schedule) totals() {
-	var waves time.Duration
+	var waves, wavesP90 time.Duration
 	add := func(apps []*App) {
 		for _, a := range apps {
 			s.Totals.Applications++
@@ -167,12 +207,14 @@ func (s *Schedule) totals() {
 	}
 	for _, w := range s.Waves {
 		waves += time.Duration(w.Estimate)
+		wavesP90 += time.Duration(w.EstimateP90)
 		add(w.Apps)
 	}
-	s.Totals.Estimate = Seconds(waves)
+	s.Totals.Estimate, s.Totals.EstimateP90 = Seconds(waves), Seconds(wavesP90)
 	if s.Conveyor != nil {
 		add(s.Conveyor.Apps)
 		s.Totals.Estimate = max(s.Totals.Estimate, s.Conveyor.Estimate)
+		s.Totals.EstimateP90 = max(s.Totals.EstimateP90, s.Conveyor.EstimateP90)
 	}
 }
 
@@ -229,14 +271,21 @@ func order(p *plan.Plan, names []string) []*plan.Application {
 	return out
 }
 
-func compileApp(p *plan.Plan, a *plan.Application) *App {
+func compileApp(p *plan.Plan, a *plan.Application, m *Model) *App {
 	ca := &App{Name: a.Name, Strategy: a.Strategy, Criticality: a.Criticality, Users: a.Users,
 		DependsOn: a.DependsOn, Target: a.Resolved, app: a}
 	seen := map[string]bool{}
 	outage := map[string]time.Duration{}
 	for _, st := range strategy.Steps(a) {
+		size := sizeOf(a, st.Kind, st.Unit)
 		est := strategy.Estimate(p, a, st.Kind)
-		ca.Steps = append(ca.Steps, Step{Step: st, Estimate: Seconds(est)})
+		p90, calibrated := est, false
+		if _, own := a.Estimates[st.Kind]; !own {
+			if e50, e90, ok := m.Predict(st.Kind, size); ok {
+				est, p90, calibrated = e50, e90, true
+			}
+		}
+		ca.Steps = append(ca.Steps, Step{Step: st, Estimate: Seconds(est), EstimateP90: Seconds(p90), Size: size, Calibrated: calibrated})
 		if st.Unit != "" && !seen[st.Unit] {
 			seen[st.Unit] = true
 			ca.Units = append(ca.Units, st.Unit)
@@ -250,8 +299,11 @@ func compileApp(p *plan.Plan, a *plan.Application) *App {
 	}
 	ca.ProjectedUserHours = round2(float64(a.Users) * time.Duration(ca.Outage).Hours())
 	var ts tasks
-	addApp(&ts, ca, nil, nil)
+	addApp(&ts, ca, nil, nil, false)
 	ca.Estimate = Seconds(ts.run(nil))
+	ts = nil
+	addApp(&ts, ca, nil, nil, true)
+	ca.EstimateP90 = Seconds(ts.run(nil))
 	return ca
 }
 
@@ -260,7 +312,7 @@ func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 // addApp adds an application's work to ts: each phase's units as parallel
 // chains, phases one after another. It returns the index of a zero-length
 // task that completes with the application.
-func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string) int {
+func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 bool) int {
 	prev := deps
 	phases := map[int]map[string]time.Duration{}
 	var phaseOrder []int
@@ -276,7 +328,11 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string) int {
 		if _, ok := phases[st.Phase][st.Unit]; !ok {
 			unitOrder[st.Phase] = append(unitOrder[st.Phase], st.Unit)
 		}
-		phases[st.Phase][st.Unit] += time.Duration(st.Estimate)
+		d := st.Estimate
+		if p90 {
+			d = st.EstimateP90
+		}
+		phases[st.Phase][st.Unit] += time.Duration(d)
 	}
 	sort.Ints(phaseOrder)
 	for _, ph := range phaseOrder {
@@ -298,7 +354,7 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string) int {
 
 // estimateWave simulates a wave under the plan's limits: overall
 // concurrency, per datastore, and per host where a host is fixed.
-func estimateWave(p *plan.Plan, apps []*App) time.Duration {
+func estimateWave(p *plan.Plan, apps []*App, p90 bool) time.Duration {
 	var ts tasks
 	var spans [][2]int
 	caps := map[string]int{"run": p.Limits.Concurrency}
@@ -324,12 +380,14 @@ func estimateWave(p *plan.Plan, apps []*App) time.Duration {
 			}
 			return r
 		}
-		done[a.Name] = addApp(&ts, a, deps, res)
+		done[a.Name] = addApp(&ts, a, deps, res, p90)
 		spans[len(spans)-1][1] = len(ts)
 	}
 	makespan := ts.run(caps)
-	for i, a := range apps {
-		a.Start = Seconds(startOf(ts[spans[i][0]:spans[i][1]]))
+	if !p90 {
+		for i, a := range apps {
+			a.Start = Seconds(startOf(ts[spans[i][0]:spans[i][1]]))
+		}
 	}
 	return makespan
 }
@@ -346,7 +404,7 @@ func startOf(ts tasks) time.Duration {
 
 // estimateConveyor runs the conveyor's applications in order, inFlight at
 // a time, each taking its own estimate.
-func estimateConveyor(c *Conveyor) time.Duration {
+func estimateConveyor(c *Conveyor, p90 bool) time.Duration {
 	var ts tasks
 	ids := map[string]int{}
 	for _, a := range c.Apps {
@@ -356,11 +414,17 @@ func estimateConveyor(c *Conveyor) time.Duration {
 				deps = append(deps, id)
 			}
 		}
-		ids[a.Name] = ts.add(time.Duration(a.Estimate), []string{"inflight"}, deps...)
+		d := a.Estimate
+		if p90 {
+			d = a.EstimateP90
+		}
+		ids[a.Name] = ts.add(time.Duration(d), []string{"inflight"}, deps...)
 	}
 	makespan := ts.run(map[string]int{"inflight": c.InFlight})
-	for i, a := range c.Apps {
-		a.Start = Seconds(ts[i].start)
+	if !p90 {
+		for i, a := range c.Apps {
+			a.Start = Seconds(ts[i].start)
+		}
 	}
 	return makespan
 }

@@ -608,6 +608,18 @@ func changeValue(v reflect.Value) error {
 		}
 		m["changed"] = VCenter{InstanceUUID: fmt.Sprint(len(m))}
 		*x = m
+	case *[]Approval:
+		*x = append(slices.Clone(*x), Approval{Wave: "changed", As: "cab", PlanHash: "h", At: t0})
+	case *[]Abort:
+		*x = append(slices.Clone(*x), Abort{Wave: "changed", Criterion: "overrun", At: t0})
+	case **Estimate:
+		if *x != nil {
+			c := **x
+			c.Source += "-changed"
+			*x = &c
+			break
+		}
+		*x = &Estimate{Source: "changed", Waves: map[string]Span{"w": {P50: 1, P90: 2}}, Apps: map[string]map[string]float64{"a": {"clone": 3}}}
 	case *RunOptions:
 		x.Waves = append(slices.Clone(x.Waves), "changed")
 		x.Simulate = !x.Simulate

@@ -500,7 +500,7 @@ func sameAppFields(a, b *App) bool {
 func sameStep(a, b *Step) bool {
 	return a.Kind == b.Kind && a.Phase == b.Phase && a.Status == b.Status && a.Attempts == b.Attempts &&
 		sameTime(a.Started, b.Started) && sameTime(a.Ended, b.Ended) && a.Error == b.Error &&
-		slices.Equal(a.Retried, b.Retried) && sameTime(a.NotBefore, b.NotBefore)
+		slices.Equal(a.Retried, b.Retried) && sameTime(a.NotBefore, b.NotBefore) && a.Size == b.Size
 }
 
 func sameTime(a, b *time.Time) bool {

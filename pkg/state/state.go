@@ -60,6 +60,10 @@ type State struct {
 	Apps []*App `json:"applications"`
 	// WaveHooks are the runs of the waves' own pre and post hooks.
 	WaveHooks []HookRun `json:"waveHooks,omitempty"`
+	// Approvals are the go/no-go approvals recorded by wavectl approve;
+	// Aborts the back-out criteria that tripped (see governance.go).
+	Approvals []Approval `json:"approvals,omitempty"`
+	Aborts    []Abort    `json:"aborts,omitempty"`
 }
 
 // VCenter is the identity of a vCenter a record's runs worked on.
@@ -84,6 +88,8 @@ type Run struct {
 	// Result: running, succeeded, failed, paused, interrupted.
 	Result string `json:"result"`
 	Note   string `json:"note,omitempty"` // why it paused or stopped
+	// Estimate is what the run expected when it started.
+	Estimate *Estimate `json:"estimate,omitempty"`
 }
 
 // RunOptions are the settings that shaped a run, as data: resume reuses
@@ -163,6 +169,10 @@ type Step struct {
 	Retried []string `json:"retried,omitempty"`
 	// NotBefore is when a deferred step may run.
 	NotBefore *time.Time `json:"notBefore,omitempty"`
+	// Size is what drives the step's duration, for calibration: GB of
+	// disk for a clone, relocation, VM creation or image import, hook
+	// commands for a hook step; 0 when unknown or one per VM.
+	Size int `json:"size,omitempty"`
 }
 
 // HookRun is one hook command's run.

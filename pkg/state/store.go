@@ -86,6 +86,10 @@ type Store interface {
 	// AddWaveHook and AddHook record a hook command's run.
 	AddWaveHook(h HookRun) error
 	AddHook(app string, h HookRun) error
+	// AddApproval records a go/no-go approval, AddAbort a back-out
+	// criterion that tripped; both only ever accrue (see governance.go).
+	AddApproval(a Approval) error
+	AddAbort(a Abort) error
 	// UpdateApp changes one application's own fields and its units'
 	// statuses.
 	UpdateApp(app string, fn func(*App)) error

@@ -171,6 +171,14 @@ func MergeRecord(dst, src *state.State) {
 			dst.WaveHooks = append(dst.WaveHooks, h)
 		}
 	}
+	// Approvals and tripped criteria only ever accrue: concurrent writers'
+	// are united, never one run's list over another's.
+	for _, a := range src.Approvals {
+		dst.AddApproval(a)
+	}
+	for _, a := range src.Aborts {
+		dst.AddAbort(a)
+	}
 }
 
 func indexRun(runs []*state.Run, r *state.Run) int {

@@ -99,6 +99,84 @@ func Run(t *testing.T, f Factory) {
 	t.Run("RunsOnDifferentScopes", func(t *testing.T) { differentScopes(t, f) })
 	t.Run("ForeignAndFutureRecordsAreRefused", func(t *testing.T) { foreign(t, f) })
 	t.Run("KillNineWriterThenTakeOver", func(t *testing.T) { killWriter(t, f) })
+	t.Run("ApprovalsFromTwoWritersAreBothKept", func(t *testing.T) { approvals(t, f) })
+}
+
+// approvals: two operators approve two waves while a run holds a wave of
+// the same programme, each under a scope of its own (as wavectl approve
+// does); every approval is in the record afterwards, and the run's own
+// writes do not drop them. A file is locked whole, so there the writers
+// take turns.
+func approvals(t *testing.T, f Factory) {
+	ref := f.New(t)
+	_, runLock, run := create(t, f, ref, state.Scope{Name: "wave:w1", Apps: []string{"a"}})
+	approve := func(wave, as string) {
+		b, err := f.Open(ctx(t), ref)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		l, err := b.Lock(ctx(t), "approve", state.Scope{Name: "approve:" + wave, Apps: []string{"approve:" + wave}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer l.Unlock()
+		s, err := b.Open(ctx(t), l)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := s.AddApproval(state.Approval{Wave: wave, As: as, PlanHash: "sha256:1", At: time.Now().UTC(), User: as, Host: "h"}); err != nil {
+			t.Error(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	if !f.ScopedLocks {
+		// A file is locked whole: the run ends first.
+		if err := run.BeginRun(state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_ = run.Close()
+		_ = runLock.Unlock()
+		approve("w2", "change-board")
+		approve("w3", "service-owner")
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); approve("w2", "change-board") }()
+		go func() { defer wg.Done(); approve("w3", "service-owner") }()
+		wg.Wait()
+		// The run writes its record after the approvals, from its own
+		// older copy: the approvals must survive it.
+		if err := run.BeginRun(state.Run{Command: "apply", Host: "h", PID: 1, Started: time.Now().UTC()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_ = runLock.Unlock()
+	}
+	b, err := f.Open(ctx(t), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Read(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range st.Approvals {
+		got[a.Wave] = a.As
+	}
+	if got["w2"] != "change-board" || got["w3"] != "service-owner" || len(st.Approvals) != 2 {
+		t.Errorf("approvals in the record: %+v, want w2 by change-board and w3 by service-owner", st.Approvals)
+	}
+	if len(st.Runs) != 1 {
+		t.Errorf("runs in the record: %d, want the run's 1", len(st.Runs))
+	}
 }
 
 func durable(t *testing.T, f Factory) {
