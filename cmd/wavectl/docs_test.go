@@ -282,6 +282,7 @@ var docNoise = []struct {
 	{regexp.MustCompile(`\b\d+(\.\d+)?(h|m|s|ms|µs)(\d+(\.\d+)?(m|s|ms))*\b`), "DUR"},
 	{regexp.MustCompile(`\(pid \d+\)`), "(pid N)"},
 	{regexp.MustCompile(`\bby \S+ on \S+`), "by USER on HOST"},
+	{regexp.MustCompile(`\bby [^\s@]+@\S+ at\b`), "by USER@HOST at"},
 	{regexp.MustCompile(`\bserial \d+`), "serial N"},
 	{regexp.MustCompile(`\bvm-\d+\b`), "vm-N"},
 	{regexp.MustCompile(`[ \t]+`), " "},
