@@ -372,7 +372,9 @@ func openState(ctx context.Context, b state.Backend, lock state.LockHandle, p *p
 		return nil, exitf(ExitState, "state %s belongs to plan %s, not %s: pass --state to use another file", path, name, p.Metadata.Name)
 	}
 	var replaced error
-	store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	if !isDatabase(path) {
+		store.View(func(st *state.State) { replaced = state.CheckContinues(path, st) })
+	}
 	if replaced != nil {
 		store.Close()
 		return nil, exitf(ExitState, "%v", replaced)

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,6 +77,11 @@ func stateRebuildRun(f *Factory, opts *StateRebuildOptions) error {
 	}
 	if isDatabase(path) {
 		return usageError{fmt.Errorf("state rebuild repairs a state file; a database's record is rows with their own checksums: restore the database from its backup")}
+	}
+	_, ferr := os.Lstat(path)
+	_, jerr := os.Lstat(path + state.JournalSuffix)
+	if errors.Is(ferr, fs.ErrNotExist) && errors.Is(jerr, fs.ErrNotExist) {
+		return usageError{fmt.Errorf("state file %s does not exist, nor its journal %s: pass --state PATH", path, path+state.JournalSuffix)}
 	}
 	lock, err := takeLock(context.Background(), f, state.FileBackend{File: path}, "state rebuild", state.Scope{})
 	if err != nil {

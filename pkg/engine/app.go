@@ -507,6 +507,10 @@ func (e *engine) rollback(ar *appRun) error {
 	steps := ar.sched.Steps
 	for i := len(steps) - 1; i >= 0; i-- {
 		st := steps[i]
+		if err := e.storeFailed(); err != nil {
+			// An undo whose record cannot be written does not start.
+			return err
+		}
 		var status state.Status
 		var outputs map[string]string
 		e.store.View(func(s *state.State) {

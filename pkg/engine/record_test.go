@@ -190,3 +190,37 @@ func TestRehearsalAndRealRecordsNeverMix(t *testing.T) {
 		}
 	}
 }
+
+// A rollback whose record cannot be written stops too: no undo starts
+// after the failed write, and it ends with a StoreError.
+func TestAFailedWriteStopsARollback(t *testing.T) {
+	for _, n := range []int{1, 3, 6} {
+		f := setup(t, fast)
+		f.run(t, context.Background(), newRecorder(), nil)
+		r := newRecorder()
+		fs := &failingStore{Store: f.store, n: n}
+		_, err := engine.Rollback(context.Background(), f.options(r, func(o *engine.Options) { o.Store = fs }), []string{"web", "docs"})
+		var se *engine.StoreError
+		if !errors.As(err, &se) {
+			t.Fatalf("write %d fails: Rollback = %v; want a StoreError", n, err)
+		}
+		var rolledBack int
+		f.store.View(func(st *state.State) {
+			for _, name := range []string{"web", "docs"} {
+				for _, u := range st.App(name).Units {
+					for _, s := range u.Steps {
+						if s.Status == state.RolledBack {
+							rolledBack++
+						}
+					}
+				}
+			}
+		})
+		r.mu.Lock()
+		undone := len(r.undone)
+		r.mu.Unlock()
+		if undone > rolledBack+1 {
+			t.Errorf("write %d fails: %d undos ran, the record holds %d rolled back (at most one more may be in flight)", n, undone, rolledBack)
+		}
+	}
+}

@@ -42,7 +42,7 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 		if !e.selected[sa.Name] {
 			continue
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || e.storeFailed() != nil {
 			break
 		}
 		ar := e.apps[sa.Name]

@@ -42,6 +42,10 @@ type Entry struct {
 	//   - step: a step's transition: From, then the step's record after it
 	//     (kind, phase, status, attempts, error, times), with its unit's
 	//     status and outputs;
+	//   - run: a run's record (Run, at Index): its start or its end, with
+	//     its options;
+	//   - vcenter: a vCenter's identity (VCenter, Identity);
+	//   - waveHook, hook: a hook command's run (Hook; for hook, of App);
 	//   - commit: the store wrote the state file with this serial.
 	Type string `json:"type"`
 	// Serial and Time are the record's serial and time once the change was
@@ -57,16 +61,30 @@ type Entry struct {
 	Application *App              `json:"application,omitempty"`
 	Record      *State            `json:"record,omitempty"`
 	State       json.RawMessage   `json:"state,omitempty"`
+	// Run is a run's record at Index in the runs (a run line): appended
+	// when Index is the number of runs so far, replaced otherwise.
+	Run   *Run `json:"run,omitempty"`
+	Index int  `json:"index,omitempty"`
+	// VCenter and Identity: a vCenter's identity (a vcenter line).
+	VCenter  string   `json:"vcenter,omitempty"`
+	Identity *VCenter `json:"identity,omitempty"`
+	// Hook is a hook command's run: a wave's (waveHook line) or App's
+	// (hook line).
+	Hook *HookRun `json:"hook,omitempty"`
 }
 
 // Journal line types.
 const (
-	EntryState  = "state"
-	EntryRecord = "record"
-	EntryApp    = "app"
-	EntryUnit   = "unit"
-	EntryStep   = "step"
-	EntryCommit = "commit"
+	EntryState    = "state"
+	EntryRecord   = "record"
+	EntryApp      = "app"
+	EntryUnit     = "unit"
+	EntryStep     = "step"
+	EntryCommit   = "commit"
+	EntryRun      = "run"
+	EntryVCenter  = "vcenter"
+	EntryWaveHook = "waveHook"
+	EntryHook     = "hook"
 )
 
 // journal is a store's side of the journal. shadow is the record as the
@@ -320,7 +338,7 @@ func Rebuild(path string) (*State, error) {
 		return nil, fmt.Errorf("journal %s has no whole-state line to start from", jpath)
 	}
 	var st *State
-	err = entries(data, start, n, !sealedAt(data, start), func(no int, e *Entry, err error) error {
+	err = entries(data, start, n, legacyFrom(data, start), func(no int, e *Entry, err error) error {
 		if err != nil {
 			return fmt.Errorf("journal %s:%d: %w", jpath, no, err)
 		}
@@ -375,8 +393,16 @@ func entries(data []byte, off, no int, legacy bool, fn func(no int, e *Entry, er
 	return nil
 }
 
-// sealedAt reports whether the line at data[off:] carries a checksum: a
-// journal's lines are all sealed or, written by format 2, none is.
+// legacyFrom reports whether the journal's lines from its whole-state line
+// at off on were written by a wavectl of format 2, which sealed none: that
+// line has no checksum, and no line before it has one either (a format-3
+// store never writes a line without, so an unsealed line after a sealed
+// one is damage).
+func legacyFrom(data []byte, off int) bool {
+	return !sealedAt(data, off) && !bytes.Contains(data[:off], []byte(sumPrefix))
+}
+
+// sealedAt reports whether the line at data[off:] carries a checksum.
 func sealedAt(data []byte, off int) bool {
 	end := off + bytes.IndexByte(data[off:], '\n')
 	if end < off {
@@ -412,6 +438,43 @@ func replay(st *State, e *Entry) error {
 			*a = *e.Application
 			a.Units = units
 		}
+		return nil
+	case EntryRun:
+		switch {
+		case e.Run == nil:
+			return errors.New("a run line without its run")
+		case e.Index == len(st.Runs):
+			st.Runs = append(st.Runs, cloneRun(e.Run))
+		case e.Index >= 0 && e.Index < len(st.Runs):
+			st.Runs[e.Index] = cloneRun(e.Run)
+		default:
+			return fmt.Errorf("run %d of a record of %d runs", e.Index, len(st.Runs))
+		}
+		return nil
+	case EntryVCenter:
+		if e.Identity == nil || e.VCenter == "" {
+			return errors.New("a vcenter line without its vCenter")
+		}
+		if st.VCenters == nil {
+			st.VCenters = map[string]VCenter{}
+		}
+		st.VCenters[e.VCenter] = *e.Identity
+		return nil
+	case EntryWaveHook:
+		if e.Hook == nil {
+			return errors.New("a waveHook line without its hook")
+		}
+		st.WaveHooks = append(st.WaveHooks, *e.Hook)
+		return nil
+	case EntryHook:
+		if e.Hook == nil {
+			return errors.New("a hook line without its hook")
+		}
+		a := st.App(e.App)
+		if a == nil {
+			return fmt.Errorf("no application %q before this line", e.App)
+		}
+		a.Hooks = append(a.Hooks, *e.Hook)
 		return nil
 	case EntryUnit, EntryStep:
 		a := st.App(e.App)
@@ -616,14 +679,23 @@ func catchUp(path string, st *State) error {
 	} else if i := bytes.LastIndex(data, []byte("\n"+stateLinePrefix)); i >= 0 {
 		start = i + 1
 	}
-	baseSerial, ok := lineSerial(data[start:])
-	if !ok {
-		return nil
-	}
 	stateNo := 1 + bytes.Count(data[:start], []byte("\n"))
 	stateEnd := start + bytes.IndexByte(data[start:], '\n')
+	// A whole line that starts as a whole-state line and is not a sound
+	// one is damage, and it would hide the lines before it.
+	legacy := legacyFrom(data, start)
+	base, sealed, err := openLine(data[start:stateEnd])
+	if err == nil && !sealed && !legacy {
+		err = errors.New("it has no checksum, which every journal line of format version 3 has: it was changed or damaged")
+	}
+	if err != nil {
+		return &JournalError{Path: jpath, Line: stateNo, Err: err}
+	}
+	baseSerial, ok := lineSerial(base)
+	if !ok {
+		return &JournalError{Path: jpath, Line: stateNo, Err: errors.New("a whole-state line without its serial")}
+	}
 	fromLine := baseSerial > st.Serial // the record starts from the state line, lineage checked
-	legacy := !sealedAt(data, start)
 	if fromLine {
 		// A store opened the record (caught up from the journal, say) and
 		// started the journal over with it, and was killed before its
