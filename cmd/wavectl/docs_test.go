@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,15 +61,18 @@ func newDocSession(t *testing.T) *docSession {
 	return s
 }
 
+// stop interrupts the background commands, as Ctrl-C would: their whole
+// process group, so that what sh started stops too (a wavectl sim left
+// serving otherwise).
 func (s *docSession) stop() {
 	for _, c := range s.bg {
-		_ = c.Process.Signal(os.Interrupt)
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGINT)
 		done := make(chan struct{})
 		go func() { _ = c.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
-			_ = c.Process.Kill()
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 			<-done
 		}
 	}
@@ -165,6 +169,7 @@ func (s *docSession) run(line string) (stdout, stderr string, code int) {
 	case strings.HasSuffix(line, "&"):
 		cmd := exec.Command("/bin/sh", "-c", strings.TrimSuffix(line, "&"))
 		cmd.Dir, cmd.Env = s.dir, s.env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			s.t.Fatalf("%s: %v", line, err)
 		}
@@ -180,6 +185,9 @@ func (s *docSession) run(line string) (stdout, stderr string, code int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
 	cmd.Dir, cmd.Env = s.dir, s.env
+	// A hung command is killed with everything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
