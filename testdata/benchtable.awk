@@ -46,6 +46,11 @@ END {
 		row("  load + validate in-process / bare yaml.v3 parse", sprintf("%.2fx", metric("BenchmarkReference/load-and-validate", "ns/op") / y), "", "")
 	}
 
+	if (has("BenchmarkManyProblems", "ns/op")) {
+		ms = metric("BenchmarkManyProblems", "ns/op") / 1e6
+		row("load + validate a plan with 60,000 problems (linear, not quadratic)", sprintf("%.0f ms", ms), "< 2 s", yes(ms < 2000))
+	}
+
 	a = "BenchmarkApplyReference"
 	if (has(a, "ns/op")) {
 		n = metric(a, "VMs")
@@ -73,6 +78,18 @@ END {
 		what = (e ~ /one-wave/) ? sprintf("one wave alone (%d VMs)", metric(e, "VMs")) : "whole programme"
 		eff = metric(e, "efficiency")
 		row(sprintf("schedule efficiency, %s: bound %.0f s / makespan %.0f s", what, metric(e, "bound-s"), metric(e, "makespan-s")), sprintf("%.2f", eff), ">= 0.9", yes(eff >= 0.9))
+	}
+
+	d = "BenchmarkDiscover10k/discover"
+	if (has(d, "ns/op")) {
+		n = metric(d, "VMs"); sec = metric(d, "ns/op") / 1e9
+		row(sprintf("discover, generated %d-VM RVTools export (7 sheets) to a plan", n), sprintf("%.1f s", sec), "< 10 s", yes(sec < 10))
+		row("  peak memory (Go heap)", sprintf("%.0f MB", metric(d, "peakMB")), "", "")
+		x = "BenchmarkDiscover10k/excelize-only"
+		if (has(x, "ns/op")) {
+			row("  reading the same workbook with excelize alone (GetRows)", sprintf("%.1f s, %.0f MB", metric(x, "ns/op") / 1e9, metric(x, "peakMB")), "", "")
+			row("  discover / excelize alone, time", sprintf("%.2fx", metric(d, "ns/op") / metric(x, "ns/op")), "", "")
+		}
 	}
 
 	for (s = 1; s <= 2; s++) {

@@ -587,13 +587,13 @@ func readInventory(ctx context.Context, rawURL, user, pass string) ([]invVM, err
 	if err != nil {
 		return nil, err
 	}
-	defer c.Logout(ctx)
+	defer func() { _ = c.Logout(ctx) }()
 	m := view.NewManager(c.Client)
 	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
 		return nil, err
 	}
-	defer v.Destroy(ctx)
+	defer func() { _ = v.Destroy(ctx) }()
 	var vms []mo.VirtualMachine
 	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "parent", "runtime.host", "datastore", "runtime.powerState", "config", "snapshot"}, &vms); err != nil {
 		return nil, err
@@ -602,7 +602,7 @@ func readInventory(ctx context.Context, rawURL, user, pass string) ([]invVM, err
 	if err != nil {
 		return nil, err
 	}
-	defer pgv.Destroy(ctx)
+	defer func() { _ = pgv.Destroy(ctx) }()
 	var pgs []mo.DistributedVirtualPortgroup
 	if err := pgv.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key"}, &pgs); err != nil {
 		return nil, err

@@ -430,11 +430,12 @@ func (r *peerRun) stop(tb testing.TB) {
 	}
 	_ = r.sim.Process.Signal(syscall.SIGINT)
 	select {
-	case <-r.exited:
+	case err := <-r.exited:
+		_ = err // stopped by the interrupt: its exit status (130) says no more
 	case <-time.After(20 * time.Second):
 		_ = r.sim.Process.Kill()
-		<-r.exited
-		tb.Logf("wavectl sim did not stop within 20s of an interrupt; killed it")
+		err := <-r.exited
+		tb.Logf("wavectl sim did not stop within 20s of an interrupt; killed it (%v)", err)
 	}
 	r.sim = nil
 }

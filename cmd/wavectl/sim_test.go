@@ -113,12 +113,12 @@ func cmdInventory(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("inventory: %v", err)
 	}
-	defer c.Logout(ctx)
+	defer func() { _ = c.Logout(ctx) }()
 	v, err := view.NewManager(c.Client).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
 		ts.Fatalf("inventory: %v", err)
 	}
-	defer v.Destroy(ctx)
+	defer func() { _ = v.Destroy(ctx) }()
 	var vms []mo.VirtualMachine
 	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "parent", "runtime.host", "datastore", "runtime.powerState", "config", "snapshot"}, &vms); err != nil {
 		ts.Fatalf("inventory: %v", err)
@@ -127,7 +127,7 @@ func cmdInventory(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("inventory: %v", err)
 	}
-	defer pgv.Destroy(ctx)
+	defer func() { _ = pgv.Destroy(ctx) }()
 	var pgs []mo.DistributedVirtualPortgroup
 	if err := pgv.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key"}, &pgs); err != nil {
 		ts.Fatalf("inventory: %v", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -227,7 +226,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer func() { _ = lock.Unlock() }()
 	if opts.Simulate && command == "apply" && !isDatabase(path) {
 		// The simulator starts afresh every time, so its record must too:
 		// an earlier rehearsal's record is replaced, but never a record of
@@ -453,32 +452,6 @@ func writeSummary(io *IOStreams, store state.Store, res *engine.Result, path str
 // newHooks runs the plan's hook commands in the plan file's folder.
 func newHooks(p *plan.Plan, record engine.HookRecorder) strategy.HookRunner {
 	return &strategy.ShellHooks{Dir: filepath.Dir(p.File), Record: record}
-}
-
-// redactArgs hides credentials in a command line before it is recorded:
-// the value of --password and any user:password@ in a URL.
-func redactArgs(args []string) []string {
-	out := make([]string, len(args))
-	hideNext := false
-	for i, a := range args {
-		switch {
-		case hideNext:
-			out[i], hideNext = "***", false
-		case a == "--password":
-			out[i], hideNext = a, true
-		case strings.HasPrefix(a, "--password="):
-			out[i] = "--password=***"
-		case strings.Contains(a, "@") && strings.Contains(a, "://"):
-			if u, err := url.Parse(a); err == nil && u.User != nil {
-				u.User = url.User("***")
-				a = u.String()
-			}
-			out[i] = a
-		default:
-			out[i] = a
-		}
-	}
-	return out
 }
 
 // rehearsalRecord reports whether a state file is a --simulate

@@ -130,7 +130,7 @@ func approveRun(ctx context.Context, opts *ApproveOptions) error {
 	case err != nil:
 		return databaseError(err)
 	}
-	defer lock.Unlock()
+	defer func() { _ = lock.Unlock() }()
 	store, err := backend.Open(ctx, lock)
 	if state.IsNotExist(err) {
 		store, err = backend.Create(ctx, lock, state.NewState(p.Metadata.Name, p.File, p.Hash))

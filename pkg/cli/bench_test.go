@@ -46,7 +46,7 @@ func BenchmarkReference(b *testing.B) {
 	}
 	b.Run("compile-schedule", func(b *testing.B) {
 		for b.Loop() {
-			schedule.Compile(p)
+			_, _ = schedule.Compile(p)
 		}
 	})
 	for _, c := range []struct {

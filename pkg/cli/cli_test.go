@@ -16,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 const demoPlan = "../../examples/demo.yaml"
@@ -446,7 +448,7 @@ func TestARunFunctionsPlainErrorIsAnUnexpectedFailure(t *testing.T) {
 }
 
 func TestRecordedCommandLinesCarryNoCredentials(t *testing.T) {
-	got := strings.Join(redactArgs([]string{"apply", "--password", "s3cret", "--password=s3cret", "--url", "https://admin:s3cret@vc/sdk", "plan.yaml"}), " ")
+	got := strings.Join(redact.Args([]string{"apply", "--password", "s3cret", "--password=s3cret", "--url", "https://admin:s3cret@vc/sdk", "--url", "admin:s3cret@vc", "plan.yaml"}), " ")
 	if strings.Contains(got, "s3cret") {
 		t.Errorf("recorded args %q hold the password", got)
 	}

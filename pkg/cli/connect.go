@@ -38,6 +38,7 @@ func AddConnectionFlags(cmd *cobra.Command) {
 	fs.String("username", "", "vCenter user name (env WAVECTL_USERNAME, GOVC_USERNAME)")
 	fs.String("password", "", "vCenter password; prefer env WAVECTL_PASSWORD or GOVC_PASSWORD, as a flag shows in the process list and shell history")
 	fs.Bool("insecure", false, "do not verify vCenter certificates: labs only (env WAVECTL_INSECURE, GOVC_INSECURE)")
+	fs.Bool("insecure-http", false, "accept http:// vCenter URLs, sending the login, password included, in clear text: labs only (env WAVECTL_INSECURE_HTTP)")
 	fs.String("thumbprint", "", "trust the vCenter certificate with this SHA-1 or SHA-256 thumbprint (env WAVECTL_THUMBPRINT)")
 	fs.String("ca-file", "", "PEM file of CA certificates to verify vCenter with (env WAVECTL_CA_FILE, GOVC_TLS_CA_CERTS)")
 	fs.StringArray("vcenter", nil, "NAME=URL: reach the plan's vCenter NAME at URL; repeatable (env WAVECTL_VCENTER_<NAME>_URL)")
@@ -65,6 +66,7 @@ func ConnectionSources(f *Factory, cmd *cobra.Command, lookupEnv func(string) (s
 	}
 	src.Flags = vsphere.Values{URL: str("url"), Username: str("username"), Password: str("password"),
 		Thumbprint: str("thumbprint"), CAFile: str("ca-file")}
+	src.AllowHTTP = f.Config.GetBool("insecure-http")
 	if fl := fs.Lookup("insecure"); fl != nil && fl.Changed {
 		b, err := fs.GetBool("insecure")
 		if err != nil {

@@ -275,7 +275,7 @@ func TestVCenterSessions(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			defer ss.CloseAll(context.Background())
+			defer func() { _ = ss.CloseAll(context.Background()) }()
 			sess, err := ss.Get(context.Background(), "crown")
 			if err != nil {
 				return err

@@ -58,7 +58,7 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial *func(context.Context, string, string) (net.Conn, error)) connector {
 	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
 		quietSimulator(f)
-		s, err := sim.New(p, sim.Options{})
+		s, err := sim.NewContext(ctx, p, sim.Options{})
 		if err != nil {
 			return nil, nil, err
 		}

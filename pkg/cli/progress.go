@@ -112,7 +112,7 @@ func newBarProgress(w io.Writer, waveOf map[string]string) *barProgress {
 
 // Event hands ev to the display. It may wait for the drain goroutine to
 // take it, never for the render loop.
-func (b *barProgress) Event(ev engine.Event) { b.send(barItem{ev: ev}) }
+func (b *barProgress) Event(ev engine.Event) { b.send(barItem{ev: terminalEvent(ev)}) }
 
 // Notice prints a line above the bars, where the next frame does not draw
 // over it: the "stopping:" message after Ctrl-C.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -110,7 +111,7 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 	if opts.RetryBase <= 0 {
 		return usageError{errors.New("--retry-base must be positive, e.g. 2s")}
 	}
-	opts.Args = redactArgs(os.Args[1:])
+	opts.Args = redact.Args(os.Args[1:])
 	opts.Connect = vcenterDrivers(f, cmd, nil)
 	opts.Settings = func(p *plan.Plan) map[string]vsphere.Settings {
 		src, err := ConnectionSources(f, cmd, nil)

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,7 +21,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"github.com/wavectl/wavectl/pkg/input"
+	"github.com/wavectl/wavectl/pkg/redact"
+	"github.com/wavectl/wavectl/pkg/term"
 )
+
+// MaxConfigBytes bounds the config file: a few settings, never megabytes.
+const MaxConfigBytes = 1 << 20
 
 // Version is set at build time with -ldflags "-X .../pkg/cli.Version=...".
 var Version = "dev"
@@ -30,7 +38,30 @@ type Factory struct {
 	IO     *IOStreams
 	Config *viper.Viper
 	Log    zerolog.Logger
+
+	// ownSignals is set once the command that runs is one that stops on
+	// SIGINT/SIGTERM by itself (see ownSignals).
+	ownSignals atomic.Bool
 }
+
+// ownSignals are the commands that handle SIGINT/SIGTERM themselves: they
+// stop taking work and let what is in flight finish and be recorded,
+// however long that takes. Every other command is given interruptGrace to
+// stop by itself once the root's context is cancelled, and is then left
+// behind: wavectl exits 130 whatever it was doing (reading, validating,
+// seeding a simulator), none of which changes anything that must be
+// finished.
+//
+// status is one too: `status --watch` ends on Ctrl-C with exit 0, as a
+// viewer should; a plain status only reads.
+var ownSignals = map[string]bool{"apply": true, "resume": true, "rollback": true, "status": true}
+
+// interruptGrace is how long a command that does not drain has to return
+// after SIGINT/SIGTERM before wavectl stops waiting for it.
+const interruptGrace = 2 * time.Second
+
+// errInterrupted is the exit of a command stopped by SIGINT/SIGTERM.
+var errInterrupted = &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted (SIGINT/SIGTERM)")}
 
 // Main runs wavectl with the process's arguments and returns its exit code.
 func Main() int {
@@ -42,18 +73,51 @@ func Main() int {
 // Run runs wavectl with args on the given streams and returns the exit
 // code. Errors are printed on the error stream.
 func Run(ctx context.Context, io *IOStreams, args []string) int {
-	f := &Factory{IO: io, Config: viper.New(), Log: zerolog.Nop()}
-	root := NewRootCmd(f)
+	return run(ctx, io, args, NewRootCmd)
+}
+
+// run is Run with the command tree built by build. When ctx is cancelled
+// (SIGINT/SIGTERM), a command not in ownSignals that does not return
+// within interruptGrace is left running and 130 is returned; one that
+// returns nil after the interrupt exits 130 too.
+func run(ctx context.Context, io *IOStreams, args []string, build func(*Factory) *cobra.Command) int {
+	ios := *io // setup may wrap the streams of a terminal
+	f := &Factory{IO: &ios, Config: viper.New(), Log: zerolog.Nop()}
+	root := build(f)
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
-	err := root.ExecuteContext(ctx)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		if f.ownSignals.Load() {
+			err = <-done
+			break
+		}
+		t := time.NewTimer(interruptGrace)
+		select {
+		case err = <-done:
+		case <-t.C:
+			err = errInterrupted
+		}
+		t.Stop()
+	}
+	if err == nil && ctx.Err() != nil && !f.ownSignals.Load() {
+		err = silentExit(ExitInterrupted)
+	}
 	code := codeOf(err)
 	if err != nil && err.Error() != "" {
 		msg := err.Error()
 		if code == ExitUsage {
 			msg += "\nRun 'wavectl --help' for usage."
+		}
+		msg = redact.String(msg) // whatever a fault or a library put in it
+		if io.ErrTTY {
+			msg = term.EscapeText(msg)
 		}
 		fmt.Fprintln(io.ErrOut, "Error: "+msg)
 	}
@@ -74,6 +138,7 @@ step so that a failed wave can be resumed safely.`,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			f.ownSignals.Store(ownSignals[cmd.Name()])
 			return f.setup(cmd)
 		},
 	}
@@ -127,9 +192,15 @@ func (f *Factory) setup(cmd *cobra.Command) error {
 	}
 	if file != "" {
 		if _, err := os.Stat(file); err == nil || explicit {
-			v.SetConfigFile(file)
+			// Read here, bounded, rather than by viper: a FIFO or
+			// /dev/zero as the config file must not hang or exhaust us.
+			data, err := input.ReadFile(cmd.Context(), file, "config file", MaxConfigBytes)
+			if err != nil {
+				return usageError{readError("config file", file, err)}
+			}
+			v.SetConfigFile(file) // for ConfigFileUsed
 			v.SetConfigType("yaml")
-			if err := v.ReadInConfig(); err != nil {
+			if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 				return usageError{fmt.Errorf("config file %s: %w", file, err)}
 			}
 		}
@@ -139,6 +210,16 @@ func (f *Factory) setup(cmd *cobra.Command) error {
 		return usageError{err}
 	}
 	f.Log = log
+	// What reaches a terminal is escaped (package term): names and messages
+	// from a plan, vCenter or a hook cannot act on it. The commands that draw
+	// progress bars keep a raw error stream; their bars and log lines escape
+	// what they show themselves.
+	if f.IO.OutTTY {
+		f.IO.Out = term.NewWriter(f.IO.Out)
+	}
+	if f.IO.ErrTTY && !ownSignals[cmd.Name()] {
+		f.IO.ErrOut = term.NewWriter(f.IO.ErrOut)
+	}
 	return nil
 }
 
@@ -168,8 +249,18 @@ func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, err
 	default:
 		return zerolog.Nop(), fmt.Errorf("log format %q (from --log-format, WAVECTL_LOG_FORMAT or the config file): use auto, console or json", format)
 	}
+	// Every log line passes through the redactor: a password in a URL or
+	// an error that reached a message or a field is hidden there too.
+	w = redactWriter{w}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.Kitchen, NoColor: !tty}
+		// Field values are quoted (escaped) by zerolog when they need it;
+		// the message is not.
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.Kitchen, NoColor: !tty, FormatMessage: func(i any) string {
+			if i == nil {
+				return ""
+			}
+			return term.EscapeText(fmt.Sprint(i))
+		}}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
@@ -216,4 +307,30 @@ func planArg(path string) error {
 		return usageError{fmt.Errorf("%s is a folder; name a plan file (e.g. %s)", path, filepath.Join(path, "plan.yaml"))}
 	}
 	return nil
+}
+
+// readError words a failed input.ReadFile: its own errors name the file
+// already; the file system's get the file's kind and name in front.
+func readError(what, path string, err error) error {
+	var nr *input.NotRegularError
+	var tl *input.TooLargeError
+	if errors.As(err, &nr) || errors.As(err, &tl) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s %s: %w", what, path, err)
+}
+
+// redactWriter hides credentials (redact.String) in what it writes: each
+// Write is one whole log event.
+type redactWriter struct{ w io.Writer }
+
+func (r redactWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, redact.String(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

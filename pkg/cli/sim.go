@@ -113,7 +113,7 @@ func simOptions(delays []string, jitter float64, faults []string, seed int64) (s
 	for _, spec := range faults {
 		op, v, ok := strings.Cut(spec, "=")
 		if !ok || op == "" || v == "" {
-			return o, fmt.Errorf("--fault %q: write OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME,...", spec)
+			return o, fmt.Errorf("--fault %q: write OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME[,NAME]", spec)
 		}
 		fl := sim.Fault{Op: op, Transient: true}
 		switch {
@@ -142,8 +142,11 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 		return err
 	}
 	quietSimulator(f)
-	s, err := sim.New(p, opts.Sim)
+	s, err := sim.NewContext(cmd.Context(), p, opts.Sim)
 	if err != nil {
+		if cmd.Context().Err() != nil {
+			return silentExit(ExitInterrupted)
+		}
 		return usageError{err}
 	}
 	defer s.Close()

@@ -87,7 +87,7 @@ func stateRebuildRun(f *Factory, opts *StateRebuildOptions) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer func() { _ = lock.Unlock() }()
 	st, aside, err := state.RebuildFile(path, opts.Now())
 	if err != nil {
 		return exitf(ExitState, "%v", err)

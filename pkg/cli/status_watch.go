@@ -13,6 +13,7 @@ import (
 	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/state/postgres"
+	"github.com/wavectl/wavectl/pkg/term"
 )
 
 // watchPoll is how often status --watch looks at a state file, and at a
@@ -95,7 +96,7 @@ func showStatus(opts *StatusOptions, st *state.State, path string) error {
 		return err
 	}
 	if opts.IO.OutTTY {
-		fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J") // home, clear: the new view replaces the last
+		fmt.Fprint(term.Raw(opts.IO.Out), "\x1b[H\x1b[2J") // home, clear: the new view replaces the last
 	} else {
 		buf.WriteString("\n")
 	}

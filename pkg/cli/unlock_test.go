@@ -74,7 +74,7 @@ func TestUnlock(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { l.Unlock() })
+				t.Cleanup(func() { _ = l.Unlock() })
 				return l.Holder().ID
 			},
 			code: ExitLocked,
@@ -135,18 +135,20 @@ func TestTakeLockRefusesASecondRunWithExitEight(t *testing.T) {
 	if codeOf(err) != ExitLocked || !strings.Contains(err.Error(), "is locked by apply on host") {
 		t.Fatalf("second lock: exit %d: %v", codeOf(err), err)
 	}
-	first.Unlock()
+	_ = first.Unlock()
 
 	// A run on this host whose process is gone: taken over, with a warning.
 	host, _ := os.Hostname()
 	gone := state.Holder{ID: "0badc0de", Operation: "apply", Host: host, PID: 1 << 30, Since: time.Now().Add(-time.Hour)}
 	data, _ := json.Marshal(gone)
-	os.WriteFile(path+state.LockSuffix, data, 0o600)
+	if err := os.WriteFile(path+state.LockSuffix, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	l, err := takeLock(context.Background(), f, state.FileBackend{File: path}, "resume", state.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Unlock()
+	defer func() { _ = l.Unlock() }()
 	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "taking over the lock of apply on host") ||
 		!strings.Contains(logs.String(), "(process gone)") {
 		t.Errorf("no takeover warning: %s", logs.String())

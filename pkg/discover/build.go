@@ -64,6 +64,12 @@ type Result struct {
 	Notes []string
 	// Counts are the suggestions by strategy.
 	Counts map[string]int
+	// GroupBy is how VMs were grouped; GroupWhy says why, when discover
+	// chose it (no groupBy in the rules nor --group-by).
+	GroupBy  Source
+	GroupWhy string
+
+	byName map[string]*App // for estimates
 }
 
 // Input is everything Build works from.
@@ -101,13 +107,25 @@ func Build(in Input) (*Result, error) {
 		return a
 	}
 
-	for _, vm := range inv.VMs {
-		key := vm.Value(r.groupBy)
+	res.GroupBy, res.GroupWhy = r.groupBy, ""
+	if res.GroupBy.IsZero() {
+		res.GroupBy, res.GroupWhy = AutoGroup(inv.VMs)
+	}
+	by := res.GroupBy
+	for i, vm := range inv.VMs {
+		key := vm.Value(by)
+		if by.Kind == SourceNameStem {
+			key = nameStem(vm.Name, r.affixes, r.NameStem.MinLength)
+		}
 		name := appName(key)
-		group := fmt.Sprintf("grouped by %s = %s", r.groupBy, key)
+		group := fmt.Sprintf("grouped by %s = %s", by, key)
 		if name == "" {
 			name = appName(vm.Name)
-			group = fmt.Sprintf("no %s value on %s: an application of its own", r.groupBy, vm.Name)
+			group = fmt.Sprintf("no %s value on %s: an application of its own", by, vm.Name)
+		}
+		if name == "" {
+			// A VM name of no letters or digits ("~") names no application.
+			name = fmt.Sprintf("vm-%d", i+1)
 		}
 		a := get(name, group)
 		a.VMs = append(a.VMs, vm)
@@ -133,6 +151,22 @@ func Build(in Input) (*Result, error) {
 				if d = appName(d); d != "" && !contains(a.DependsOn, d) {
 					a.DependsOn = append(a.DependsOn, d)
 				}
+			}
+		}
+	}
+	if by.Kind == SourceNameStem {
+		for _, a := range byName {
+			var names []string
+			for _, v := range a.VMs {
+				names = append(names, v.Name)
+			}
+			if len(names) > 8 {
+				names = append(names[:8], fmt.Sprintf("and %d more", len(names)-8))
+			}
+			if len(a.VMs) == 1 {
+				a.Group = fmt.Sprintf("grouped by name-stem = %s: no other VM's name has this stem", a.Name)
+			} else {
+				a.Group = fmt.Sprintf("grouped by name-stem = %s: %s (the names without trailing digits and nameStem.affixes)", a.Name, strings.Join(names, ", "))
 			}
 		}
 	}
@@ -204,6 +238,29 @@ func Build(in Input) (*Result, error) {
 	}
 	res.pack()
 	return res, nil
+}
+
+// AutoGroup picks the first grouping the VMs support, and says why: their
+// folders (when any VM sits in one), an Application tag or attribute (when
+// any VM has one), else the stem of their names.
+func AutoGroup(vms []*VM) (Source, string) {
+	has := func(f func(*VM) bool) bool {
+		for _, v := range vms {
+			if f(v) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has(func(v *VM) bool { return v.Folder != "" }):
+		return Source{Kind: SourceFolder}, "the VMs sit in folders"
+	case has(func(v *VM) bool { return len(v.Tags["Application"]) > 0 }):
+		return Source{Kind: SourceTag, Name: "Application"}, "no VM sits in a folder; they have Application tags"
+	case has(func(v *VM) bool { return v.Attributes["Application"] != "" }):
+		return Source{Kind: SourceAttribute, Name: "Application"}, "no VM sits in a folder; they have an Application attribute"
+	}
+	return Source{Kind: SourceNameStem}, "no folder, Application tag or Application attribute to group by"
 }
 
 func rank(c string) int {
@@ -361,6 +418,9 @@ func suggest(r *Rules, a *App, names map[string]bool) {
 func joinNote(a, b string) string {
 	if a == "" {
 		return b
+	}
+	if b == "" {
+		return a
 	}
 	return a + "; " + b
 }

@@ -24,9 +24,19 @@ type Inventory struct {
 	// Columns says which input column fed each field (RVTools), for the
 	// summary: field -> column heading.
 	Columns map[string]string
-	// Skipped counts what was left out and why (templates, other
-	// datacenters).
+	// Skipped counts what the filter left out (other datacenters,
+	// clusters, folders).
 	Skipped map[string]int
+	// LeftOut lists each row or VM left out of the plan, and why: rows
+	// that could not be read, templates, VMs a solution manages, the
+	// vCenter appliance.
+	LeftOut []LeftOut
+	// Sheets says which RVTools sheets besides vInfo were used, and their
+	// columns: sheet -> columns.
+	Sheets map[string]string
+
+	vcenterHost string
+	file        string // the export read, as given
 }
 
 // VM is one source virtual machine.
@@ -49,6 +59,15 @@ type VM struct {
 	Attributes map[string]string
 	// Where names the input row for messages ("export.csv:12").
 	Where string
+
+	// What the other RVTools sheets (or vCenter) say, for the engineer and
+	// the live-move checks: the host, its CPU model and EVC mode, the EVC
+	// mode the VM needs at least, CPU and memory hot-add, and the space
+	// its guest uses (vPartition).
+	Host, HostCPU, HostEVC  string
+	RequiredEVC             string
+	CPUHotAdd, MemoryHotAdd bool
+	UsedGB                  int
 }
 
 // Value is the VM's value for a source such as "tag:Application",
@@ -86,6 +105,7 @@ const (
 	SourceAttribute = "attribute"
 	SourceFolder    = "folder"
 	SourcePattern   = "pattern"
+	SourceNameStem  = "name-stem"
 )
 
 // Source is a parsed "tag:CATEGORY", "attribute:NAME", "folder" or
@@ -97,7 +117,7 @@ type Source struct {
 }
 
 func (s Source) String() string {
-	if s.Kind == SourceFolder || s.Kind == "" {
+	if s.Kind == SourceFolder || s.Kind == SourceNameStem || s.Kind == "" {
 		return s.Kind
 	}
 	return s.Kind + ":" + s.Name
@@ -109,13 +129,16 @@ func (s Source) IsZero() bool { return s.Kind == "" }
 // ParseSource parses a source as the rules file and --group-by write it.
 func ParseSource(s string) (Source, error) {
 	s = strings.TrimSpace(s)
-	if s == "folder" {
+	switch s {
+	case SourceFolder:
 		return Source{Kind: SourceFolder}, nil
+	case SourceNameStem:
+		return Source{Kind: SourceNameStem}, nil
 	}
 	kind, name, ok := strings.Cut(s, ":")
 	name = strings.TrimSpace(name)
 	if !ok || name == "" {
-		return Source{}, fmt.Errorf("%q: write tag:CATEGORY, attribute:NAME, folder or pattern:REGEX", s)
+		return Source{}, fmt.Errorf("%q: write tag:CATEGORY, attribute:NAME, folder, pattern:REGEX or name-stem", s)
 	}
 	switch kind {
 	case SourceTag, SourceAttribute:
@@ -127,7 +150,7 @@ func ParseSource(s string) (Source, error) {
 		}
 		return Source{Kind: kind, Name: name, re: re}, nil
 	}
-	return Source{}, fmt.Errorf("%q: %q is not a source; write tag:CATEGORY, attribute:NAME, folder or pattern:REGEX", s, kind)
+	return Source{}, fmt.Errorf("%q: %q is not a source; write tag:CATEGORY, attribute:NAME, folder, pattern:REGEX or name-stem", s, kind)
 }
 
 // Server is a physical server from the CMDB list.
@@ -173,4 +196,10 @@ func appName(s string) string {
 	s = nameBad.ReplaceAllString(s, "-")
 	s = strings.Trim(s, "._-")
 	return s
+}
+
+// Source names the inventory's source: VCENTER/DATACENTER, or the
+// datacenter alone when the vCenter is not known.
+func (inv *Inventory) Source() string {
+	return SourceChoice{VCenter: inv.vcenterHost, Datacenter: inv.Datacenter}.String()
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,8 +19,11 @@ import (
 // file overrides the ones it sets. See examples/discover/rules.yaml.
 type Rules struct {
 	// GroupBy names the source of each VM's application:
-	// tag:CATEGORY, attribute:NAME, folder or pattern:REGEX.
+	// tag:CATEGORY, attribute:NAME, folder, pattern:REGEX or name-stem;
+	// "" (the default) picks the first the data supports (see AutoGroup).
 	GroupBy string `yaml:"groupBy"`
+	// NameStem tunes name-stem grouping.
+	NameStem NameStemRules `yaml:"nameStem"`
 	// Criticality, Users and DependsOn name where those come from, in the
 	// same form (pattern is not allowed). DependsOn holds a comma-separated
 	// list of application names.
@@ -38,6 +43,14 @@ type Rules struct {
 	Waves    WaveRules     `yaml:"waves"`
 
 	groupBy, criticality, users, dependsOn Source
+	affixes                                []string
+}
+
+// NameStemRules: the affixes stripped from VM names, and the shortest
+// stem left.
+type NameStemRules struct {
+	Affixes   []string `yaml:"affixes"`
+	MinLength int      `yaml:"minLength"`
 }
 
 // PlanRules name the plan.
@@ -144,7 +157,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // DefaultRules are used for every field a rules file leaves out.
 func DefaultRules() *Rules {
 	return &Rules{
-		GroupBy:     "folder",
+		NameStem:    NameStemRules{Affixes: DefaultAffixes, MinLength: DefaultStemMinLength},
 		Criticality: "attribute:Criticality",
 		Users:       "attribute:Users",
 		DependsOn:   "attribute:DependsOn",
@@ -221,8 +234,7 @@ func rulesYAMLError(file string, err error) error {
 		msg = te.Errors[0]
 	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
+		line, _ := strconv.Atoi(m[1]) // the pattern matched digits
 		return &RulesError{File: file, Line: line, Msg: m[2] + " (see examples/discover/rules.yaml for the format)"}
 	}
 	return &RulesError{File: file, Msg: msg + " (see examples/discover/rules.yaml for the format)"}
@@ -262,9 +274,25 @@ func (r *Rules) check(file string) error {
 		return &RulesError{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
 	var err error
-	if r.groupBy, err = ParseSource(r.GroupBy); err != nil {
-		return fail(0, "groupBy %v", err)
+	r.groupBy = Source{}
+	if strings.TrimSpace(r.GroupBy) != "" {
+		if r.groupBy, err = ParseSource(r.GroupBy); err != nil {
+			return fail(0, "groupBy %v", err)
+		}
 	}
+	if r.NameStem.MinLength < 1 {
+		return fail(0, "nameStem.minLength must be 1 or more (default %d)", DefaultStemMinLength)
+	}
+	r.affixes = nil
+	for _, a := range r.NameStem.Affixes {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a == "" || stemSep.MatchString(a) {
+			return fail(0, "nameStem.affixes: %q: give each affix as one word of letters or digits, e.g. prod", a)
+		}
+		r.affixes = append(r.affixes, a)
+	}
+	// The longest affix first, so that sqa is stripped before qa.
+	sort.SliceStable(r.affixes, func(i, j int) bool { return len(r.affixes[i]) > len(r.affixes[j]) })
 	for _, f := range []struct {
 		name string
 		val  string
@@ -277,7 +305,7 @@ func (r *Rules) check(file string) error {
 		if err != nil {
 			return fail(0, "%s %v", f.name, err)
 		}
-		if s.Kind == SourcePattern || s.Kind == SourceFolder {
+		if s.Kind == SourcePattern || s.Kind == SourceFolder || s.Kind == SourceNameStem {
 			return fail(0, "%s: %q: write tag:CATEGORY or attribute:NAME", f.name, f.val)
 		}
 		*f.dst = s

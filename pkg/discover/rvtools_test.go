@@ -2,6 +2,7 @@ package discover
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 
 func discoverFile(t *testing.T, path string) []byte {
 	t.Helper()
-	inv, err := ReadRVTools(path, Filter{})
+	inv, err := ReadRVTools(context.Background(), path, Filter{}, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +54,9 @@ func TestDiscoverFromRVTools(t *testing.T) {
 	}
 	csv := discoverFile(t, filepath.Join(fixtureDir, "rvtools-vinfo.csv"))
 	csv = bytes.Replace(csv, []byte("rvtools-vinfo.csv"), []byte("rvtools.xlsx"), 1)
+	// The rows left out are named by line in the CSV, by sheet and row in
+	// the workbook.
+	csv = bytes.Replace(csv, []byte("rvtools-vinfo.csv:29:"), []byte("rvtools.xlsx (sheet vInfo, row 29):"), 1)
 	if !bytes.Equal(csv, xlsx) {
 		t.Errorf("the CSV (RVTools 3.x spellings) and the .xlsx (4.x) give different plans:\n%s", lineDiff(string(xlsx), string(csv)))
 	}
@@ -66,7 +70,7 @@ func TestRVToolsSaysWhichColumnsItUsed(t *testing.T) {
 		{"rvtools.xlsx", map[string]string{"name": "VM", "disk": "Total disk capacity MiB", "hardware": "HW version"}},
 		{"rvtools-vinfo.csv", map[string]string{"name": "Name", "disk": "Total disk capacity MB", "hardware": "HW version"}},
 	} {
-		inv, err := ReadRVTools(filepath.Join(fixtureDir, tc.file), Filter{})
+		inv, err := ReadRVTools(context.Background(), filepath.Join(fixtureDir, tc.file), Filter{}, ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,8 +79,8 @@ func TestRVToolsSaysWhichColumnsItUsed(t *testing.T) {
 				t.Errorf("%s: %s read from %q, want %q", tc.file, k, inv.Columns[k], v)
 			}
 		}
-		if inv.Skipped["templates"] != 1 || len(inv.VMs) != 30 || inv.VCenterURL != "https://vc-legacy.example.gov/sdk" || inv.Datacenter != "DC-OLD" {
-			t.Errorf("%s: %d VMs, skipped %v, vCenter %s, datacenter %s", tc.file, len(inv.VMs), inv.Skipped, inv.VCenterURL, inv.Datacenter)
+		if len(inv.LeftOut) != 1 || inv.LeftOut[0].VM != "tpl-old-win" || !strings.HasPrefix(inv.LeftOut[0].Reason, "a template") || len(inv.VMs) != 30 || inv.VCenterURL != "https://vc-legacy.example.gov/sdk" || inv.Datacenter != "DC-OLD" {
+			t.Errorf("%s: %d VMs, left out %v, vCenter %s, datacenter %s", tc.file, len(inv.VMs), inv.LeftOut, inv.VCenterURL, inv.Datacenter)
 		}
 	}
 }
@@ -90,6 +94,8 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
+// With --strict, a row that cannot be read stops discover with where and
+// what; without, see TestUnreadableRowsAreLeftOutAndListed.
 func TestRVToolsMistakesSayWhereAndWhat(t *testing.T) {
 	for _, tc := range []struct {
 		name, csv string
@@ -100,13 +106,12 @@ func TestRVToolsMistakesSayWhereAndWhat(t *testing.T) {
 		{"a cell that is not a number names its line and column", "VM,CPUs,Memory\na,2,4096\nb,two,4096\n", Filter{}, `vinfo.csv:3: column "CPUs": "two" is not a number`},
 		{"a row without a name names its line", "VM,CPUs,Memory\n,2,4096\n", Filter{}, `vinfo.csv:2: column "VM" is empty`},
 		{"a VM listed twice names both rows", "VM,CPUs,Memory\na,2,4096\na,2,4096\n", Filter{}, `vinfo.csv:3: VM a is listed twice (first at `},
-		{"several datacenters need --datacenter", "VM,CPUs,Memory,Datacenter\na,2,4096,X\nb,2,4096,Y\n", Filter{}, "several datacenters (X, Y): a plan moves one source datacenter; pick one with --datacenter"},
 		{"a bad hardware version names its cell", "VM,CPUs,Memory,HW version\na,2,4096,new\n", Filter{}, `vinfo.csv:2: column "HW version": "new" is not a hardware version`},
 		{"broken CSV quoting names its line", "VM,CPUs,Memory\n\"a,2,4096\nb\"x,2,3\n", Filter{}, "vinfo.csv:3:"},
 		{"an empty file asks for a header", "", Filter{}, "the file is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ReadRVTools(writeFile(t, "vinfo.csv", tc.csv), tc.filter)
+			_, err := ReadRVTools(context.Background(), writeFile(t, "vinfo.csv", tc.csv), tc.filter, ReadOptions{Strict: true})
 			var ie *InputError
 			if !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an InputError with %q", err, tc.want)
@@ -117,7 +122,7 @@ func TestRVToolsMistakesSayWhereAndWhat(t *testing.T) {
 
 func TestRVToolsFiltersAndSemicolons(t *testing.T) {
 	path := writeFile(t, "vinfo.csv", "\ufeffVM;CPUs;Memory;Datacenter;Cluster;Folder\na;2;4096;X;C1;/apps/web\nb;2;4096;Y;C1;/apps\nc;2;4096;X;C2;/apps\nd;2;4096;X;C1;/other\n")
-	inv, err := ReadRVTools(path, Filter{Datacenter: "X", Cluster: "C1", Folder: "apps"})
+	inv, err := ReadRVTools(context.Background(), path, Filter{Datacenter: "X", Cluster: "C1", Folder: "apps"}, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,15 +141,15 @@ func TestRVToolsWorkbookWithoutVInfoIsRefused(t *testing.T) {
 	if err := x.SaveAs(path); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ReadRVTools(path, Filter{})
+	_, err := ReadRVTools(context.Background(), path, Filter{}, ReadOptions{})
 	if err == nil || !strings.Contains(err.Error(), "no vInfo sheet (the workbook has: vHost)") {
 		t.Fatalf("got %v", err)
 	}
-	_, err = ReadRVTools(writeFile(t, "broken.xlsx", "not a zip"), Filter{})
+	_, err = ReadRVTools(context.Background(), writeFile(t, "broken.xlsx", "not a zip"), Filter{}, ReadOptions{})
 	if err == nil || !strings.Contains(err.Error(), "not a readable .xlsx file") {
 		t.Fatalf("got %v", err)
 	}
-	_, err = ReadRVTools(writeFile(t, "export.txt", "x"), Filter{})
+	_, err = ReadRVTools(context.Background(), writeFile(t, "export.txt", "x"), Filter{}, ReadOptions{})
 	if err == nil || !strings.Contains(err.Error(), "an RVTools export is an .xlsx file") {
 		t.Fatalf("got %v", err)
 	}
@@ -166,7 +171,7 @@ func TestRVToolsReadsEachDiskFromVDisk(t *testing.T) {
 	if err := x.SaveAs(path); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := ReadRVTools(path, Filter{})
+	inv, err := ReadRVTools(context.Background(), path, Filter{}, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
 package discover
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ServerAliases are the columns of a physical-servers CSV (a CMDB export),
@@ -29,8 +31,8 @@ var listSep = regexp.MustCompile(`[;|+\s]+`)
 
 // ReadServers reads physical servers from a CSV with a header row. Disks
 // and networks are lists separated by ";", "|", "+" or spaces.
-func ReadServers(path string) ([]*Server, map[string]string, error) {
-	t, err := readCSV(path)
+func ReadServers(ctx context.Context, path string) ([]*Server, map[string]string, error) {
+	t, err := readCSV(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,6 +57,9 @@ func ReadServers(path string) ([]*Server, map[string]string, error) {
 		at := t.where(i)
 		s := &Server{Name: t.cell(r, col["name"]), Where: at, Application: t.cell(r, col["application"]),
 			Criticality: strings.ToLower(t.cell(r, col["criticality"])), GuestID: t.cell(r, col["guestId"])}
+		if strings.IndexFunc(s.Name, unicode.IsControl) >= 0 {
+			return nil, nil, &InputError{Where: at, Msg: fmt.Sprintf("the server's name %s holds a NUL or another control character: fix the cell", strconv.Quote(s.Name))}
+		}
 		if s.Name == "" {
 			return nil, nil, &InputError{Where: at, Msg: "the server has no name"}
 		}
@@ -114,8 +119,8 @@ type Dependency struct {
 }
 
 // ReadDependencies reads a CSV of application,dependsOn pairs.
-func ReadDependencies(path string) ([]Dependency, error) {
-	t, err := readCSV(path)
+func ReadDependencies(ctx context.Context, path string) ([]Dependency, error) {
+	t, err := readCSV(ctx, path)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ import (
 var vcProps = []types.PropertySpec{
 	{Type: "VirtualMachine", PathSet: []string{"name", "parent", "config.hardware.numCPU", "config.hardware.memoryMB",
 		"config.hardware.device", "config.version", "config.guestId", "config.guestFullName", "config.template",
-		"runtime.powerState", "runtime.host", "customValue"}},
+		"runtime.powerState", "runtime.host", "customValue", "config.managedBy", "guest.ipAddress", "guest.hostName"}},
 	{Type: "Folder", PathSet: []string{"name", "parent"}},
 	{Type: "HostSystem", PathSet: []string{"name", "parent"}},
 	{Type: "ClusterComputeResource", PathSet: []string{"name"}},
@@ -150,13 +150,34 @@ func ReadVCenter(ctx context.Context, src VCenterSource, f Filter, categories []
 	inv := &Inventory{From: "vcenter " + src.URL, VCenterURL: src.URL, Datacenter: dcm.Name, Folder: cleanFolder(f.Folder),
 		Columns: map[string]string{}, Skipped: map[string]int{}}
 	byRef := map[types.ManagedObjectReference]*VM{}
+	vcHost := ""
+	if u, err := url.Parse(src.URL); err == nil {
+		vcHost = u.Hostname()
+	}
+	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
 	for _, m := range vms {
+		where := src.URL + " " + dcm.Name + "/vm/" + strings.TrimPrefix(folderPath(m.Parent)+"/"+m.Name, "/")
+		leave := func(why string, unreadable bool) {
+			inv.LeftOut = append(inv.LeftOut, LeftOut{Where: where, VM: m.Name, Reason: why, Unreadable: unreadable})
+		}
 		if m.Config == nil {
-			inv.Skipped["without a configuration (inaccessible)"]++
+			leave("vCenter returns no configuration for it (an inaccessible or orphaned VM)", true)
 			continue
 		}
 		if m.Config.Template {
-			inv.Skipped["templates"]++
+			leave("a template: templates are not moved (redeploy and replace name theirs in the plan)", false)
+			continue
+		}
+		if mb := m.Config.ManagedBy; mb != nil && mb.ExtensionKey != "" {
+			why := fmt.Sprintf("managed by the vSphere solution %s", mb.ExtensionKey)
+			if mb.Type != "" && mb.Type != "VirtualMachine" {
+				why += " (" + mb.Type + ")"
+			}
+			leave(why+" (config.managedBy): no migration may move it", false)
+			continue
+		}
+		if g := m.Guest; g != nil && isAppliance(vcHost, m.Name, g.HostName, g.IpAddress) || m.Guest == nil && isAppliance(vcHost, m.Name, "", "") {
+			leave(fmt.Sprintf("the vCenter appliance (%s) that serves this run: a migration it runs must not move it", vcHost), false)
 			continue
 		}
 		vm := &VM{Name: m.Name, Folder: folderPath(m.Parent), CPUs: int(m.Config.Hardware.NumCPU), MemoryMB: int(m.Config.Hardware.MemoryMB),
@@ -216,7 +237,6 @@ func ReadVCenter(ctx context.Context, src VCenterSource, f Filter, categories []
 		inv.VMs = append(inv.VMs, vm)
 		byRef[m.Self] = vm
 	}
-	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Name < inv.VMs[j].Name })
 	for _, vm := range inv.VMs {
 		vm.Where = src.URL + " " + dcm.Name + "/vm/" + strings.TrimPrefix(vm.Folder+"/"+vm.Name, "/")
 	}

@@ -50,12 +50,6 @@ target:
 		fmt.Fprintf(&b, "    %s: %s\n", k, r.Target.Networks[k])
 	}
 	b.WriteString("applications:\n")
-	var names []string
-	for _, e := range estate {
-		if !e.template {
-			names = append(names, e.vm)
-		}
-	}
 	b.WriteString("  - name: estate\n    strategy: remediate\n    vms:\n")
 	for _, e := range estate {
 		if e.template {
@@ -302,4 +296,26 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestVCenterLeavesOutWhatItCannotRead: a VM that vCenter returns no
+// configuration for (inaccessible, orphaned) is left out and listed as
+// unreadable; the rest is read.
+func TestVCenterLeavesOutWhatItCannotRead(t *testing.T) {
+	s, src := seedEstate(t)
+	vm := s.Model().Map().Get(findVM(t, s, "wiki-01")).(*simulator.VirtualMachine)
+	vm.Config = nil
+	inv, err := ReadVCenter(context.Background(), src, Filter{Datacenter: "DC-OLD"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []LeftOut
+	for _, l := range inv.LeftOut {
+		if l.Unreadable {
+			bad = append(bad, l)
+		}
+	}
+	if len(inv.VMs) != 29 || len(bad) != 1 || bad[0].VM != "wiki-01" || !strings.Contains(bad[0].Reason, "no configuration") || !strings.HasSuffix(bad[0].Where, " DC-OLD/vm/wiki-01") {
+		t.Fatalf("read %d VMs, unreadable %+v", len(inv.VMs), bad)
+	}
 }

@@ -146,6 +146,7 @@ func (res *Result) pack() {
 			w.Why = append(w.Why, fmt.Sprintf("busier window (quiet %d): applications with the fewest users first; the big ones wait for a quieter one", w.Quiet))
 		}
 		sort.Strings(w.Apps)
+		w.estimate = res.estimate(w.Apps, w.Window)
 		res.Waves = append(res.Waves, w)
 	}
 }
@@ -204,7 +205,6 @@ func (res *Result) add(w *Wave, a *App) {
 	w.vcpus += c
 	w.memMB += m
 	w.users += a.Users
-	w.estimate = res.estimate(w.Apps, w.Window)
 }
 
 // fits reports whether a joins w within the wave's bounds and window.
@@ -238,13 +238,17 @@ func (res *Result) estimate(names []string, win *plan.Window) time.Duration {
 		Target:   plan.Placement{Datacenter: "dst", Cluster: "c", Datastore: "ds"},
 		Waves:    []*plan.Wave{{Name: "w", Applications: names, Window: win}},
 	}
-	for _, n := range names {
+	if res.byName == nil {
+		res.byName = map[string]*App{}
 		for _, a := range res.Apps {
-			if a.Name == n {
-				pa := a.planApp()
-				pa.DependsOn = nil
-				p.Applications = append(p.Applications, pa)
-			}
+			res.byName[a.Name] = a
+		}
+	}
+	for _, n := range names {
+		if a := res.byName[n]; a != nil {
+			pa := a.planApp()
+			pa.DependsOn = nil
+			p.Applications = append(p.Applications, pa)
 		}
 	}
 	p.Resolve()

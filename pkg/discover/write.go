@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -25,8 +28,22 @@ const (
 	PlaceholderDatastore  = "DATASTORE-NEW"
 )
 
+// str is a string scalar, quoted when a YAML reader could take it for
+// something else: YAML 1.1 booleans and nulls (yes, no, on, off, y, n,
+// ~; PyYAML and many editors still read YAML 1.1), numbers, and names with
+// spaces at either end, which discover keeps exactly as vCenter has them.
 func str(v string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
+	if needsQuotes(v) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
+
+var yaml11Special = regexp.MustCompile(`^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|null|Null|NULL|~|[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$`)
+
+func needsQuotes(v string) bool {
+	return v == "" || yaml11Special.MatchString(v) || strings.TrimSpace(v) != v
 }
 
 func num(n int) *yaml.Node {
@@ -75,14 +92,6 @@ func (m mapping) set(key string, v *yaml.Node) *yaml.Node {
 	return k
 }
 
-func strMap(v map[string]string) *yaml.Node {
-	m := newMapping(false)
-	for _, k := range slices.Sorted(maps.Keys(v)) {
-		m.set(k, str(v[k]))
-	}
-	return m.n
-}
-
 var planNameBad = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // Write renders the result as a plan in YAML, with the reason for every
@@ -96,6 +105,24 @@ func (res *Result) Write() ([]byte, error) {
 		"with its reason in a comment next to it. Review it, change what your",
 		"judgement says, then: wavectl validate, wavectl plan, wavectl apply --wave wave-1.",
 	}, "\n")
+	if lo := inv.LeftOut; len(lo) > 0 {
+		bad := 0
+		for _, l := range lo {
+			if l.Unreadable {
+				bad++
+			}
+		}
+		lines := []string{"", fmt.Sprintf("Left out of this plan: %s that could not be read; %s not the migration's to move:",
+			count(bad, "row"), count(len(lo)-bad, "VM"))}
+		for _, l := range lo {
+			if inv.file != "" {
+				// The plan names the export by its file name, wherever it was read.
+				l.Where = strings.Replace(l.Where, inv.file, filepath.Base(inv.file), 1)
+			}
+			lines = append(lines, "  "+commentSafe(l.String()))
+		}
+		root.n.HeadComment += strings.Join(lines, "\n")
+	}
 	root.set("apiVersion", str(plan.APIVersion))
 	root.set("kind", str(plan.Kind))
 
@@ -204,7 +231,7 @@ func (res *Result) Write() ([]byte, error) {
 	for _, a := range ordered {
 		apps = append(apps, a.node())
 	}
-	k = root.set("applications", seq(false, apps...))
+	root.set("applications", seq(false, apps...))
 
 	if len(res.Waves) > 0 {
 		var waves []*yaml.Node
@@ -235,6 +262,7 @@ func (res *Result) Write() ([]byte, error) {
 			r.Conveyor.MaxVMs, strings.Join(r.Conveyor.Criticality, " or "))
 	}
 
+	safeComments(root.n)
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root.n}}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -285,7 +313,7 @@ func (a *App) node() *yaml.Node {
 			if v.HardwareVersion != "" {
 				vm.set("hardwareVersion", str(v.HardwareVersion))
 			}
-			vm.n.LineComment = a.Notes[v.Name]
+			vm.n.LineComment = commentSafe(joinNote(a.Notes[v.Name], v.facts()))
 			vms = append(vms, vm.n)
 		}
 		m.set("vms", seq(false, vms...))
@@ -331,6 +359,68 @@ func (a *App) node() *yaml.Node {
 		m.set("replacement", rm.n)
 	}
 	return m.n
+}
+
+// facts are what the other sheets said of a VM, for the engineer (the
+// plan has no field for them): its host's CPU and EVC mode, the EVC mode
+// it needs, hot-add, and the space its guest uses.
+func (v *VM) facts() string {
+	var f []string
+	if v.HostCPU != "" || v.HostEVC != "" {
+		h := "host " + orString(v.Host, "?")
+		if v.HostCPU != "" {
+			h += " " + v.HostCPU
+		}
+		if v.HostEVC != "" {
+			h += ", EVC " + v.HostEVC
+		}
+		f = append(f, h)
+	}
+	if v.RequiredEVC != "" {
+		f = append(f, "needs EVC "+v.RequiredEVC)
+	}
+	switch {
+	case v.CPUHotAdd && v.MemoryHotAdd:
+		f = append(f, "CPU and memory hot-add on")
+	case v.CPUHotAdd:
+		f = append(f, "CPU hot-add on")
+	case v.MemoryHotAdd:
+		f = append(f, "memory hot-add on")
+	}
+	if v.UsedGB > 0 {
+		total := 0
+		for _, d := range v.DisksGB {
+			total += d
+		}
+		f = append(f, fmt.Sprintf("%d of %d GB used", v.UsedGB, total))
+	}
+	return strings.Join(f, "; ")
+}
+
+// commentSafe keeps a comment line a comment: control characters and
+// invalid UTF-8 (a cell may hold anything) are written as Go escapes.
+func commentSafe(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' }) < 0 {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// safeComments makes every comment in the tree safe, line by line.
+func safeComments(n *yaml.Node) {
+	for _, c := range []*string{&n.HeadComment, &n.LineComment, &n.FootComment} {
+		if *c != "" {
+			lines := strings.Split(*c, "\n")
+			for i, l := range lines {
+				lines[i] = commentSafe(l)
+			}
+			*c = strings.Join(lines, "\n")
+		}
+	}
+	for _, k := range n.Content {
+		safeComments(k)
+	}
 }
 
 // networks are every source network a VM or server sits on.

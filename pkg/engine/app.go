@@ -398,7 +398,8 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		var d deferral
 		switch {
 		case err == nil:
-			e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
+			// A failed write halts the run (saved): nothing new starts.
+			_ = e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 				r.Status, r.Ended, r.Error, r.Attempts = state.Done, &now, "", r.Attempts+1
 				u.Outputs = maps.Clone(rt.Outputs)
 				if st.Outage && (a.OutageEnd == nil || a.OutageEnd.Before(now)) {

@@ -288,7 +288,7 @@ func BenchmarkApplyReferenceStores(b *testing.B) {
 	if err != nil {
 		b.Skipf("no PostgreSQL server could be started here (%v)", err)
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	b.Setenv("PGPASSWORD", srv.Password)
 	b.Run("file", func(b *testing.B) {
 		for b.Loop() {

@@ -2,12 +2,12 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wavectl/wavectl/pkg/input"
 )
 
 // MaxPlanBytes bounds the size of a plan file; the reference programme of
@@ -29,24 +31,16 @@ const maxNodes = 200_000
 // error is an *InvalidError when the plan has errors; warnings come back
 // with a valid plan. Other errors (a missing file) are returned as they are.
 func LoadFile(path string) (*Plan, Problems, error) {
-	f, err := os.Open(path)
+	return LoadFileContext(context.Background(), path)
+}
+
+// LoadFileContext is LoadFile stopping when ctx is done. The file must be
+// a regular one of at most MaxPlanBytes: a FIFO, a device (/dev/zero) or
+// a huge file is refused without reading it all.
+func LoadFileContext(ctx context.Context, path string) (*Plan, Problems, error) {
+	data, err := input.ReadFile(ctx, path, "plan", MaxPlanBytes)
 	if err != nil {
 		return nil, nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	} else if !st.Mode().IsRegular() && st.Mode()&os.ModeNamedPipe == 0 {
-		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
-	}
-	// Read at most one byte more than a plan may have, so that a huge file
-	// or an endless pipe is refused without reading it all.
-	data, err := io.ReadAll(io.LimitReader(f, MaxPlanBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > MaxPlanBytes {
-		return nil, nil, fmt.Errorf("%s is larger than the %d MiB a plan may have", path, MaxPlanBytes>>20)
 	}
 	return Load(path, data)
 }
@@ -60,8 +54,14 @@ func Load(file string, data []byte) (*Plan, Problems, error) {
 		// Validation runs even when decoding found errors, so that one pass
 		// reports everything; what it says about a value that failed to
 		// decode would only repeat that error, so it is dropped.
+		decoded := make(map[string]bool, len(probs))
+		for _, dp := range probs {
+			if dp.Path != "" {
+				decoded[dp.Path] = true
+			}
+		}
 		for _, vp := range Validate(p) {
-			if !underAny(vp.Path, probs) {
+			if !underAny(vp.Path, decoded) {
 				probs = append(probs, vp)
 			}
 		}
@@ -73,14 +73,26 @@ func Load(file string, data []byte) (*Plan, Problems, error) {
 	return p, probs, nil
 }
 
-func underAny(path string, probs Problems) bool {
-	for _, p := range probs {
-		if p.Path != "" && (path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[")) {
+// underAny reports whether path is one of the decoded paths or lies under
+// one (a field or element of it). It looks up each prefix of path rather
+// than scanning the problems, so that validation stays linear in the
+// number of problems.
+func underAny(path string, decoded map[string]bool) bool {
+	if len(decoded) == 0 {
+		return false
+	}
+	if decoded[path] {
+		return true
+	}
+	for i := len(path) - 1; i > 0; i-- {
+		if (path[i] == '.' || path[i] == '[') && decoded[path[:i]] {
 			return true
 		}
 	}
 	return false
 }
+
+var utf8BOM = []byte{0xef, 0xbb, 0xbf}
 
 var yamlLine = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 
@@ -91,7 +103,14 @@ var yamlLine = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 func Decode(file string, data []byte) (*Plan, Problems) {
 	d := &decoder{file: file, pos: positions{}}
 	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	// yaml.v3 skips one byte-order mark; an editor that added a second one
+	// would shift every column of the first line. Marks take no column in
+	// an editor, so all of them are skipped (the hash stays the file's).
+	src := data
+	for bytes.HasPrefix(src, utf8BOM) {
+		src = src[len(utf8BOM):]
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
 			d.add(Pos{File: file, Line: 1, Column: 1}, "", "plan is empty", "start from one of the plans in examples/, or run `wavectl schema` for the format")
@@ -325,6 +344,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		dur, err := time.ParseDuration(n.Value)
 		if err != nil || dur < 0 {
 			d.add(d.at(n), path, fmt.Sprintf("%s: %q is not a duration", nameOf(path), n.Value), "write durations like 90s, 20m or 1h30m")
+			return
+		}
+		if dur > MaxDuration {
+			d.add(d.at(n), path, fmt.Sprintf("%s: %s is longer than the %s a plan's durations may be", nameOf(path), n.Value, Duration(MaxDuration)), "no step, hook or check takes a week; write it in hours, e.g. 36h")
 			return
 		}
 		v.SetInt(int64(dur))

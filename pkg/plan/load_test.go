@@ -472,6 +472,19 @@ waves:
 			},
 		},
 		{
+			name: "an http:// vCenter URL draws a warning at its line, as it sends the password in clear text",
+			yaml: strings.Replace(header, "https://vc.example", "http://vc.example", 1) + target + `applications: [{name: app, strategy: remediate, vms: [a-01]}]
+waves: [{name: w1, applications: [app]}]
+`,
+			check: func(t *testing.T, r result) {
+				r.valid(t)
+				pr := r.has(t, plan.SeverityWarning, "vcenter lab: http:// sends the login, password included, across the network in clear text", "--insecure-http")
+				if pr.Pos.Line != 5 {
+					t.Errorf("warning at line %d, want 5 (the url)", pr.Pos.Line)
+				}
+			},
+		},
+		{
 			name: "a critical application affecting no users draws a warning",
 			yaml: header + target + `applications: [{name: app, strategy: remediate, criticality: critical, vms: [a-01]}]
 waves: [{name: w1, applications: [app]}]
@@ -643,4 +656,18 @@ waves: [{name: w1, applications: [app]}]
 			t.Errorf("want one warning about missing.ova, got:\n%s", probs)
 		}
 	})
+}
+
+func TestByteOrderMarksShiftNoPosition(t *testing.T) {
+	body := header + target + "applications: [{name: app, strategy: remediate, vms: [a-01]}]\nwaves: [{name: w1, applications: [app]}]\n"
+	for _, marks := range []string{"", "\ufeff", "\ufeff\ufeff", "\ufeff\ufeff\ufeff"} {
+		p, probs, err := plan.Load("plan.yaml", []byte(marks+strings.Replace(body, "apiVersion", "apiVersio", 1)))
+		if err == nil || p == nil {
+			t.Fatalf("%d marks: the misspelt field was not found", len(marks)/3)
+		}
+		pr := probs[0]
+		if pr.Line != 1 || pr.Column != 1 || !strings.Contains(pr.Message, `"apiVersio"`) {
+			t.Errorf("%d marks: %s, want the misspelt apiVersio at 1:1", len(marks)/3, pr)
+		}
+	}
 }

@@ -173,13 +173,14 @@ type Application struct {
 // mapping; the sizes, when given, feed capacity checks and the simulator.
 type VMRef struct {
 	Name       string   `yaml:"name" req:"true" doc:"VM name in the source vCenter."`
-	CPUs       int      `yaml:"cpus" min:"1" doc:"vCPUs, when known."`
-	MemoryMB   int      `yaml:"memoryMB" min:"1" doc:"Memory in MB, when known."`
+	CPUs       int      `yaml:"cpus" min:"1" max:"768" doc:"vCPUs, when known."`
+	MemoryMB   int      `yaml:"memoryMB" min:"1" max:"25165824" doc:"Memory in MB, when known."`
 	DisksGB    []int    `yaml:"disksGB" doc:"Disk sizes in GB, when known."`
 	Networks   []string `yaml:"networks" doc:"Source networks, when known."`
 	PowerState string   `yaml:"powerState" enum:"poweredOn,poweredOff" doc:"Power state, when known (default poweredOn)."`
 	GuestID    string   `yaml:"guestId" doc:"vSphere guest OS id, when known."`
 	Hardware   string   `yaml:"hardwareVersion" pattern:"^vmx-[0-9]+$" hint:"write hardware versions as vmx-NN, e.g. vmx-19" doc:"Hardware version, when known (e.g. vmx-13)."`
+	ManagedBy  string   `yaml:"managedBy" doc:"The vSphere solution that manages this VM (config.managedBy's extension key, e.g. com.vmware.vim.eam), written only when its owner agreed to the move: plan flags, and apply refuses to change, a VM that vCenter reports managed unless this names that solution."`
 }
 
 // FromScalar lets a VM be written as its bare name.
@@ -188,8 +189,8 @@ func (v *VMRef) FromScalar(s string) { v.Name = s }
 // Server is a physical server to virtualise.
 type Server struct {
 	Name     string   `yaml:"name" req:"true" doc:"Name of the VM to create (usually the server's hostname)."`
-	CPUs     int      `yaml:"cpus" req:"true" min:"1" doc:"vCPUs."`
-	MemoryMB int      `yaml:"memoryMB" req:"true" min:"4" doc:"Memory in MB."`
+	CPUs     int      `yaml:"cpus" req:"true" min:"1" max:"768" doc:"vCPUs."`
+	MemoryMB int      `yaml:"memoryMB" req:"true" min:"4" max:"25165824" doc:"Memory in MB."`
 	DisksGB  []int    `yaml:"disksGB" req:"true" doc:"Disk sizes in GB, boot disk first."`
 	Networks []string `yaml:"networks" doc:"Source networks its NICs sit on, mapped through target.networks (default: one NIC on the first mapped network)."`
 	GuestID  string   `yaml:"guestId" doc:"vSphere guest OS id (default otherLinux64Guest)."`
@@ -209,8 +210,8 @@ type Customization struct {
 // Remediation says what to change on a VM that stays.
 type Remediation struct {
 	HardwareVersion string            `yaml:"hardwareVersion" pattern:"^vmx-[0-9]+$" hint:"write hardware versions as vmx-NN, e.g. vmx-19" doc:"Hardware version to upgrade to, e.g. vmx-19."`
-	CPUs            int               `yaml:"cpus" min:"1" doc:"New vCPU count."`
-	MemoryMB        int               `yaml:"memoryMB" min:"4" doc:"New memory in MB."`
+	CPUs            int               `yaml:"cpus" min:"1" max:"768" doc:"New vCPU count."`
+	MemoryMB        int               `yaml:"memoryMB" min:"4" max:"25165824" doc:"New memory in MB."`
 	Networks        map[string]string `yaml:"networks" doc:"NIC remap for this application, on top of the target's networks."`
 }
 
@@ -218,8 +219,8 @@ type Remediation struct {
 type Replacement struct {
 	Template string `yaml:"template" req:"true" doc:"Template the replacement VM is cloned from."`
 	Name     string `yaml:"name" req:"true" doc:"Name of the replacement VM."`
-	CPUs     int    `yaml:"cpus" min:"1" doc:"vCPUs (default: the template's)."`
-	MemoryMB int    `yaml:"memoryMB" min:"4" doc:"Memory in MB (default: the template's)."`
+	CPUs     int    `yaml:"cpus" min:"1" max:"768" doc:"vCPUs (default: the template's)."`
+	MemoryMB int    `yaml:"memoryMB" min:"4" max:"25165824" doc:"Memory in MB (default: the template's)."`
 }
 
 // Window is a change window. Work starts only inside it.
@@ -248,6 +249,18 @@ type Conveyor struct {
 	OnFailure    string     `yaml:"onFailure" enum:"continue,stop" doc:"When an application fails: go on with the next (default continue) or stop."`
 	Target       *Placement `yaml:"target" doc:"Overrides of the plan's target for conveyor applications."`
 }
+
+// What vSphere holds, from VMware's Configuration Maximums for vSphere 8.0
+// (the cpus and memoryMB fields carry the first two as max tags): a plan
+// value beyond them would only fail at apply time, or, in the simulator,
+// hang it.
+const (
+	MaxVCPUs    = 768                // virtual CPUs per VM
+	MaxMemoryMB = 24 << 20           // 24 TB of memory per VM
+	MaxDiskGB   = 62 << 10           // 62 TB, the largest virtual disk
+	MaxNameLen  = 80                 // characters in a VM's name (vCenter's limit)
+	MaxDuration = 7 * 24 * time.Hour // any duration a plan gives: sums of them cannot overflow
+)
 
 // Duration is a time.Duration written as "90s", "20m" or "1h30m".
 type Duration time.Duration

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/wavectl/wavectl/pkg/term"
 )
 
 // Severity tells errors, which make a plan invalid, from warnings.
@@ -38,10 +40,14 @@ type Problem struct {
 	Hint     string   `json:"hint,omitempty"`
 }
 
+// String is the problem as "file:line:col: severity: message" and its
+// hint. A message or hint quotes what the plan holds; control characters
+// in it are escaped (package term) so that printing a problem cannot act on a
+// terminal.
 func (p Problem) String() string {
-	s := fmt.Sprintf("%s: %s: %s", p.Pos, p.Severity, p.Message)
+	s := fmt.Sprintf("%s: %s: %s", term.Escape(p.Pos.String()), p.Severity, term.Escape(p.Message))
 	if p.Hint != "" {
-		s += "\n    hint: " + p.Hint
+		s += "\n    hint: " + term.Escape(p.Hint)
 	}
 	return s
 }

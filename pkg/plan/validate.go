@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // Validate checks a decoded and resolved plan for everything the decoder
@@ -58,9 +61,11 @@ func (v *validator) vcenters() {
 		path := fmt.Sprintf("vcenters[%s].url", name)
 		u, err := url.Parse(vc.URL)
 		if vc.URL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
-			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, redact(vc.URL))
+			v.errorf(path, "write it as https://HOST/sdk; credentials go in --username/--password or GOVC_USERNAME/GOVC_PASSWORD, never in the plan", "vcenter %s: %q is not an http(s) URL", name, redact.URL(vc.URL))
 		} else if err == nil && u.User != nil {
 			v.errorf(path, "remove the user:password@ part and pass credentials with --username/--password or GOVC_USERNAME/GOVC_PASSWORD", "vcenter %s: the URL carries credentials; a plan must never hold them", name)
+		} else if err == nil && u.Scheme == "http" {
+			v.warnf(path, "write https://; wavectl refuses http:// unless --insecure-http is given (labs only)", "vcenter %s: http:// sends the login, password included, across the network in clear text", name)
 		}
 		if vc.Insecure && (vc.Thumbprint != "" || vc.CAFile != "") {
 			v.warnf(fmt.Sprintf("vcenters[%s].insecure", name), "drop insecure: the thumbprint or CA file already lets wavectl trust the certificate", "vcenter %s: insecure is set together with a thumbprint or CA file", name)
@@ -156,6 +161,9 @@ func (v *validator) applications() {
 			if name == "" {
 				return
 			}
+			if why := badName(name); why != "" {
+				v.errorf(at, "rename it in vCenter first, or leave it out of the plan", "VM name %q %s", name, why)
+			}
 			if other, dup := unitNames[name]; dup {
 				v.errorf(at, "a VM belongs to one application; remove it from one of them", "VM %q is listed by both %s and %s", name, other, a.Name)
 				return
@@ -175,6 +183,7 @@ func (v *validator) applications() {
 				continue
 			}
 			claim(vm.Name, at)
+			v.disks(at, vm.DisksGB)
 			v.mapped(at, a, vm.Networks)
 		}
 		for j, s := range a.Servers {
@@ -184,11 +193,7 @@ func (v *validator) applications() {
 				continue
 			}
 			claim(s.Name, at+".name")
-			for k, gb := range s.DisksGB {
-				if gb <= 0 {
-					v.errorf(fmt.Sprintf("%s.disksGB[%d]", at, k), "give each disk's size in GB, e.g. [100, 500]", "disk size must be positive, not %d", gb)
-				}
-			}
+			v.disks(at, s.DisksGB)
 			if s.DisksGB != nil && len(s.DisksGB) == 0 {
 				v.errorf(at+".disksGB", "list the disks' sizes in GB, boot disk first", "server %s has no disks", s.Name)
 			}
@@ -207,6 +212,33 @@ func (v *validator) applications() {
 			claim(a.Replacement.Name, path+".replacement.name")
 		}
 	}
+}
+
+// disks checks disk sizes: positive, and no larger than a virtual disk
+// can be.
+func (v *validator) disks(at string, gbs []int) {
+	for k, gb := range gbs {
+		switch {
+		case gb <= 0:
+			v.errorf(fmt.Sprintf("%s.disksGB[%d]", at, k), "give each disk's size in GB, e.g. [100, 500]", "disk size must be positive, not %d", gb)
+		case gb > MaxDiskGB:
+			v.errorf(fmt.Sprintf("%s.disksGB[%d]", at, k), "a virtual disk holds at most 62 TB; split the data over several disks", "disk size %d GB is larger than the %d GB vSphere allows", gb, MaxDiskGB)
+		}
+	}
+}
+
+// badName says why vSphere (or its simulator) cannot hold a VM of that
+// name, or returns "".
+func badName(name string) string {
+	switch {
+	case strings.ContainsAny(name, `/\`):
+		return "holds '/' or '\\', which inventory paths read as folder separators"
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) >= 0:
+		return "holds a control character"
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return fmt.Sprintf("is longer than the %d characters vCenter allows", MaxNameLen)
+	}
+	return ""
 }
 
 // mapped checks that every network a VM or server sits on has a target
@@ -536,13 +568,4 @@ func (v *validator) windows() {
 	if p.Conveyor != nil {
 		check("conveyor.window", "conveyor", p.Conveyor.Window)
 	}
-}
-
-// redact hides anything before an '@' in a URL-like string, so that a
-// password written into a plan by mistake is not repeated in a message.
-func redact(u string) string {
-	if i := strings.LastIndex(u, "@"); i >= 0 {
-		return "***@" + u[i+1:]
-	}
-	return u
 }

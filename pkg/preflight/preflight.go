@@ -294,6 +294,10 @@ func (c *checker) sourceVM(a *plan.Application, j int, ref *plan.VMRef, src, tgt
 		return
 	}
 	c.sum.SourceFound++
+	if vm.ManagedBy != "" && vm.ManagedBy != ref.ManagedBy {
+		c.errorf(path, fmt.Sprintf("leave it out of the plan; or, only with the solution owner's agreement, add managedBy: %s to this VM", vm.ManagedBy),
+			"VM %s is managed by the vSphere solution %s (config.managedBy): no migration may change it unless the plan says so for this VM", vm.Name, vm.ManagedBy)
+	}
 	nets := map[string]string{}
 	for k, v := range a.Resolved.Networks {
 		nets[k] = v

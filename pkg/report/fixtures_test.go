@@ -225,7 +225,7 @@ func failedState(t *testing.T) *state.State {
 	p.Status, p.Reason, p.SkippedFor, p.Ended = state.Skipped, "skipped: it depends on care-case-mgmt, which failed", "care-case-mgmt", a.Ended
 	move(st, "care-reporting", end, 3*time.Minute)
 	c := move(st, "meals-on-wheels", windowStart, 2*time.Minute)
-	c = move(st, "fax-gateway", c, 2*time.Minute)
+	move(st, "fax-gateway", c, 2*time.Minute)
 	endRun(st, r, a.Ended.Add(time.Second), "failed", "not every application moved: care-case-mgmt, carers-portal")
 	return st
 }

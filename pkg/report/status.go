@@ -6,11 +6,11 @@ package report
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 )
@@ -318,7 +318,7 @@ func addCounts(to *Counts, c Counts) {
 }
 
 func runView(run *state.Run, now time.Time) *RunView {
-	v := &RunView{Command: run.Command, Args: redactArgs(run.Args), Host: run.Host, User: run.User, PID: run.PID,
+	v := &RunView{Command: run.Command, Args: redact.Args(run.Args), Host: run.Host, User: run.User, PID: run.PID,
 		Started: run.Started, Ended: run.Ended, Result: run.Result, Note: run.Note}
 	v.Duration = span(&run.Started, run.Ended, now)
 	return v
@@ -528,47 +528,6 @@ func tailLines(out string, n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return lines
-}
-
-// redactArgs blanks what a recorded command line must not show: a
-// password flag's value and credentials in a URL.
-func redactArgs(args []string) []string {
-	if args == nil {
-		return nil
-	}
-	out := slices.Clone(args)
-	for i := 0; i < len(out); i++ {
-		a := out[i]
-		switch {
-		case a == "--password" && i+1 < len(out):
-			out[i+1] = "REDACTED"
-			i++
-		case strings.HasPrefix(a, "--password="):
-			out[i] = "--password=REDACTED"
-		default:
-			out[i] = redactURL(a)
-		}
-	}
-	return out
-}
-
-// redactURL blanks the user:password@ part of anything that looks like a
-// URL (govc accepts user:pass@host).
-func redactURL(s string) string {
-	at := strings.LastIndex(s, "@")
-	if at < 0 {
-		return s
-	}
-	start := strings.Index(s, "://")
-	if start < 0 || start > at {
-		start = strings.LastIndex(s[:at], "=") // --url=user:pass@host
-	} else {
-		start += 2
-	}
-	if !strings.Contains(s[start+1:at], ":") {
-		return s
-	}
-	return s[:start+1] + "REDACTED@" + s[at+1:]
 }
 
 // sameFile reports whether two paths name the same file, as far as their

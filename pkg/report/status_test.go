@@ -216,7 +216,7 @@ func TestAFailedHookShowsItsExitCodeAndLastLines(t *testing.T) {
 		t.Errorf("totals %+v", r.Totals)
 	}
 	var buf bytes.Buffer
-	WriteText(&buf, r, false)
+	_ = WriteText(&buf, r, false)
 	out := buf.String()
 	for _, want := range []string{"pre hook `./drain.sh`: exit 3", "      | three\n", "      | load balancer refused: pool busy\n"} {
 		if !strings.Contains(out, want) {
@@ -232,24 +232,14 @@ func TestCredentialsInARecordedCommandLineAreNotShown(t *testing.T) {
 	r := Status(hookState(), time.Now())
 	data, _ := json.Marshal(r)
 	var buf bytes.Buffer
-	WriteText(&buf, r, true)
+	_ = WriteText(&buf, r, true)
 	for _, secret := range []string{"s3cret", "admin:pw"} {
 		if bytes.Contains(data, []byte(secret)) || strings.Contains(buf.String(), secret) {
 			t.Errorf("%q shows in the report", secret)
 		}
 	}
-	if !strings.Contains(buf.String(), "--url=https://REDACTED@vc.example/sdk") {
+	if !strings.Contains(buf.String(), "--url=https://admin:***@vc.example/sdk") {
 		t.Errorf("URL not shown redacted:\n%s", buf.String())
-	}
-	for in, want := range map[string]string{
-		"user:pw@vc.example":       "REDACTED@vc.example",
-		"https://vc.example/sdk":   "https://vc.example/sdk",
-		"alice@example.gov":        "alice@example.gov",
-		"--vcenter=lab=u:p@vc.lab": "--vcenter=lab=REDACTED@vc.lab",
-	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 
@@ -338,7 +328,7 @@ func TestASimulatedRunIsRehearsedAgainNotCarriedOn(t *testing.T) {
 		t.Errorf("a done application of a rehearsal has next %+v", n)
 	}
 	var buf bytes.Buffer
-	WriteText(&buf, r, false)
+	_ = WriteText(&buf, r, false)
 	if !strings.Contains(buf.String(), "why: step relocate of ccm-app-02: Insufficient disk space") {
 		t.Errorf("the reason is not shown:\n%s", buf.String())
 	}

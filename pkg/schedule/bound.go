@@ -61,7 +61,7 @@ func LowerBound(s *Schedule, hosts map[string]int) Bound {
 		}
 		wb := l.bound(w.Name, w.Apps)
 		b.Waves = append(b.Waves, wb)
-		waves += wb.Bound
+		waves = sat(waves, wb.Bound)
 	}
 	b.Total, b.Binding = waves, "waves back to back"
 	if len(s.Waves) == 1 && len(b.Waves) == 1 {
@@ -74,7 +74,7 @@ func LowerBound(s *Schedule, hosts map[string]int) Bound {
 			l.add(a)
 			all.add(a)
 			d := appSpan(a)
-			sum += d
+			sum = sat(sum, d)
 			longest = max(longest, d)
 		}
 		inFlight := max(c.InFlight, 1)
@@ -112,16 +112,16 @@ func newLoad(s *Schedule, hosts map[string]int) *load {
 
 func (l *load) add(a *App) {
 	for _, c := range unitChains(a) {
-		l.total += c
+		l.total = sat(l.total, c)
 		t := a.Target
 		if t.Datastore != "" {
-			l.ds[t.Datastore] += c
+			l.ds[t.Datastore] = sat(l.ds[t.Datastore], c)
 		}
 		switch {
 		case t.Host != "":
-			l.cluster["host "+t.Host] += c
+			l.cluster["host "+t.Host] = sat(l.cluster["host "+t.Host], c)
 		case t.Cluster != "":
-			l.cluster[t.Cluster] += c
+			l.cluster[t.Cluster] = sat(l.cluster[t.Cluster], c)
 		}
 	}
 }
@@ -189,7 +189,7 @@ func unitChains(a *App) []time.Duration {
 		if _, ok := sum[k]; !ok {
 			order = append(order, k)
 		}
-		sum[k] += time.Duration(st.Estimate)
+		sum[k] = sat(sum[k], time.Duration(st.Estimate))
 	}
 	out := make([]time.Duration, 0, len(order))
 	for _, k := range order {
@@ -208,7 +208,7 @@ func appSpan(a *App) time.Duration {
 	sum := map[key]time.Duration{}
 	for _, st := range a.Steps {
 		if !st.Deferred {
-			sum[key{st.Phase, st.Unit}] += time.Duration(st.Estimate)
+			sum[key{st.Phase, st.Unit}] = sat(sum[key{st.Phase, st.Unit}], time.Duration(st.Estimate))
 		}
 	}
 	phase := map[int]time.Duration{}
@@ -217,7 +217,7 @@ func appSpan(a *App) time.Duration {
 	}
 	var total time.Duration
 	for _, d := range phase {
-		total += d
+		total = sat(total, d)
 	}
 	return total
 }
@@ -236,7 +236,7 @@ func longestChain(apps []*App) (time.Duration, string) {
 				start, from = f, d
 			}
 		}
-		finish[a.Name] = start + appSpan(a)
+		finish[a.Name] = sat(start, appSpan(a))
 		via[a.Name] = from
 		if finish[a.Name] > best {
 			best, last = finish[a.Name], a.Name

@@ -206,8 +206,8 @@ func (s *Schedule) totals() {
 		}
 	}
 	for _, w := range s.Waves {
-		waves += time.Duration(w.Estimate)
-		wavesP90 += time.Duration(w.EstimateP90)
+		waves = sat(waves, time.Duration(w.Estimate))
+		wavesP90 = sat(wavesP90, time.Duration(w.EstimateP90))
 		add(w.Apps)
 	}
 	s.Totals.Estimate, s.Totals.EstimateP90 = Seconds(waves), Seconds(wavesP90)
@@ -332,7 +332,7 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 b
 		if p90 {
 			d = st.EstimateP90
 		}
-		phases[st.Phase][st.Unit] += time.Duration(d)
+		phases[st.Phase][st.Unit] = sat(phases[st.Phase][st.Unit], time.Duration(d))
 	}
 	sort.Ints(phaseOrder)
 	for _, ph := range phaseOrder {

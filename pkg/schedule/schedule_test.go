@@ -1,6 +1,7 @@
 package schedule_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +173,35 @@ waves: [{name: w1, applications: [fax]}]
 	last := a.Steps[len(a.Steps)-1]
 	if last.Kind != plan.StepDecommission || !last.Deferred {
 		t.Errorf("last step = %+v, want a deferred decommission", last.Step)
+	}
+}
+
+func TestEstimatesTooLargeToAddUpStillWarnInsteadOfWrappingRound(t *testing.T) {
+	// Two waves of 2,000 VMs, every step a week (the longest a plan may
+	// say), one at a time: together more than a time.Duration holds.
+	var a, b strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&a, "a-%d, ", i)
+		fmt.Fprintf(&b, "b-%d, ", i)
+	}
+	kinds := "{snapshot: 168h, power-off: 168h, upgrade-hardware: 168h, reconfigure: 168h, relocate: 168h, power-on: 168h, verify: 168h, remove-snapshot: 168h, record-state: 168h}"
+	s, probs := compile(t, `estimates: `+kinds+`
+limits: {concurrency: 1}
+applications:
+  - {name: a, strategy: remediate, vms: [`+a.String()+`], remediate: {hardwareVersion: vmx-19}}
+  - {name: b, strategy: remediate, vms: [`+b.String()+`], remediate: {hardwareVersion: vmx-19}}
+waves:
+  - {name: w1, applications: [a], window: {start: "2027-03-06T20:00:00Z", end: "2027-03-07T06:00:00Z"}}
+  - {name: w2, applications: [b]}
+`)
+	w1 := time.Duration(s.Waves[0].Estimate)
+	if w1 < 100*365*24*time.Hour {
+		t.Errorf("wave w1 estimated at %v, want centuries", w1)
+	}
+	if got := time.Duration(s.Totals.Estimate); got < w1 {
+		t.Errorf("the run is estimated at %v, less than its first wave's %v: the sum wrapped round", got, w1)
+	}
+	if len(probs) != 1 || !strings.Contains(probs[0].Message, "wave w1 is estimated at") {
+		t.Errorf("problems = %v, want the window warning", probs)
 	}
 }

@@ -68,7 +68,7 @@ func (ts tasks) run(caps map[string]int) time.Duration {
 			for _, r := range t.res {
 				used[r]++
 			}
-			t.start, t.end = now, now+t.dur
+			t.start, t.end = now, sat(now, t.dur)
 			heap.Push(running, endItem{t.end, i})
 		}
 		ready = kept

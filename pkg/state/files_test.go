@@ -188,12 +188,16 @@ func TestAFileEditedAndVouchedForReads(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	st, _ := Read(path)
 	edited := bytes.Replace(data, []byte(`"planFile": "plans/crown-hosting.yaml"`), []byte(`"planFile": "moved.yaml"`), 1)
-	os.WriteFile(path, edited, 0o600)
+	if err := os.WriteFile(path, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Read(path); err == nil {
 		t.Fatal("an edited file reads")
 	}
 	vouched := regexp.MustCompile(`"checksum": "[^"]*"`).ReplaceAll(edited, []byte(`"checksum": ""`))
-	os.WriteFile(path, vouched, 0o600)
+	if err := os.WriteFile(path, vouched, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	got, err := Read(path)
 	if err != nil {
 		t.Fatalf("a file with an empty checksum: %v", err)
@@ -413,7 +417,7 @@ func TestRebuildIgnoresALineCutShortByACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString(`{"type":"step","serial":99,"app":"app-00","unit":"app00-vm-0`)
+	_, _ = f.WriteString(`{"type":"step","serial":99,"app":"app-00","unit":"app00-vm-0`)
 	f.Close()
 	st, err := Rebuild(path)
 	if err != nil {
@@ -433,7 +437,7 @@ func TestTheNextStoreCarriesOnAfterALineCutShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString(`{"type":"step","serial":99,"app":"app-00","unit":"app00-vm-0`)
+	_, _ = f.WriteString(`{"type":"step","serial":99,"app":"app-00","unit":"app00-vm-0`)
 	f.Close()
 	s, err := Open(path)
 	if err != nil {

@@ -22,8 +22,14 @@ import (
 // unusable one is a *CorruptError (saying whether the backup or the journal
 // beside it can stand in); one from a newer wavectl is a *VersionError; a
 // journal whose lines since the file cannot be applied is a *JournalError.
+//
+// What it returns holds no credential, even when an older wavectl
+// recorded one (see scrub); the file itself is cleaned by Open.
 func Read(path string) (*State, error) {
 	st, _, err := read(path)
+	if st != nil {
+		scrub(st)
+	}
 	return st, err
 }
 

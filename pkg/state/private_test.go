@@ -27,7 +27,7 @@ func TestALinkPlantedBesideTheStateIsNeverFollowed(t *testing.T) {
 				var l *RunLock
 				l, err = Lock(path, "apply")
 				if err == nil {
-					l.Unlock()
+					_ = l.Unlock()
 				}
 			} else {
 				var s *File
@@ -58,13 +58,15 @@ func TestAnExistingJournalAndLockAreMadePrivate(t *testing.T) {
 		if err := os.WriteFile(path+suffix, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		os.Chmod(path+suffix, 0o644)
+		if err := os.Chmod(path+suffix, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l, err := Lock(path, "apply")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Unlock()
+	defer func() { _ = l.Unlock() }()
 	s, err := Create(path, bigState(1, 1))
 	if err != nil {
 		t.Fatal(err)

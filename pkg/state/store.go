@@ -251,7 +251,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-
+	scrubbed := scrub(st)
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
@@ -260,6 +260,12 @@ func Open(path string) (*File, error) {
 	s.last, _ = os.Stat(path)
 	// A record the journal carried past the file is written whole soon.
 	s.fileSerial = fileSerial
+	if scrubbed {
+		if err := s.rewriteScrubbed(); err != nil {
+			return nil, err
+		}
+		s.fileSerial = st.Serial
+	}
 	s.j.queueState(raw, st.Serial, st.Updated)
 	go s.writer()
 	return s, nil
@@ -410,7 +416,7 @@ func (s *File) writer() {
 					timer.Stop()
 				}
 				s.flush()
-				s.checkpoint()
+				_ = s.checkpoint() // a failure is kept for Close and retried at the next one
 				return
 			}
 			s.flush()
@@ -421,7 +427,7 @@ func (s *File) writer() {
 			continue // with every 0, each commit checkpointed already
 		}
 		if wait := s.every - time.Since(s.lastCheckpoint); wait <= 0 {
-			s.checkpoint()
+			_ = s.checkpoint() // as above
 		} else if due == nil {
 			timer = time.NewTimer(wait)
 			due = timer.C

@@ -529,7 +529,9 @@ func TestBadFilesGiveTheirOwnErrors(t *testing.T) {
 func TestATruncatedFileIsLocatedAtItsEnd(t *testing.T) {
 	data := []byte("{\n  \"formatVersion\": 1,\n  \"plan\": \"p\",\n  \"runs\": [")
 	path := filepath.Join(t.TempDir(), "p.state.json")
-	os.WriteFile(path, data, 0o600)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, err := Read(path)
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.Line != 4 || ce.Col != 11 {

@@ -74,6 +74,9 @@ func recordState() Action {
 			if err != nil {
 				return err
 			}
+			if err := notManaged(rt, vm); err != nil {
+				return err
+			}
 			rec := record(vm)
 			b, _ := json.Marshal(rec)
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRecordState, MarkerRecorded, string(b))); err != nil {
@@ -110,6 +113,26 @@ func recordState() Action {
 			return nil
 		},
 	}
+}
+
+// notManaged refuses a source VM that a vSphere solution manages (vCLS,
+// Workload Management, NSX, SRM placeholders: config.managedBy) unless the
+// plan names that solution on this VM. Record-state is the first step of
+// every strategy to touch a source VM, so nothing is changed before.
+func notManaged(rt *Runtime, vm *vsphere.VM) error {
+	if vm.ManagedBy == "" {
+		return nil
+	}
+	where := ""
+	for j, ref := range rt.App.VMs {
+		if ref != nil && ref.Name == rt.Unit {
+			if ref.ManagedBy == vm.ManagedBy {
+				return nil
+			}
+			where = fmt.Sprintf(" (applications[%d].vms[%d])", rt.App.Index, j)
+		}
+	}
+	return fmt.Errorf("VM %s is managed by the vSphere solution %s (config.managedBy): wavectl changes no such VM unless the plan says so; leave it out of the plan, or, only with the solution owner's agreement, add managedBy: %s to it%s", vm.Name, vm.ManagedBy, vm.ManagedBy, where)
 }
 
 // snapshot: wavectl-<plan> on the remediated VM. Check: it is there.

@@ -355,9 +355,15 @@ func at(t *testing.T, inv map[string]*vmState, path string) *vmState {
 	return vm
 }
 
-func dialOK(t *testing.T, ip string, port int) {
+// dialOK dials a guest's port as the TCP checks do, through the
+// simulator's dialer: on a machine where another process (another test
+// run) already serves that loopback address and port, the simulator
+// listens on another port and its dialer knows which.
+func dialOK(t *testing.T, w *world, ip string, port int) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, strconv.Itoa(port)), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := w.sim.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 	if err != nil {
 		t.Errorf("dial %s:%d: %v", ip, port, err)
 		return
@@ -448,7 +454,7 @@ func TestRedeployClonesPowersOnVerifiesAndSupersedesTheOldVM(t *testing.T) {
 			t.Errorf("new web-01 has NICs %v, %d vCPU, %d MB: want the old VM's App-DMZ remapped to pg-dmz, 2 vCPU, 3072 MB", vm.Networks, vm.CPUs, vm.MemoryMB)
 		}
 		wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "redep", "wavectl.source": "web-01", "wavectl.step": "power-on"})
-		dialOK(t, vm.IP, 18002)
+		dialOK(t, w, vm.IP, 18002)
 		old := at(t, inv, "/DC-OLD/vm/web-01")
 		if old.Power != "poweredOff" {
 			t.Errorf("old web-01 is %s", old.Power)
@@ -477,7 +483,7 @@ func TestRemediateRelocatesUpgradesAndResizesAndLeavesNoSnapshot(t *testing.T) {
 		if app.Power != "poweredOn" || !slices.Equal(app.Networks, []string{"pg-app", "pg-dmz"}) {
 			t.Errorf("app-01 is %s on %v: want on, NICs remapped to pg-app, pg-dmz", app.Power, app.Networks)
 		}
-		dialOK(t, app.IP, 18003)
+		dialOK(t, w, app.IP, 18003)
 		if batch := at(t, inv, "/DC1/vm/moved/apps/batch-01"); batch.Power != "poweredOff" {
 			t.Errorf("batch-01 was off before the move and is %s after", batch.Power)
 		}
@@ -496,13 +502,13 @@ func TestVirtualiseCreatesOrImportsTheServersAsVMs(t *testing.T) {
 			t.Errorf("phys-01: %+v", *vm)
 		}
 		wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "virt", "wavectl.source": "phys-01"})
-		dialOK(t, vm.IP, 18001)
+		dialOK(t, w, vm.IP, 18001)
 		img := at(t, inv, "/DC1/vm/migrated/phys-02")
 		if img.Power != "poweredOn" || img.CPUs != 2 || img.MemoryMB != 2048 || !slices.Equal(img.DisksGB, []int{1}) || !slices.Equal(img.Networks, []string{"pg-app"}) {
 			t.Errorf("phys-02 (imported): %+v", *img)
 		}
 		wantMarkers(t, img, map[string]string{"wavectl.source": "phys-02"})
-		dialOK(t, img.IP, 18001)
+		dialOK(t, w, img.IP, 18001)
 		// An OVF network of the image's own naming takes the portgroup of
 		// the server's NIC in its place.
 		if vm := at(t, inv, "/DC1/vm/migrated/phys-03"); !slices.Equal(vm.Networks, []string{"pg-dmz"}) {
@@ -519,7 +525,7 @@ func TestReplaceDeploysTheReplacementAndRetiresTheOldVM(t *testing.T) {
 			t.Errorf("fax-gw-01: %+v", *vm)
 		}
 		wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "repl", "wavectl.source": "fax-gw-01"})
-		dialOK(t, vm.IP, 18004)
+		dialOK(t, w, vm.IP, 18004)
 		old := at(t, inv, "/DC-OLD/vm/wavectl-retired/fax-01")
 		if old.Power != "poweredOff" {
 			t.Errorf("retired fax-01 is %s", old.Power)

@@ -8,13 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/vmware/govmomi/ovf/importer"
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -195,29 +192,17 @@ func importImage() Action {
 // networks often carry a tool's own names, "bridged" say). Networks the
 // OVF does not declare are left out of the mapping.
 func imageNetworks(rt *Runtime, s *plan.Server, img string) (map[string]string, error) {
-	var archive importer.Archive = &importer.FileArchive{Path: img}
-	ovfPath := img
-	if strings.EqualFold(filepath.Ext(img), ".ova") {
-		archive, ovfPath = &importer.TapeArchive{Path: img}, "*.ovf"
-	}
-	data, err := importer.ReadOvf(ovfPath, archive)
+	names, err := vsphere.OVFNetworks(img)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: read image %s: %w", s.Name, img, err)
 	}
-	env, err := importer.ReadEnvelope(data)
-	if err != nil {
-		return nil, fmt.Errorf("server %s: image %s: %w", s.Name, img, err)
-	}
 	nets, nics := networks(rt.App), serverNetworks(rt, s)
 	out := map[string]string{}
-	if env.Network == nil {
-		return out, nil
-	}
-	for i, n := range env.Network.Networks {
-		if to, ok := nets[n.Name]; ok && to != "" {
-			out[n.Name] = to
+	for i, n := range names {
+		if to, ok := nets[n]; ok && to != "" {
+			out[n] = to
 		} else if i < len(nics) {
-			out[n.Name] = nics[i]
+			out[n] = nics[i]
 		}
 	}
 	return out, nil
@@ -274,6 +259,20 @@ func cloneVM() Action {
 				}
 				tplName, spec.Name = a.Replacement.Template, a.Replacement.Name
 				spec.CPUs, spec.MemoryMB = a.Replacement.CPUs, a.Replacement.MemoryMB
+				// The old VMs are retired after this: refuse a managed one
+				// before anything is deployed for it.
+				for _, ref := range a.VMs {
+					if ref == nil {
+						continue
+					}
+					one := *rt
+					one.Unit, one.Outputs = ref.Name, map[string]string{}
+					if _, old, err := sourceVM(ctx, &one); err == nil {
+						if err := notManaged(&one, old); err != nil {
+							return err
+						}
+					}
+				}
 			}
 			tpl, err := template(ctx, rt, tplName)
 			if err != nil {
@@ -287,6 +286,9 @@ func cloneVM() Action {
 				// the portgroup the old VM's NIC in that place maps to.
 				_, old, err := sourceVM(ctx, rt)
 				if err != nil {
+					return err
+				}
+				if err := notManaged(rt, old); err != nil {
 					return err
 				}
 				spec.CPUs, spec.MemoryMB = old.CPUs, old.MemoryMB

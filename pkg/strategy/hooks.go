@@ -2,8 +2,11 @@ package strategy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // HookOutputLimit bounds the output kept of one hook command: the last
@@ -22,8 +26,10 @@ const HookOutputLimit = 16 << 10
 type HookRecorder func(kind, unit, command string, exitCode int, output string, err error, started, ended time.Time)
 
 // ShellHooks runs hook commands with /bin/sh -c, one after another, each
-// within the hooks' timeout (its whole process group is killed when it
-// runs over). Commands run in Dir (the plan file's folder) with the
+// within the hooks' timeout. When a command ends (or runs over), whatever
+// it started is killed: its process group, and on Linux every process
+// carrying its WAVECTL_HOOK_RUN marker, setsid children included (see
+// endHook). Commands run in Dir (the plan file's folder) with the
 // process's environment plus:
 //
 //	WAVECTL_PLAN, WAVECTL_APP, WAVECTL_STRATEGY, WAVECTL_WAVE (empty on
@@ -169,33 +175,34 @@ func (h *ShellHooks) timeout(hooks *plan.Hooks) time.Duration {
 	return time.Duration(plan.DefaultHookTimeout)
 }
 
-// run runs one command and records it.
+// run runs one command and records it. The command runs in a process
+// group of its own, with a marker in its environment
+// (WAVECTL_HOOK_RUN); when it ends, by itself or at its timeout, whatever
+// it started is killed (see endHook), so that no background child outlives
+// the hook.
 func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeout time.Duration, env []string) error {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	marker := hookMarker()
 	cmd := exec.CommandContext(cctx, "/bin/sh", "-c", command)
 	cmd.Dir = h.Dir
-	cmd.Env = append(append(hookEnviron(), h.Env...), env...)
+	cmd.Env = append(append(append(hookEnviron(), h.Env...), env...), marker)
 	out := &tailBuffer{limit: HookOutputLimit}
-	cmd.Stdout, cmd.Stderr = out, out
-	processGroup(cmd)
-	// A background child that keeps the output open must not hold the
-	// step up once the command is done.
-	cmd.WaitDelay = 2 * time.Second
+	processGroup(cmd, marker)
 
 	started := time.Now()
-	err := cmd.Run()
+	err := runHook(cmd, marker, out)
 	ended := time.Now()
 	code := -1
 	if cmd.ProcessState != nil {
 		code = cmd.ProcessState.ExitCode()
-		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
-			err = nil
-		}
 	}
+	// What a hook prints is recorded in the state: a password it echoes
+	// (from a file of its own) is hidden there too.
+	output := redact.String(out.String())
 	var herr *HookError
 	if err != nil {
-		herr = &HookError{Kind: kind, Command: command, ExitCode: code, Output: out.String(), Err: err, Timeout: timeout}
+		herr = &HookError{Kind: kind, Command: command, ExitCode: code, Output: output, Err: err, Timeout: timeout}
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			herr.TimedOut = true
 		}
@@ -205,12 +212,53 @@ func (h *ShellHooks) run(ctx context.Context, kind, unit, command string, timeou
 		if herr != nil {
 			rerr = herr
 		}
-		h.Record(kind, unit, command, code, out.String(), rerr, started, ended)
+		h.Record(kind, unit, command, code, output, rerr, started, ended)
 	}
 	if herr != nil {
 		return herr
 	}
 	return nil
+}
+
+// hookOutputGrace is how long, once a hook and what it started are gone,
+// its output is still read: only a process that escaped endHook can hold
+// the pipe open longer.
+const hookOutputGrace = 2 * time.Second
+
+// runHook starts cmd with its stdout and stderr on one pipe read into out,
+// and waits for it (waitHook). The pipe is an *os.File, so the command
+// owns no copying goroutine that a background child could keep waiting.
+func runHook(cmd *exec.Cmd, marker string, out io.Writer) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(out, pr)
+	}()
+	err = cmd.Start()
+	pw.Close()
+	if err == nil {
+		err = waitHook(cmd, marker)
+	}
+	select {
+	case <-copied:
+	case <-time.After(hookOutputGrace):
+	}
+	pr.Close()
+	<-copied
+	return err
+}
+
+// hookMarker is a KEY=VALUE unique to one hook run, inherited by all it
+// starts.
+func hookMarker() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "WAVECTL_HOOK_RUN=" + hex.EncodeToString(b[:])
 }
 
 // tailBuffer keeps the last limit bytes written to it.
@@ -241,17 +289,11 @@ func (b *tailBuffer) String() string {
 	return string(b.buf)
 }
 
-// hookEnviron is the process's environment without vCenter passwords:
-// hooks get the migration's context, not its credentials, so that a hook
-// that prints its environment cannot put a password in the state file.
+// hookEnviron is the process's environment without vCenter credentials:
+// hooks get the migration's context, not its secrets, so that a hook
+// that prints its environment cannot put a password in the state file
+// (see redact.Env: WAVECTL_*/GOVC_* passwords, secrets and tokens are
+// dropped, a user:password@ in GOVC_URL and the like is masked).
 func hookEnviron() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasSuffix(k, "_PASSWORD") && (strings.HasPrefix(k, "WAVECTL_") || strings.HasPrefix(k, "GOVC_")) {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
+	return redact.Env(os.Environ())
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // Connection errors, for the CLI to map to exit codes: errors.Is(err,
@@ -151,7 +153,7 @@ func Connect(ctx context.Context, name string, s Settings, log zerolog.Logger, o
 	}
 	u, err := parseEndpoint(s.URL)
 	if err != nil {
-		return nil, &SettingsError{VCenter: name, Msg: fmt.Sprintf("vCenter %s: URL %q: %v", name, redactURL(s.URL), err)}
+		return nil, &SettingsError{VCenter: name, Msg: fmt.Sprintf("vCenter %s: URL %q: %v", name, redact.URL(s.URL), err)}
 	}
 	u.User = nil
 	s.URL = u.String()

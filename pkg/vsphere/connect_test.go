@@ -314,7 +314,7 @@ func TestSessionReloginsWhenTheSessionEnds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sess.Logout(ctx)
+		defer func() { _ = sess.Logout(ctx) }()
 		terminate(t, v, sess)
 		if err := call(ctx, sess); err != nil {
 			t.Fatalf("call after the session ended: %v", err)

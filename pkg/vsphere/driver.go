@@ -59,6 +59,10 @@ type VM struct {
 	Networks        []string `json:"networks,omitempty"` // one per NIC, in device order
 	GuestID         string   `json:"guestId,omitempty"`
 	HardwareVersion string   `json:"hardwareVersion,omitempty"`
+	// ManagedBy is the extension key of the vSphere solution that manages
+	// the VM (config.managedBy: vCLS and ESX Agent Manager agents,
+	// Workload Management, NSX, SRM placeholders), "" for none.
+	ManagedBy string `json:"managedBy,omitempty"`
 
 	PowerState   string `json:"powerState"`
 	ToolsRunning bool   `json:"toolsRunning,omitempty"`

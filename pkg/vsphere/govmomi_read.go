@@ -16,7 +16,7 @@ import (
 // vmProps are the only VM properties the driver reads.
 var vmProps = []string{
 	"name", "parent", "resourcePool", "datastore", "network", "snapshot",
-	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId",
+	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId", "config.managedBy",
 	"config.instanceUuid", "config.uuid",
 	"runtime.powerState", "runtime.host",
 	"guest.toolsRunningStatus", "guest.ipAddress",
@@ -336,6 +336,9 @@ func buildVM(m mo.VirtualMachine, e *entities) *vmRecord {
 		vm.GuestID = c.GuestId
 		vm.HardwareVersion = c.Version
 		vm.InstanceUUID, vm.BIOSUUID = c.InstanceUuid, c.Uuid
+		if c.ManagedBy != nil {
+			vm.ManagedBy = c.ManagedBy.ExtensionKey
+		}
 		devices := append([]types.BaseVirtualDevice(nil), c.Hardware.Device...)
 		sort.SliceStable(devices, func(i, j int) bool {
 			return devices[i].GetVirtualDevice().Key < devices[j].GetVirtualDevice().Key

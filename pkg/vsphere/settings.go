@@ -3,10 +3,12 @@ package vsphere
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -16,10 +18,11 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/soap"
 
+	"github.com/wavectl/wavectl/pkg/input"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // Settings is how to reach and log in to one vCenter. It holds a password:
@@ -141,6 +144,9 @@ type Sources struct {
 	Flags  Values
 	Env    func(key string) (string, bool)
 	Config Values
+	// AllowHTTP accepts http:// vCenter URLs (--insecure-http): the
+	// login, password included, then crosses the network in clear text.
+	AllowHTTP bool
 }
 
 func (src Sources) env(key string) string {
@@ -276,7 +282,11 @@ func resolveOne(name string, vc plan.VCenter, src Sources) (Settings, error) {
 	}
 	endpoint, err := parseEndpoint(u.value)
 	if err != nil {
-		return fail("vCenter %s: the URL from %s, %q, is not usable: %v; write it as https://HOST/sdk (or just HOST)", name, u.from, redactURL(u.value), err)
+		return fail("vCenter %s: the URL from %s, %q, is not usable: %v; write it as https://HOST/sdk (or just HOST)", name, u.from, redact.URL(u.value), err)
+	}
+	if endpoint.Scheme == "http" && !src.AllowHTTP {
+		return fail("vCenter %s: the URL from %s, %q, is http://: the login, password included, would cross the network in clear text; write https://, or give --insecure-http (WAVECTL_INSECURE_HTTP=true) to accept that in a lab",
+			name, u.from, redact.URL(u.value))
 	}
 	var urlUser, urlPass string
 	if endpoint.User != nil {
@@ -293,11 +303,11 @@ func resolveOne(name string, vc plan.VCenter, src Sources) (Settings, error) {
 		samePlanHost = strings.EqualFold(hostPort(pu), hostPort(endpoint))
 	}
 
-	govcUser, err := session.Secret(src.env("GOVC_USERNAME"))
+	govcUser, err := secret(src.env("GOVC_USERNAME"), "user name file")
 	if err != nil {
 		return fail("vCenter %s: GOVC_USERNAME names a file that cannot be read: %v", name, err)
 	}
-	govcPass, err := session.Secret(src.env("GOVC_PASSWORD"))
+	govcPass, err := secret(src.env("GOVC_PASSWORD"), "password file")
 	if err != nil {
 		return fail("vCenter %s: GOVC_PASSWORD names a file that cannot be read: %v", name, err)
 	}
@@ -441,6 +451,31 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// MaxSecretFileBytes bounds a password or user name file.
+const MaxSecretFileBytes = 64 << 10
+
+// secret reads GOVC_USERNAME and GOVC_PASSWORD as govc does
+// (session.Secret): a value that names a file stands for the file's
+// content, trimmed. Unlike session.Secret, the file must be a regular one
+// of at most MaxSecretFileBytes: a FIFO would block and /dev/zero never
+// end.
+func secret(value, what string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	if _, err := os.Stat(value); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return "", err
+		}
+		return value, nil // not a file name: the value itself
+	}
+	data, err := input.ReadFile(context.Background(), value, what, MaxSecretFileBytes)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
 // hostPort is host:port with the scheme's default port filled in.
 func hostPort(u *url.URL) string {
 	port := u.Port()
@@ -457,7 +492,7 @@ func hostPort(u *url.URL) string {
 // (lines of "host[:port] thumbprint"). A missing file is no error, as in
 // govc.
 func knownHost(file string, u *url.URL) (string, error) {
-	data, err := os.ReadFile(file)
+	data, err := input.ReadFile(context.Background(), file, "known-hosts file", 4<<20)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", nil
@@ -496,17 +531,4 @@ func NormalizeThumbprint(tp string) (string, error) {
 		pairs[i] = fmt.Sprintf("%02X", b)
 	}
 	return strings.Join(pairs, ":"), nil
-}
-
-// redactURL hides a user:password@ part of a URL-like string.
-func redactURL(u string) string {
-	if i := strings.LastIndex(u, "@"); i >= 0 {
-		head := u[:i]
-		scheme := ""
-		if j := strings.Index(head, "://"); j >= 0 {
-			scheme = head[:j+3]
-		}
-		return scheme + redacted + "@" + u[i+1:]
-	}
-	return u
 }

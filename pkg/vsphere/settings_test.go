@@ -364,13 +364,19 @@ func TestResolveErrors(t *testing.T) {
 		{
 			name: "a URL that does not parse is reported without its password",
 			src:  Sources{Env: env("GOVC_URL", "https://bob:s3cret@vc lab/sdk")},
-			want: []string{"the URL from GOVC_URL", "https://***@vc lab/sdk"},
+			want: []string{"the URL from GOVC_URL", "https://bob:***@vc lab/sdk"},
 			not:  []string{"s3cret"},
 		},
 		{
 			name: "a URL with another scheme is refused",
 			src:  Sources{Env: withCreds(), Flags: Values{URL: "ftp://vc.example"}},
 			want: []string{"the URL from --url", "the scheme is ftp, not https"},
+		},
+		{
+			name: "an http:// URL is refused, as it would send the password in clear text",
+			src:  Sources{Env: env("GOVC_URL", "http://admin:s3cret@vc.example/sdk")},
+			want: []string{`the URL from GOVC_URL, "http://admin:***@vc.example/sdk", is http://`, "clear text", "--insecure-http"},
+			not:  []string{"s3cret"},
 		},
 		{
 			name: "a malformed thumbprint says what a thumbprint looks like",
@@ -418,7 +424,7 @@ func TestSettingsNeverPrintThePassword(t *testing.T) {
 		"%v":        fmt.Sprintf("%v", s),
 		"%+v":       fmt.Sprintf("%+v", s),
 		"%#v":       fmt.Sprintf("%#v", s),
-		"%s":        fmt.Sprintf("%s", s),
+		"%s":        fmt.Sprintf("%s", s), //nolint:staticcheck // S1025: what %s prints is the point
 		"%q":        fmt.Sprintf("%q", s),
 		"pointer":   fmt.Sprintf("%+v", &s),
 		"nested":    fmt.Sprintf("%+v", holder{s}),
@@ -461,5 +467,15 @@ func TestEnvName(t *testing.T) {
 		if got := EnvName(in); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestHTTPIsAcceptedOnlyWhenAskedFor(t *testing.T) {
+	got, err := Resolve(twoVCenters(), Sources{Env: withCreds("GOVC_URL", "http://vc.example/sdk"), AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := got["crown"].URL; u != "http://vc.example/sdk" {
+		t.Errorf("URL %q, want http://vc.example/sdk", u)
 	}
 }

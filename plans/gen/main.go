@@ -185,9 +185,6 @@ func (g *gen) p(format string, args ...any) { fmt.Fprintf(g.w, format+"\n", args
 // pick returns a random element of xs.
 func pick[T any](g *gen, xs ...T) T { return xs[g.rng.IntN(len(xs))] }
 
-// between returns a random int in [lo, hi].
-func (g *gen) between(lo, hi int) int { return lo + g.rng.IntN(hi-lo+1) }
-
 func quote(s string) string {
 	if strings.ContainsAny(s, " :#,[]{}") {
 		return fmt.Sprintf("%q", s)

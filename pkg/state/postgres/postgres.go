@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/wavectl/wavectl/pkg/redact"
 )
 
 // IsURL says whether a --state value names a PostgreSQL database.
@@ -38,19 +39,10 @@ func IsURL(s string) bool {
 // the commands wavectl suggests: the password is dropped, not masked, so
 // the URL still works with the password from PGPASSWORD or ~/.pgpass.
 func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
+	if _, err := url.Parse(raw); err != nil {
 		return "postgres://(unparsable URL)"
 	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Del("password")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return redact.WithoutPassword(raw)
 }
 
 // DB is a connection pool to one wavectl database.
@@ -111,13 +103,7 @@ func redactErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, "://"); i >= 0 {
-		if j := strings.IndexByte(msg[i:], '@'); j >= 0 {
-			msg = msg[:i+3] + "(credentials hidden)" + msg[i+j:]
-		}
-	}
-	return errors.New(msg)
+	return errors.New(redact.String(err.Error()))
 }
 
 // URL is the database's URL without its password.

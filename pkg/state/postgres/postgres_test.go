@@ -440,7 +440,7 @@ func TestTwoFirstRunsShareOneRecord(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			defer l.Unlock()
+			defer func() { _ = l.Unlock() }()
 			s, err := b.Create(ctx, l, state.NewState("prog", "p.yaml", "h"))
 			if err != nil {
 				t.Errorf("%s: %v", scope, err)

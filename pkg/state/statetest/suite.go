@@ -121,7 +121,7 @@ func approvals(t *testing.T, f Factory) {
 			t.Error(err)
 			return
 		}
-		defer l.Unlock()
+		defer func() { _ = l.Unlock() }()
 		s, err := b.Open(ctx(t), l)
 		if err != nil {
 			t.Error(err)

@@ -113,6 +113,13 @@ func (g *guestAgent) UpdateObject(ctx *simulator.Context, obj mo.Reference, chan
 	if state == "" || vm.Guest == nil {
 		return
 	}
+	// The handlers of two power changes can run out of order: a guest
+	// shutdown's power-off handler, late under load, after the power-on
+	// that followed it would take the guest's listeners down on a running
+	// VM. The guest follows the state the VM is in now.
+	if now := vm.Runtime.PowerState; now != "" {
+		state = now
+	}
 	// The nested Update comes back here without a power change: no loop.
 	g.reg.Update(ctx, vm, g.changes(vm, state))
 	if state == types.VirtualMachinePowerStatePoweredOn {

@@ -131,6 +131,9 @@ type vmSpec struct {
 	guestID  string
 	version  string
 	template bool
+	// managedBy marks the VM as a vSphere solution's (config.managedBy),
+	// as the plan says it is.
+	managedBy string
 
 	dc      *dcPlan
 	cluster *clusterPlan
@@ -159,6 +162,9 @@ func (sd *seeder) seed(ctx context.Context) error {
 		{"virtual machines", sd.buildVMs},
 	}
 	for _, st := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := st.do(ctx); err != nil {
 			return fmt.Errorf("%s: %w", st.what, err)
 		}
@@ -376,6 +382,8 @@ func vmFromRef(v *plan.VMRef) (*vmSpec, error) {
 		on:       v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
 		guestID:  v.GuestID,
 		version:  v.Hardware,
+
+		managedBy: v.ManagedBy,
 	}
 	if len(spec.networks) == 0 {
 		spec.networks = []string{DefaultNetwork}
@@ -819,6 +827,9 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for v := range work {
+				if ctx.Err() != nil {
+					continue // drain: seeding was cancelled
+				}
 				if err := sd.createVM(ctx, v); err != nil {
 					errs <- fmt.Errorf("%s: %w", v.name, err)
 				}
@@ -843,7 +854,7 @@ func (sd *seeder) buildVMs(ctx context.Context) error {
 	if err, ok := <-errs; ok {
 		return err
 	}
-	return nil
+	return ctx.Err()
 }
 
 func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
@@ -863,6 +874,9 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 		MemoryMB: int64(v.memMB),
 		Version:  v.version,
 		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + v.ds.name + "]"},
+	}
+	if v.managedBy != "" {
+		spec.ManagedBy = &types.ManagedByInfo{ExtensionKey: v.managedBy, Type: "VirtualMachine"}
 	}
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")

@@ -78,6 +78,12 @@ type Summary struct {
 // New sets the process-wide simulator.TaskDelay when opts asks for delays;
 // see Options.Delays.
 func New(p *plan.Plan, opts Options) (*Sim, error) {
+	return NewContext(context.Background(), p, opts)
+}
+
+// NewContext is New, seeding until ctx is done: a cancelled seeding
+// closes what it built and returns ctx's error.
+func NewContext(ctx context.Context, p *plan.Plan, opts Options) (*Sim, error) {
 	if p == nil {
 		return nil, errors.New("sim: no plan")
 	}
@@ -106,7 +112,6 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 	s.guest.serveChecks(p)
 	model.Map().AddHandler(s.guest)
 
-	ctx := context.Background()
 	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
 		s.Close()
@@ -115,6 +120,9 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 	sd := newSeeder(s, c, p)
 	if err := sd.seed(ctx); err != nil {
 		s.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("sim: seed from plan %s: %w", p.Metadata.Name, err)
 	}
 	s.inv = sd.summary

@@ -2,10 +2,10 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -568,11 +568,15 @@ func TestRefusesBadInput(t *testing.T) {
 	}
 }
 
-func sortedVMNames(m map[string]mo.VirtualMachine) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+func TestSeedingStopsWhenItsContextIsCancelled(t *testing.T) {
+	p := loadPlan(t, "../../../plans/crown-hosting.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C before or while seeding 1,500 VMs
+	s, err := NewContext(ctx, p, Options{})
+	if !errors.Is(err, context.Canceled) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("NewContext with a cancelled context: %v, want context.Canceled", err)
 	}
-	sort.Strings(out)
-	return out
 }

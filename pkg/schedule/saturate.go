@@ -1,0 +1,17 @@
+package schedule
+
+import (
+	"math"
+	"time"
+)
+
+// sat is a+b for durations that are never negative, stopping at the
+// largest duration instead of wrapping round to a negative one: a plan of
+// thousands of VMs with week-long step estimates must estimate "very
+// long", never "0s", so that a window warning still fires.
+func sat(a, b time.Duration) time.Duration {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
+}
