@@ -54,6 +54,11 @@ func newDocSession(t *testing.T) *docSession {
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repo, "testdata", "readme"))); err != nil {
 		t.Fatal(err)
 	}
+	// The public RVTools export the README's discover example reads, as a
+	// reader fetches it from testdata/discover/public.
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repo, "testdata", "discover", "public"))); err != nil {
+		t.Fatal(err)
+	}
 	s := &docSession{t: t, dir: dir}
 	s.env = append(cleanEnv(os.Environ()), "HOME="+dir,
 		"PATH="+filepath.Join(repo, "bin", "tools")+string(os.PathListSeparator)+os.Getenv("PATH"))
