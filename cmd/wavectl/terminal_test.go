@@ -252,13 +252,13 @@ func demoDir(t *testing.T, extra string) string {
 }
 
 var (
-	barsDrawn = regexp.MustCompile(`overall\s+\d+/80 steps`)
+	barsDrawn = regexp.MustCompile(`overall\s+\d+/78 steps`)
 	verifying = regexp.MustCompile(`\] verify \S+`)
 	stopping  = regexp.MustCompile(`(?m)^stopping: nothing new starts and in-flight steps finish`)
 )
 
 // TestApplyOnATerminalNeverHangs runs the demo's whole apply on a
-// terminal, bars drawn, several times: each run is 80 steps, some 250
+// terminal, bars drawn, several times: each run is 78 steps, some 250
 // events as fast as the simulator goes, every one through the display.
 // Before the display drained its events on its own goroutine, about 7
 // runs of 23 froze for good.
@@ -278,7 +278,7 @@ func TestApplyOnATerminalNeverHangs(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("run %d exited %d, want 0; its terminal:\n%s", i+1, code, tail(out, 6000))
 		}
-		for _, want := range []string{"overall", "80/80 steps", "wave wave-1", "conveyor", "Run succeeded"} {
+		for _, want := range []string{"overall", "78/78 steps", "wave wave-1", "conveyor", "Run succeeded"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("run %d: the terminal never showed %q:\n%s", i+1, want, tail(out, 6000))
 			}
@@ -398,8 +398,8 @@ func TestThePromptOnATerminal(t *testing.T) {
 				"wavectl apply will migrate plan demo:",
 				"vCenter:       the embedded simulator (nothing real changes)",
 				"waves:         wave-1 (4 applications), the conveyor (2 applications)",
-				"applications:  6, with 13 VMs and 80 steps",
-				"estimate:      48m10s; projected outage 870 user-hours",
+				"applications:  6, with 13 VMs and 78 steps",
+				"estimate:      48m10s; projected outage 827 user-hours",
 				"windows:       ignored (--ignore-windows)",
 			} {
 				if !strings.Contains(shown, want) {
@@ -509,7 +509,7 @@ func TestAResumedRunsBarsStartFromWhatIsDone(t *testing.T) {
 			env = append(env, k+"="+strings.Trim(v, "'"))
 		}
 	}
-	halfway := regexp.MustCompile(`overall\s+([1-9]\d*)/80 steps`)
+	halfway := regexp.MustCompile(`overall\s+([1-9]\d*)/78 steps`)
 	for attempt := 1; ; attempt++ {
 		_ = os.Remove(filepath.Join(dir, "demo.state.json"))
 		r := startOnTerminal(t, dir, env, "apply", "--yes", "--ignore-windows", "demo.yaml")
@@ -540,8 +540,8 @@ func TestAResumedRunsBarsStartFromWhatIsDone(t *testing.T) {
 			}
 		}
 	}
-	if done == 0 || done == 80 {
-		t.Fatalf("the interrupted run recorded %d of 80 steps done; want some", done)
+	if done == 0 || done == 78 {
+		t.Fatalf("the interrupted run recorded %d of 78 steps done; want some", done)
 	}
 	r := startOnTerminal(t, dir, env, "resume", "--yes")
 	code := r.wait()
@@ -550,7 +550,7 @@ func TestAResumedRunsBarsStartFromWhatIsDone(t *testing.T) {
 		t.Fatalf("resume exited %d; its terminal:\n%s", code, screen(r.output()))
 	}
 	if n, _ := strconv.Atoi(first[1]); n < done {
-		t.Errorf("the resumed run's first frame shows %s/80 steps; %d were already done", first[1], done)
+		t.Errorf("the resumed run's first frame shows %s/78 steps; %d were already done", first[1], done)
 	}
 	if out := screen(r.output()); !strings.Contains(out, "resume carries on with the options the run it continues had") || !strings.Contains(out, "--ignore-windows") || !strings.Contains(out, "Run succeeded") {
 		t.Errorf("resume did not carry on as the run was started:\n%s", out)

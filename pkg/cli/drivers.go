@@ -2,13 +2,17 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/vmware/govmomi"
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/vsphere"
@@ -31,6 +35,11 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 		}
 		var mu sync.Mutex
 		cache := map[string]vsphere.Driver{}
+		type opened struct {
+			g      *vsphere.Govmomi
+			access vsphere.PeerAccess
+		}
+		var open []opened
 		drivers := func(ctx context.Context, name string) (vsphere.Driver, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -41,7 +50,21 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 			if err != nil {
 				return nil, err
 			}
-			var d vsphere.Driver = vsphere.NewGovmomi(name, sess.Client())
+			g := vsphere.NewGovmomi(name, sess.Client())
+			// Every vCenter the run opened can move VMs to every other
+			// (cross-vCenter relocation); two names of one URL are one.
+			me := opened{g, sess.PeerAccess()}
+			for _, o := range open {
+				if strings.TrimSuffix(o.access.URL, "/") == strings.TrimSuffix(me.access.URL, "/") {
+					g.AddAlias(o.g.Name())
+					o.g.AddAlias(name)
+					continue
+				}
+				g.AddPeer(o.g.Name(), o.g, o.access)
+				o.g.AddPeer(name, g, me.access)
+			}
+			open = append(open, me)
+			var d vsphere.Driver = g
 			if wrap != nil {
 				d = wrap(d)
 			}
@@ -52,43 +75,82 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 	}
 }
 
-// simulatedDrivers starts the embedded simulator seeded from the plan; it
-// stands in for every vCenter the plan names. dial, when set, receives the
-// simulator's dialer, which reaches the guests it serves for TCP checks.
+// simulatedDrivers starts the embedded simulator seeded from the plan: one
+// instance per vCenter URL, each its own vCenter, so that moves between
+// them are cross-vCenter relocations. dial, when set, receives a dialer
+// that reaches the guests the instances serve for TCP checks.
 func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial *func(context.Context, string, string) (net.Conn, error)) connector {
 	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
 		quietSimulator(f)
-		s, err := sim.NewContext(ctx, p, sim.Options{})
+		e, err := sim.NewEstateContext(ctx, p, sim.Options{})
 		if err != nil {
 			return nil, nil, err
 		}
-		c, err := s.Client(ctx)
-		if err != nil {
-			s.Close()
+		if err := e.Start(""); err != nil {
+			e.Close()
 			return nil, nil, err
 		}
-		f.Log.Debug().Str("url", s.URL().Redacted()).Msg("embedded simulator started")
+		clients := map[*sim.Sim]*govmomi.Client{}
+		closeAll := func() {
+			for _, c := range clients {
+				_ = c.Logout(context.Background())
+			}
+			e.Close()
+		}
+		govs := map[string]*vsphere.Govmomi{}
+		for _, name := range slices.Sorted(maps.Keys(p.VCenters)) {
+			s := e.Sim(name)
+			c, ok := clients[s]
+			if !ok {
+				if c, err = s.Client(ctx); err != nil {
+					closeAll()
+					return nil, nil, err
+				}
+				clients[s] = c
+				f.Log.Debug().Str("url", s.URL().Redacted()).Strs("vcenters", e.VCenters(s)).Msg("embedded simulator started")
+			}
+			govs[name] = vsphere.NewGovmomi(name, c.Client)
+		}
+		// Each vCenter can move VMs to every other, as linked vCenters can.
+		for name, g := range govs {
+			for peer, pg := range govs {
+				if peer == name {
+					continue
+				}
+				if e.Sim(peer) == e.Sim(name) {
+					g.AddAlias(peer)
+					continue
+				}
+				u := e.Sim(peer).URL()
+				pass, _ := u.User.Password()
+				bare := *u
+				bare.User = nil
+				g.AddPeer(peer, pg, vsphere.PeerAccess{URL: bare.String(), Username: u.User.Username(), Password: pass,
+					Thumbprint: e.Sim(peer).Thumbprint()})
+			}
+		}
 		if dial != nil {
-			*dial = s.DialContext
+			*dial = e.DialContext
 		}
 		var mu sync.Mutex
 		cache := map[string]vsphere.Driver{}
 		return func(ctx context.Context, name string) (vsphere.Driver, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if d, ok := cache[name]; ok {
-					return d, nil
-				}
-				var d vsphere.Driver = vsphere.NewGovmomi(name, c.Client)
-				if wrap != nil {
-					d = wrap(d)
-				}
-				cache[name] = d
+			mu.Lock()
+			defer mu.Unlock()
+			if d, ok := cache[name]; ok {
 				return d, nil
-			}, func() {
-				_ = c.Logout(context.Background())
-				s.Close()
-			}, nil
+			}
+			g, ok := govs[name]
+			if !ok {
+				return nil, fmt.Errorf("the plan names no vCenter %s", name)
+			}
+			var d vsphere.Driver = g
+			if wrap != nil {
+				d = wrap(d)
+			}
+			cache[name] = d
+			return d, nil
+		}, closeAll, nil
 	}
 }
 

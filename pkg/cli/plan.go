@@ -238,6 +238,9 @@ func writePreflightText(w io.Writer, r *preflightResult) {
 	}
 	fmt.Fprintf(w, "\nChecked against %s (read-only): %s; %d VMs read; %d source VMs found, %d already moved by this plan.\n",
 		what, strings.Join(sum.Datacenters, ", "), sum.VMsRead, sum.SourceFound, sum.SourceMoved)
+	if sum.LiveChecked > 0 {
+		fmt.Fprintf(w, "Live moves: vCenter's compatibility checks (CPU/EVC, networks and datastore on the target hosts) pass for %s.\n", plural(sum.LiveChecked, "VM"))
+	}
 	if len(sum.Capacity) > 0 {
 		fmt.Fprintln(w, "Capacity used by the plan, all waves and the conveyor:")
 		for _, c := range sum.Capacity {
@@ -337,6 +340,10 @@ func writePlanText(w io.Writer, s *schedule.Schedule, detail bool) {
 	fmt.Fprintf(w, "\nTotal: %s, %s, %s; %s %s (waves back to back, the conveyor alongside); %s %s.\n",
 		plural(t.Applications, "application"), plural(t.Units, "VM"), plural(t.Steps, "step"), report.NameEstimate, t.Estimate,
 		hours(t.ProjectedUserHours), report.NameProjectedHours)
+	if t.LiveMoves > 0 {
+		fmt.Fprintf(w, "Live moves: %s, powered on throughout, each down only for its switch-over; %s %s against moving them cold.\n",
+			plural(t.LiveMoves, "VM"), hours(t.UserHoursAvoided), NameHoursAvoided)
+	}
 	fmt.Fprintln(w, "Steps marked * are outage: the application's service is down while they run.")
 }
 
@@ -358,11 +365,13 @@ func writeApps(w io.Writer, apps []*schedule.App, detail bool) {
 				}
 				fmt.Fprintf(w, "       %-18s %-16s %6s%s %s\n", unit, st.Kind, st.Estimate, mark(st), st.Description)
 			}
+			writeMoves(w, a)
 			continue
 		}
 		for _, line := range stepSummary(a) {
 			fmt.Fprintf(w, "     %s\n", line)
 		}
+		writeMoves(w, a) // plan_moves.go
 	}
 }
 

@@ -32,16 +32,23 @@ func NewCmdSim(f *Factory, runF func(*SimOptions) error) *cobra.Command {
 		Long: `Serve govmomi's vCenter simulator on loopback, seeded from a plan: the source
 datacenter with the plan's VMs and templates, and the target datacenters with
 the clusters, hosts, datastores, portgroups, folders and resource pools the
-plan names, sized to hold it. One simulator stands in for every vCenter in the
-plan. Prints the export lines that point govc and wavectl at it, then serves
-until interrupted (Ctrl-C).
+plan names, sized to hold it. Each vCenter the plan names is its own
+simulator (own URL, credentials, certificate, instance UUID and inventory);
+names that share a URL share one. Prints the export lines that point govc and
+wavectl at them (WAVECTL_VCENTER_<NAME>_URL and friends per vCenter when
+there are several; GOVC_* at the source vCenter), then serves until
+interrupted (Ctrl-C). With several vCenters, --listen's port is the source
+vCenter's and the others take the ports after it.
 
 Delays and faults make rehearsals slow and unreliable on purpose:
   --delay CloneVM_Task=30s       every clone task takes 30s (repeatable)
   --jitter 0.2                   delays vary by 20% (coefficient of variation)
   --fault CloneVM_Task=0.05      5% of clones fail with a transient fault
   --fault PowerOnVM_Task=permanent:0.1   10% of power-ons fail for good
-  --fault RelocateVM_Task=vm:db-01,db-02 those VMs' relocations always fail`,
+  --fault RelocateVM_Task=vm:db-01,db-02 those VMs' relocations always fail
+
+With several vCenters, --env-file FILE also writes FILE.<name> per vCenter,
+whose GOVC_* lines point govc at that vCenter alone.`,
 		Example: `  wavectl sim --plan examples/demo.yaml --env-file sim.env &   # serves until Ctrl-C
   . ./sim.env && govc ls /DC1/vm                               # then any govc or wavectl command`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -70,7 +77,7 @@ Delays and faults make rehearsals slow and unreliable on purpose:
 	fl := cmd.Flags()
 	fl.String("plan", "", "plan whose estate the simulator holds")
 	fl.String("listen", sim.DefaultListen, "loopback address to serve on (port 0 picks a free one)")
-	fl.String("env-file", "", "also write the export lines to this file")
+	fl.String("env-file", "", "also write the export lines to this file (and, with several vCenters, FILE.<name> with govc's lines for each)")
 	fl.StringSlice("delay", nil, "OP=DURATION: how long OP's tasks run (repeatable)")
 	fl.Float64("jitter", 0, "variation of every delay, as a coefficient of variation (0.2 = 20%)")
 	fl.StringSlice("fault", nil, "OP=FRACTION, OP=permanent:FRACTION or OP=vm:NAME[,NAME]: injected failures (repeatable)")
@@ -142,28 +149,42 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 		return err
 	}
 	quietSimulator(f)
-	s, err := sim.NewContext(cmd.Context(), p, opts.Sim)
+	e, err := sim.NewEstateContext(cmd.Context(), p, opts.Sim)
 	if err != nil {
 		if cmd.Context().Err() != nil {
 			return silentExit(ExitInterrupted)
 		}
 		return usageError{err}
 	}
-	defer s.Close()
-	if _, err := s.Start(opts.Listen); err != nil {
+	defer e.Close()
+	if err := e.Start(opts.Listen); err != nil {
 		return usageError{err}
 	}
-	env := strings.Join(s.Env(), "\n") + "\n"
+	env := strings.Join(e.Env(), "\n") + "\n"
 	fmt.Fprint(opts.IO.Out, env)
 	if opts.EnvFile != "" {
 		if err := os.WriteFile(opts.EnvFile, []byte(env), 0o600); err != nil {
 			return exitf(ExitFailure, "write %s: %v", opts.EnvFile, err)
 		}
+		// With several vCenters, govc users get a file per vCenter too:
+		// FILE.<name> points GOVC_* at that one.
+		if len(e.Sims()) > 1 {
+			for _, s := range e.Sims() {
+				for _, name := range e.VCenters(s) {
+					file := opts.EnvFile + "." + name
+					if err := os.WriteFile(file, []byte(strings.Join(e.GovcEnv(name), "\n")+"\n"), 0o600); err != nil {
+						return exitf(ExitFailure, "write %s: %v", file, err)
+					}
+				}
+			}
+		}
 	}
-	sum := s.Summary()
-	f.Log.Info().Str("url", s.URL().Redacted()).Str("plan", p.Metadata.Name).
-		Int("datacenters", sum.Datacenters).Int("clusters", sum.Clusters).Int("hosts", sum.Hosts).
-		Int("vms", sum.VMs).Int("templates", sum.Templates).Msg("simulator serving; Ctrl-C stops it")
+	for _, s := range e.Sims() {
+		sum := s.Summary()
+		f.Log.Info().Str("url", s.URL().Redacted()).Strs("vcenters", e.VCenters(s)).Str("plan", p.Metadata.Name).
+			Int("datacenters", sum.Datacenters).Int("clusters", sum.Clusters).Int("hosts", sum.Hosts).
+			Int("vms", sum.VMs).Int("templates", sum.Templates).Msg("simulator serving; Ctrl-C stops it")
+	}
 	<-cmd.Context().Done()
 	f.Log.Info().Msg("simulator stopped")
 	return nil

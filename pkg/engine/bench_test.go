@@ -218,6 +218,11 @@ func runAgainstSimWith(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opt
 			return d, nil
 		}
 		d := vsphere.NewGovmomi(name, vc)
+		// One simulator serves every vCenter name: they are one vCenter.
+		for other, od := range drivers {
+			d.AddAlias(other)
+			od.(*vsphere.Govmomi).AddAlias(name)
+		}
 		drivers[name] = d
 		return d, nil
 	}

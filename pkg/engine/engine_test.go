@@ -194,7 +194,7 @@ func (f *fixture) app(name string) *state.App {
 
 const fast = `estimates: {}
 applications:
-  - {name: db, strategy: remediate, vms: [db-1, db-2]}
+  - {name: db, strategy: remediate, move: cold, vms: [db-1, db-2]}
   - {name: app, strategy: redeploy, template: tpl, vms: [app-1], dependsOn: [db]}
   - {name: web, strategy: redeploy, template: tpl, vms: [web-1], dependsOn: [app]}
   - {name: docs, strategy: redeploy, template: tpl, vms: [docs-1]}
@@ -599,9 +599,36 @@ waves:
 	}
 }
 
+func TestALiveMoveIsMeasuredDownOnlyForItsSwitchOver(t *testing.T) {
+	f := setup(t, `applications:
+  - {name: db, strategy: remediate, users: 100, vms: [db-1]}
+waves: [{name: w1, applications: [db]}]
+`)
+	var mu sync.Mutex
+	now := time.Date(2027, 3, 5, 18, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Second)
+		return now
+	}
+	f.run(t, context.Background(), newRecorder(), func(o *engine.Options) { o.Now = clock })
+	db := f.app("db")
+	so := db.Unit("db-1").Step(plan.StepSwitchOver, 1)
+	if so == nil || so.Started == nil || so.Ended == nil {
+		t.Fatalf("db-1 has no switch-over step recorded: %+v", db.Unit("db-1"))
+	}
+	if db.OutageStart == nil || !db.OutageStart.Equal(*so.Started) || !db.OutageEnd.Equal(*so.Ended) {
+		t.Errorf("db outage %v to %v, want the switch-over's %v to %v", db.OutageStart, db.OutageEnd, so.Started, so.Ended)
+	}
+	if rel := db.Unit("db-1").Step(plan.StepRelocate, 1); rel == nil || !rel.Ended.Before(*db.OutageStart) && !rel.Ended.Equal(*db.OutageStart) {
+		t.Errorf("the live relocate (%+v) counts as outage", rel)
+	}
+}
+
 func TestOutageIsMeasuredFromTheFirstOutageStepToTheLastOne(t *testing.T) {
 	f := setup(t, `applications:
-  - {name: db, strategy: remediate, users: 100, vms: [db-1, db-2]}
+  - {name: db, strategy: remediate, move: cold, users: 100, vms: [db-1, db-2]}
   - {name: web, strategy: redeploy, template: tpl, vms: [web-1]}
 waves: [{name: w1, applications: [db, web]}]
 `)

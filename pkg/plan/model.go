@@ -57,6 +57,7 @@ type Plan struct {
 	Target       Placement           `yaml:"target" req:"true" doc:"Default placement in the new data centre; a wave, the conveyor or an application may override any field."`
 	Limits       Limits              `yaml:"limits" doc:"Concurrency bounds, per run, per ESXi host and per datastore."`
 	Estimates    map[string]Duration `yaml:"estimates" doc:"Estimated duration per step kind (e.g. clone: 20m), overriding wavectl's defaults for the whole plan."`
+	Move         string              `yaml:"move" enum:"auto,cold,live" doc:"How remediated VMs move: live (powered on, vMotion) when nothing needs them off (auto, the default), always cold (shut down, move, power on), or always live. An application may override it."`
 	Hooks        *Hooks              `yaml:"hooks" doc:"Commands run for every application (before, after, and to verify it)."`
 	Applications []*Application      `yaml:"applications" req:"true" doc:"The applications that move."`
 	Waves        []*Wave             `yaml:"waves" doc:"Ordered waves; each runs after the one before it."`
@@ -109,6 +110,7 @@ type Placement struct {
 	Folder           string            `yaml:"folder" json:"folder,omitempty" doc:"Target VM folder, relative to the datacenter's vm folder."`
 	Networks         map[string]string `yaml:"networks" json:"networks,omitempty" doc:"Source network name -> target portgroup."`
 	RetirementFolder string            `yaml:"retirementFolder" json:"retirementFolder,omitempty" doc:"Folder that retired source VMs move to (default wavectl-retired)."`
+	EVCMode          string            `yaml:"evcMode" json:"evcMode,omitempty" doc:"EVC mode the target cluster runs (e.g. intel-cascadelake): what the embedded simulator gives it; against a real vCenter its own mode counts."`
 }
 
 // Limits bound how much runs at once. Zero means "use the default".
@@ -150,6 +152,7 @@ type Application struct {
 	Template      string              `yaml:"template" doc:"redeploy: template that new VMs are cloned from."`
 	Customization *Customization      `yaml:"customization" doc:"redeploy/replace: guest customisation applied at clone time."`
 	Remediate     *Remediation        `yaml:"remediate" doc:"remediate: what to change on each VM."`
+	Move          string              `yaml:"move" enum:"auto,cold,live" doc:"remediate: how its VMs move (default: the plan's move, else auto)."`
 	Replacement   *Replacement        `yaml:"replacement" doc:"replace: the service that replaces the old VMs."`
 	RetainDays    *int                `yaml:"retainDays" min:"0" doc:"replace: days to keep retired VMs before deletion (default 30)."`
 	Hooks         *Hooks              `yaml:"hooks" doc:"Commands run before, after and to verify this application."`
@@ -180,6 +183,8 @@ type VMRef struct {
 	PowerState string   `yaml:"powerState" enum:"poweredOn,poweredOff" doc:"Power state, when known (default poweredOn)."`
 	GuestID    string   `yaml:"guestId" doc:"vSphere guest OS id, when known."`
 	Hardware   string   `yaml:"hardwareVersion" pattern:"^vmx-[0-9]+$" hint:"write hardware versions as vmx-NN, e.g. vmx-19" doc:"Hardware version, when known (e.g. vmx-13)."`
+	HotAdd     bool     `yaml:"hotAdd" doc:"CPU and memory hot-add are enabled on the VM, when known: a live move may then grow it."`
+	EVCMode    string   `yaml:"evcMode" doc:"The least EVC mode the VM needs (its runtime.minRequiredEVCModeKey, e.g. intel-broadwell), when known."`
 	ManagedBy  string   `yaml:"managedBy" doc:"The vSphere solution that manages this VM (config.managedBy's extension key, e.g. com.vmware.vim.eam), written only when its owner agreed to the move: plan flags, and apply refuses to change, a VM that vCenter reports managed unless this names that solution."`
 }
 
@@ -213,6 +218,7 @@ type Remediation struct {
 	CPUs            int               `yaml:"cpus" min:"1" max:"768" doc:"New vCPU count."`
 	MemoryMB        int               `yaml:"memoryMB" min:"4" max:"25165824" doc:"New memory in MB."`
 	Networks        map[string]string `yaml:"networks" doc:"NIC remap for this application, on top of the target's networks."`
+	HardwareUpgrade string            `yaml:"hardwareUpgrade" enum:"now,nextReboot" doc:"When the hardware version changes: now, with the VM off (a cold move), or at the VM's next guest reboot (vSphere's scheduled upgrade, onSoftPowerOff), which lets it move live (default now)."`
 }
 
 // Replacement is the service that replaces an application's old VMs.

@@ -21,12 +21,28 @@ const (
 	StepRetire          = "retire"
 	StepDecommission    = "decommission"
 	StepPostHook        = "post-hook"
+	// StepSwitchOver is a live move's switch-over: the moment vMotion hands
+	// the running VM to its new host, the only outage of a live move.
+	StepSwitchOver = "switch-over"
+)
+
+// How a remediated VM moves (plan and application `move`).
+const (
+	MoveAuto = "auto" // live when nothing needs the VM off
+	MoveCold = "cold" // shut down, move, power on
+	MoveLive = "live" // always live; vCenter's checks decide
+)
+
+// When a remediation's hardware upgrade happens (remediate.hardwareUpgrade).
+const (
+	UpgradeNow        = "now"
+	UpgradeNextReboot = "nextReboot"
 )
 
 // StepKinds lists every step kind, in the order they tend to run.
 var StepKinds = []string{
 	StepPreHook, StepRecordState, StepCreateVM, StepImportImage, StepClone, StepSnapshot,
-	StepPowerOff, StepUpgradeHardware, StepReconfigure, StepRelocate, StepPowerOn,
+	StepPowerOff, StepUpgradeHardware, StepReconfigure, StepRelocate, StepSwitchOver, StepPowerOn,
 	StepVerify, StepRemoveSnapshot, StepRetire, StepDecommission, StepPostHook,
 }
 
@@ -93,6 +109,12 @@ func (p *Plan) Resolve() {
 		if a.Criticality == "" {
 			a.Criticality = DefaultCriticality
 		}
+		if a.Move == "" {
+			a.Move = p.Move
+		}
+		if a.Move == "" {
+			a.Move = MoveAuto
+		}
 		if a.Strategy == Replace && a.RetainDays == nil {
 			d := DefaultRetainDays
 			a.RetainDays = &d
@@ -129,6 +151,10 @@ func merge(base Placement, over *Placement) Placement {
 	set(&out.Datastore, over.Datastore)
 	set(&out.Folder, over.Folder)
 	set(&out.RetirementFolder, over.RetirementFolder)
+	if over.Cluster != "" && over.Cluster != base.Cluster {
+		out.EVCMode = "" // the mode belongs to the cluster it was given with
+	}
+	set(&out.EVCMode, over.EVCMode)
 	if len(over.Networks) > 0 {
 		out.Networks = make(map[string]string, len(base.Networks)+len(over.Networks))
 		for k, v := range base.Networks {

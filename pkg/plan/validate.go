@@ -26,6 +26,7 @@ func Validate(p *Plan) Problems {
 	v.governance()
 	v.estimates("estimates", p.Estimates)
 	v.hooks("hooks", p.Hooks)
+	v.evcModes() // evc.go
 	return v.probs
 }
 

@@ -23,10 +23,12 @@ type Drivers func(ctx context.Context, vcenter string) (vsphere.Driver, error)
 
 // Summary is what the check read and found, for the command's output.
 type Summary struct {
-	Datacenters []string    `json:"datacenters"`
-	VMsRead     int         `json:"vmsRead"`
-	SourceFound int         `json:"sourceVMsFound"`
-	SourceMoved int         `json:"sourceVMsAlreadyMoved"`
+	Datacenters []string `json:"datacenters"`
+	VMsRead     int      `json:"vmsRead"`
+	SourceFound int      `json:"sourceVMsFound"`
+	SourceMoved int      `json:"sourceVMsAlreadyMoved"`
+	// LiveChecked counts live moves vCenter's compatibility checks passed.
+	LiveChecked int         `json:"liveMovesChecked"`
 	Capacity    []*Capacity `json:"capacity"`
 }
 
@@ -77,6 +79,9 @@ func Check(ctx context.Context, p *plan.Plan, drivers Drivers) (plan.Problems, *
 	}
 	for _, a := range c.ordered() {
 		c.app(a)
+	}
+	if err := c.liveMoves(ctx); err != nil { // live.go
+		return nil, nil, err
 	}
 	c.capacity()
 	c.probs.Sort()

@@ -108,7 +108,9 @@ type Figures struct {
 	Outage         schedule.Seconds `json:"outageSeconds"`
 	AppsWithOutage int              `json:"applicationsWithOutage"`
 	UserHoursLost  float64          `json:"userHoursLost"`
-	Projected      *Projected       `json:"projected,omitempty"`
+	// LiveMoves counts the VMs that moved live (their switch-over done).
+	LiveMoves int        `json:"liveMoves,omitempty"`
+	Projected *Projected `json:"projected,omitempty"`
 
 	userHours float64 // exact, rounded only when shown
 }
@@ -137,6 +139,10 @@ type Projected struct {
 	// its applications).
 	Outage        schedule.Seconds `json:"outageSeconds"`
 	UserHoursLost float64          `json:"projectedUserHoursLost"`
+	// LiveMoves and UserHoursAvoided: the VMs planned to move live, and
+	// the user-hours that saves against moving them cold (live.go).
+	LiveMoves        int     `json:"liveMoves,omitempty"`
+	UserHoursAvoided float64 `json:"projectedUserHoursAvoided,omitempty"`
 }
 
 // GroupView is a wave's or the conveyor's figures.
@@ -282,7 +288,8 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 
 	r.Total = &Figures{}
 	if sched != nil {
-		r.Total.Projected = &Projected{Estimate: sched.Totals.Estimate, UserHoursLost: sched.Totals.ProjectedUserHours}
+		r.Total.Projected = &Projected{Estimate: sched.Totals.Estimate, UserHoursLost: sched.Totals.ProjectedUserHours,
+			LiveMoves: sched.Totals.LiveMoves, UserHoursAvoided: sched.Totals.UserHoursAvoided}
 	}
 	faults := newFaultList()
 	kinds := map[string]*StepKind{}
@@ -299,7 +306,12 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 			a := st.App(as.Name)
 			av := appView(a, as, g, lastEnd, now)
 			if sa := sched.app(as.Name); sa != nil {
-				av.Projected = &Projected{Estimate: sa.Estimate, Outage: sa.Outage, UserHoursLost: sa.ProjectedUserHours}
+				av.Projected = &Projected{Estimate: sa.Estimate, Outage: sa.Outage, UserHoursLost: sa.ProjectedUserHours, UserHoursAvoided: sa.UserHoursAvoided}
+				for _, m := range sa.Moves {
+					if m.Live {
+						av.Projected.LiveMoves++
+					}
+				}
 				for _, s := range sa.Steps {
 					estimates[stepKey(sa.Name, s.Unit, s.Kind, s.Phase)] = s.Estimate
 				}
@@ -359,6 +371,7 @@ func BuildWith(st *state.State, p *plan.Plan, now time.Time, opts ReportOptions)
 		r.Slowest = append(r.Slowest, s)
 	}
 	r.Outcome = outcome(r)
+	r.Total.LiveMoves = liveMoves(st)
 	r.Summary = reportSummary(r)
 	return r
 }
@@ -694,6 +707,7 @@ func reportSummary(r *Report) string {
 	if t.Projected != nil {
 		fmt.Fprintf(&b, " (projected %s)", userHours(t.Projected.UserHoursLost))
 	}
+	b.WriteString(liveSummary(t)) // live.go
 	if t.Started != nil {
 		took := "took"
 		if t.Ended == nil {

@@ -37,6 +37,10 @@ type Totals struct {
 	Estimate           Seconds `json:"estimateSeconds"`
 	EstimateP90        Seconds `json:"estimateP90Seconds"`
 	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
+	// LiveMoves counts remediated VMs that move live; UserHoursAvoided is
+	// what moving them cold instead would have cost on top.
+	LiveMoves        int     `json:"liveMoves,omitempty"`
+	UserHoursAvoided float64 `json:"projectedUserHoursAvoided,omitempty"`
 }
 
 // Wave is a wave's compiled form.
@@ -87,6 +91,11 @@ type App struct {
 	// Outage is the projected time its service is down.
 	Outage             Seconds `json:"outageSeconds"`
 	ProjectedUserHours float64 `json:"projectedUserHoursLost"`
+	// Moves says, per remediated VM, whether it moves live or cold and why
+	// (moves.go); UserHoursAvoided is what its live moves save against
+	// moving the same VMs cold.
+	Moves            []Move  `json:"moves,omitempty"`
+	UserHoursAvoided float64 `json:"projectedUserHoursAvoided,omitempty"`
 
 	app *plan.Application
 }
@@ -203,6 +212,12 @@ func (s *Schedule) totals() {
 			s.Totals.Units += len(a.Units)
 			s.Totals.Steps += len(a.Steps)
 			s.Totals.ProjectedUserHours += a.ProjectedUserHours
+			s.Totals.UserHoursAvoided += a.UserHoursAvoided
+			for _, m := range a.Moves {
+				if m.Live {
+					s.Totals.LiveMoves++
+				}
+			}
 		}
 	}
 	for _, w := range s.Waves {
@@ -298,6 +313,7 @@ func compileApp(p *plan.Plan, a *plan.Application, m *Model) *App {
 		ca.Outage = max(ca.Outage, Seconds(d))
 	}
 	ca.ProjectedUserHours = round2(float64(a.Users) * time.Duration(ca.Outage).Hours())
+	moves(p, a, ca) // moves.go
 	var ts tasks
 	addApp(&ts, ca, nil, nil, false)
 	ca.Estimate = Seconds(ts.run(nil))

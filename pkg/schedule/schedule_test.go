@@ -90,7 +90,9 @@ func TestUserHoursAreUsersTimesOutage(t *testing.T) {
 	// remediate with no hardware or size change: outage is power-off (2m),
 	// relocate (15m), power-on (1m) and verify (3m) by default = 21m; the
 	// plan sets relocate to 39m, so the outage is 45m. 1200 users x 0.75h.
+	// (Moved cold: live, only the switch-over would count.)
 	s, _ := compile(t, `estimates: {relocate: 39m}
+move: cold
 applications:
   - {name: payroll, strategy: remediate, users: 1200, vms: [pay-1, pay-2]}
 waves: [{name: w1, applications: [payroll]}]
@@ -106,6 +108,37 @@ waves: [{name: w1, applications: [payroll]}]
 		t.Errorf("totals = %v / wave %v, want 900", s.Totals.ProjectedUserHours, s.Waves[0].ProjectedUserHours)
 	}
 }
+
+func TestALiveMoveCountsOnlyItsSwitchOver(t *testing.T) {
+	// pay-1 moves live: its outage is the switch-over (10s here). Moved
+	// cold it would be down 2m+15m+1m+3m = 21m: 1200 users x (21m - 10s)
+	// are avoided. pay-2 is off: it moves cold, and says why.
+	s, _ := compile(t, `estimates: {switch-over: 10s}
+applications:
+  - {name: payroll, strategy: remediate, users: 1200, vms: [pay-1]}
+  - {name: batch, strategy: remediate, users: 10, vms: [{name: pay-2, powerState: poweredOff}]}
+waves: [{name: w1, applications: [payroll, batch]}]
+`)
+	a := s.Waves[0].Apps[0]
+	if got := time.Duration(a.Outage); got != 10*time.Second {
+		t.Errorf("outage = %s, want the 10s switch-over", got)
+	}
+	if len(a.Moves) != 1 || !a.Moves[0].Live {
+		t.Fatalf("moves %+v, want pay-1 live", a.Moves)
+	}
+	if b := s.Waves[0].Apps[1]; len(b.Moves) != 1 || b.Moves[0].Live || !strings.Contains(b.Moves[0].Why, "powered off") || b.UserHoursAvoided != 0 {
+		t.Errorf("batch moves %+v avoided %v, want pay-2 cold because it is off", b.Moves, b.UserHoursAvoided)
+	}
+	if s.Totals.LiveMoves != 1 {
+		t.Errorf("live moves %d, want 1", s.Totals.LiveMoves)
+	}
+	want := round(1200*(21*time.Minute).Hours() - 1200*(10*time.Second).Hours())
+	if a.UserHoursAvoided != want || s.Totals.UserHoursAvoided != want {
+		t.Errorf("avoided %v (total %v), want %v", a.UserHoursAvoided, s.Totals.UserHoursAvoided, want)
+	}
+}
+
+func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 func TestRedeployAndReplaceProjectNoOutage(t *testing.T) {
 	s, _ := compile(t, `applications:

@@ -102,6 +102,8 @@ func ActionFor(st Step) Action {
 		a = reconfigure()
 	case plan.StepRelocate:
 		a = relocate()
+	case plan.StepSwitchOver:
+		a = switchOver()
 	case plan.StepPowerOn:
 		a = powerOn()
 	case plan.StepVerify:
@@ -322,19 +324,25 @@ func drivers(rt *Runtime) []vsphere.Driver {
 // identify): a ref names a VM only within one vCenter's life.
 func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
 	if ref := rt.Outputs[OutSource]; ref != "" {
-		d, vm, err := readVM(ctx, rt, ref)
+		d, vm, err := readHeld(ctx, rt, ref) // cross.go: in the vCenter that holds it
 		if err != nil && !vsphere.IsNotFound(err) {
 			return nil, nil, err
 		}
 		if err == nil && sameSource(rt, vm) == "" {
 			remember(rt, vm)
+			heldBy(rt, d)
 			return d, vm, nil
 		}
-		return findSource(ctx, rt, ref, vm, err)
+		d, vm, err = findSource(ctx, rt, ref, vm, err)
+		if err == nil {
+			heldBy(rt, d)
+		}
+		return d, vm, err
 	}
 	d, vm, err := sourceByName(ctx, rt)
 	if err == nil {
 		remember(rt, vm)
+		heldBy(rt, d)
 	}
 	return d, vm, err
 }

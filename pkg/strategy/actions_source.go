@@ -276,7 +276,8 @@ func upgradeHardware() Action {
 			if err != nil {
 				return false, err
 			}
-			return want(rt) == "" || hardwareAtLeast(vm.HardwareVersion, want(rt)), nil
+			return want(rt) == "" || hardwareAtLeast(vm.HardwareVersion, want(rt)) ||
+				(scheduled(rt) && vm.ScheduledHardware != "" && hardwareAtLeast(vm.ScheduledHardware, want(rt))), nil
 		},
 		Do: func(ctx context.Context, rt *Runtime) error {
 			d, vm, err := sourceVM(ctx, rt)
@@ -286,12 +287,21 @@ func upgradeHardware() Action {
 			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware)); err != nil {
 				return err
 			}
+			if scheduled(rt) && vm.PowerState == vsphere.PoweredOn {
+				return scheduleUpgrade(ctx, rt, d, vm, want(rt)) // live.go
+			}
 			return d.UpgradeHardware(ctx, vm.Ref, want(rt))
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)
 			if err != nil {
 				return err
+			}
+			if scheduled(rt) && !hardwareAtLeast(vm.HardwareVersion, want(rt)) {
+				if vm.ScheduledHardware == "" || !hardwareAtLeast(vm.ScheduledHardware, want(rt)) {
+					return fmt.Errorf("%s has no upgrade to %s scheduled after scheduling it", vm.Name, want(rt))
+				}
+				return nil
 			}
 			if !hardwareAtLeast(vm.HardwareVersion, want(rt)) {
 				return fmt.Errorf("%s has hardware %s after the upgrade to %s", vm.Name, vm.HardwareVersion, want(rt))
@@ -305,6 +315,9 @@ func upgradeHardware() Action {
 			}
 			d, vm, err := sourceVM(ctx, rt)
 			if err != nil {
+				return err
+			}
+			if err := cancelScheduled(ctx, d, vm); err != nil { // live.go
 				return err
 			}
 			return rewind(ctx, rt, d, vm, plan.StepUpgradeHardware)
@@ -360,7 +373,7 @@ func reconfigure() Action {
 			}
 			cpus, _ := strconv.Atoi(rt.Outputs[OutCPUs])
 			mem, _ := strconv.Atoi(rt.Outputs[OutMemoryMB])
-			if err := d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem}); err != nil {
+			if err := shrinkBack(ctx, rt, d, vm, cpus, mem); err != nil { // live.go
 				return err
 			}
 			return rewind(ctx, rt, d, vm, plan.StepReconfigure)
@@ -412,20 +425,19 @@ func relocate() Action {
 			if err != nil {
 				return err
 			}
-			// Within the vCenter that holds the VM: the target datacenter
-			// must be there too (one vCenter, or the same one under two
-			// names).
+			// Into the target vCenter: a cross-vCenter relocation when it
+			// is another than the one holding the VM.
 			spec := vsphere.RelocateSpec{Target: target(rt), Networks: networks(rt.App)}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
-				return err
-			}
-			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
-				if rt.Target != nil && rt.Target.Name() != d.Name() && vsphere.IsNotFound(err) {
-					return fmt.Errorf("%w (moving a VM from vCenter %s into another vCenter, %s, is not supported by this version)", err, d.Name(), rt.Target.Name())
+			if live(rt) {
+				// vCenter's checks again, just before the move (live.go).
+				if err := moveChecked(ctx, rt, d, vm, spec); err != nil {
+					return err
 				}
-				return err
 			}
-			return nil
+			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
+				return arrivedAnyway(ctx, rt, err) // cross.go
+			}
+			return relocateAcross(ctx, rt, d, vm, rt.Target, spec) // cross.go
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
 			_, vm, err := sourceVM(ctx, rt)
@@ -470,8 +482,19 @@ func relocate() Action {
 				slices.Contains(vm.Datastores, back.Datastore) && vm.ResourcePool == back.ResourcePool {
 				spec.Target = vsphere.Placement{}
 			}
-			if err := d.Relocate(ctx, vm.Ref, spec); err != nil {
+			home := d
+			if crossVCenter(rt) {
+				home = rt.Source
+			}
+			if err := moveBack(ctx, rt, d, vm, home, spec); err != nil { // live.go
 				return err
+			}
+			if home != d {
+				// Back in the source vCenter, under a new id.
+				d, vm, err = sourceVM(ctx, rt)
+				if err != nil {
+					return err
+				}
 			}
 			return rewind(ctx, rt, d, vm, plan.StepRelocate)
 		},

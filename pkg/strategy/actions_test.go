@@ -612,6 +612,9 @@ func TestChecksFindEarlierWorkWithoutTheRecord(t *testing.T) {
 func TestOneVCenterUnderTwoNames(t *testing.T) {
 	w := newWorld(t, actionsPlan, nil)
 	w.tgt = vsphere.NewGovmomi("crown", w.c.Client)
+	// As the CLI does for two names of one URL.
+	w.d.AddAlias("crown")
+	w.tgt.AddAlias(w.d.Name())
 	w.apply("remed")
 	w.apply("redep")
 	inv := w.inventory()
@@ -817,3 +820,43 @@ const tinyOVF = `<?xml version="1.0" encoding="UTF-8"?>
   </VirtualSystem>
 </Envelope>
 `
+
+const livePlan = `apiVersion: wavectl/v1
+kind: MigrationPlan
+metadata: {name: live}
+vcenters: {lab: {url: "https://vc.example/sdk"}}
+source: {vcenter: lab, datacenter: DC-OLD}
+target: {datacenter: DC1, cluster: C1, datastore: ds1, folder: migrated, networks: {VM Network: pg-app}}
+applications:
+  - name: live
+    strategy: remediate
+    vms:
+      - {name: on-01, hotAdd: true, hardwareVersion: vmx-13}
+      - {name: off-01, hotAdd: true, hardwareVersion: vmx-13}
+    remediate: {cpus: 4, hardwareVersion: vmx-19, hardwareUpgrade: nextReboot}
+waves: [{name: w, applications: [live]}]
+`
+
+// Both VMs are planned live; off-01 is found off (the plan did not say):
+// it moves, is upgraded at once (no reboot will come to do it) and is
+// left off. on-01 moves running, grown by hot-add, its upgrade pending.
+func TestALiveMoveOfAVMFoundOffMovesItAsItIs(t *testing.T) {
+	w := newWorld(t, livePlan, nil)
+	if err := w.d.PowerOff(w.ctx, at(t, w.inventory(), "/DC-OLD/vm/off-01").Ref); err != nil {
+		t.Fatal(err)
+	}
+	w.apply("live")
+	inv := w.inventory()
+	on := at(t, inv, "/DC1/vm/migrated/on-01")
+	got, err := w.d.VM(w.ctx, on.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on.Power != vsphere.PoweredOn || on.CPUs != 4 || on.Hardware != "vmx-13" || got.ScheduledHardware != "vmx-19" {
+		t.Errorf("on-01: %s, %d vCPU, %s (scheduled %q); want running, 4 vCPU, vmx-13 with vmx-19 scheduled", on.Power, on.CPUs, on.Hardware, got.ScheduledHardware)
+	}
+	off := at(t, inv, "/DC1/vm/migrated/off-01")
+	if off.Power != vsphere.PoweredOff || off.Hardware != "vmx-19" || off.CPUs != 4 {
+		t.Errorf("off-01: %s, %s, %d vCPU; want off, vmx-19, 4 vCPU", off.Power, off.Hardware, off.CPUs)
+	}
+}

@@ -49,6 +49,7 @@ var DefaultDurations = map[string]time.Duration{
 	plan.StepRetire:          30 * time.Second,
 	plan.StepDecommission:    1 * time.Minute,
 	plan.StepPostHook:        1 * time.Minute,
+	plan.StepSwitchOver:      DefaultSwitchOver,
 }
 
 // Estimate returns the expected duration of a step kind for an
@@ -169,18 +170,24 @@ func remediate(b *builder, a *plan.Application) {
 		if vm == nil {
 			continue
 		}
+		if m := MoveOf(a, vm); m.Live {
+			remediateLive(b, a, vm, m) // live.go
+			continue
+		}
+		// A VM that is off serves nothing: moving it takes no service down.
+		down := vm.PowerState != "poweredOff"
 		b.add(1, plan.StepRecordState, vm.Name, false, "record %s's power state and placement", vm.Name)
 		b.add(1, plan.StepSnapshot, vm.Name, false, "snapshot %s", vm.Name)
-		b.add(1, plan.StepPowerOff, vm.Name, true, "shut down %s (guest shutdown, then power off)", vm.Name)
+		b.add(1, plan.StepPowerOff, vm.Name, down, "shut down %s (guest shutdown, then power off)", vm.Name)
 		if r != nil && r.HardwareVersion != "" {
-			b.add(1, plan.StepUpgradeHardware, vm.Name, true, "upgrade %s to hardware %s", vm.Name, r.HardwareVersion)
+			b.add(1, plan.StepUpgradeHardware, vm.Name, down, "upgrade %s to hardware %s", vm.Name, r.HardwareVersion)
 		}
 		if changes := reconfigureText(r, a.Resolved.Networks); changes != "" {
-			b.add(1, plan.StepReconfigure, vm.Name, true, "reconfigure %s: %s", vm.Name, changes)
+			b.add(1, plan.StepReconfigure, vm.Name, down, "reconfigure %s: %s", vm.Name, changes)
 		}
-		b.add(1, plan.StepRelocate, vm.Name, true, "relocate %s to %s", vm.Name, where(a.Resolved))
-		b.add(1, plan.StepPowerOn, vm.Name, true, "restore %s's power state", vm.Name)
-		b.add(1, plan.StepVerify, vm.Name, true, "verify %s: %s", vm.Name, verifyText(a))
+		b.add(1, plan.StepRelocate, vm.Name, down, "relocate %s to %s", vm.Name, where(a.Resolved))
+		b.add(1, plan.StepPowerOn, vm.Name, down, "restore %s's power state", vm.Name)
+		b.add(1, plan.StepVerify, vm.Name, down, "verify %s: %s", vm.Name, verifyText(a))
 		b.add(1, plan.StepRemoveSnapshot, vm.Name, false, "remove %s's snapshot", vm.Name)
 	}
 }

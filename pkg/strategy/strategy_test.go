@@ -67,7 +67,7 @@ conveyor: {applications: [v, d, m, r]}
 
 func TestRemediateLeavesOutStepsWithNothingToDo(t *testing.T) {
 	p := load(t, `applications:
-  - {name: m, strategy: remediate, vms: [app-1]}
+  - {name: m, strategy: remediate, move: cold, vms: [app-1]}
 waves: [{name: w, applications: [m]}]
 `)
 	// The target maps networks, so NICs are remapped; there is no
@@ -78,6 +78,48 @@ waves: [{name: w, applications: [m]}]
 	}
 	if !strings.Contains(got, "reconfigure") {
 		t.Errorf("steps %q do not remap NICs to the target's portgroups", got)
+	}
+}
+
+func TestRemediateMovesLiveWhenNothingNeedsTheVMOff(t *testing.T) {
+	p := load(t, `applications:
+  - {name: plain, strategy: remediate, vms: [a-1, {name: a-2, powerState: poweredOff}]}
+  - {name: hot, strategy: remediate, vms: [{name: h-1, hotAdd: true}, h-2], remediate: {cpus: 4}}
+  - {name: hw, strategy: remediate, vms: [w-1], remediate: {hardwareVersion: vmx-19}}
+  - {name: hwlater, strategy: remediate, vms: [l-1], remediate: {hardwareVersion: vmx-19, hardwareUpgrade: nextReboot}}
+  - {name: forced, strategy: remediate, move: cold, vms: [f-1]}
+waves: [{name: w, applications: [plain, hot, hw, hwlater, forced]}]
+`)
+	const live = "record-state snapshot relocate switch-over* verify remove-snapshot"
+	const cold = "record-state snapshot power-off* reconfigure* relocate* power-on* verify* remove-snapshot"
+	cases := []struct {
+		app, unit, want, why string
+	}{
+		{"plain", "a-1", live, "nothing needs it off"},
+		// Off, it moves cold, and takes no service down doing so.
+		{"plain", "a-2", "record-state snapshot power-off reconfigure relocate power-on verify remove-snapshot", "powered off"},
+		{"hot", "h-1", "record-state snapshot reconfigure relocate switch-over* verify remove-snapshot", "hot-add"},
+		{"hot", "h-2", "record-state snapshot power-off* reconfigure* relocate* power-on* verify* remove-snapshot", "needs hot-add"},
+		{"hw", "w-1", "record-state snapshot power-off* upgrade-hardware* reconfigure* relocate* power-on* verify* remove-snapshot", "needs it off"},
+		{"hwlater", "l-1", "record-state snapshot upgrade-hardware relocate switch-over* verify remove-snapshot", "vmx-19 at its next reboot"},
+		{"forced", "f-1", cold, "move: cold"},
+	}
+	for _, c := range cases {
+		t.Run(c.app+"/"+c.unit, func(t *testing.T) {
+			a := p.Application(c.app)
+			if got := kinds(strategy.Steps(a), c.unit); got != c.want {
+				t.Errorf("steps = %q, want %q", got, c.want)
+			}
+			var ref *plan.VMRef
+			for _, v := range a.VMs {
+				if v.Name == c.unit {
+					ref = v
+				}
+			}
+			if m := strategy.MoveOf(a, ref); !strings.Contains(m.Why, c.why) {
+				t.Errorf("move %v, want the reason to say %q", m, c.why)
+			}
+		})
 	}
 }
 

@@ -59,6 +59,9 @@ type VM struct {
 	Networks        []string `json:"networks,omitempty"` // one per NIC, in device order
 	GuestID         string   `json:"guestId,omitempty"`
 	HardwareVersion string   `json:"hardwareVersion,omitempty"`
+	// ScheduledHardware is the version of a pending upgrade scheduled for
+	// the VM's next guest reboot ("" when none).
+	ScheduledHardware string `json:"scheduledHardware,omitempty"`
 	// ManagedBy is the extension key of the vSphere solution that manages
 	// the VM (config.managedBy: vCLS and ESX Agent Manager agents,
 	// Workload Management, NSX, SRM placeholders), "" for none.
@@ -145,8 +148,13 @@ type RelocateSpec struct {
 	Target Placement
 	// Networks remaps NICs on the way, as in CloneSpec.
 	Networks map[string]string
-	// Service is the target vCenter for a cross-vCenter move; nil for a
-	// move within this vCenter.
+	// VCenter is the plan's name of the target vCenter for a
+	// cross-vCenter move ("" or the driver's own name: within this
+	// vCenter). The driver builds the ServiceLocator from what it was told
+	// of that peer (see Govmomi.AddPeer).
+	VCenter string
+	// Service is an explicit locator of the target vCenter, for callers
+	// that know it; VCenter is the usual way.
 	Service *ServiceLocator
 }
 

@@ -31,7 +31,7 @@ type Govmomi struct {
 	dcs      map[string]*dcInfo  // by name and by path
 	index    map[string]*dcIndex // by datacenter ref value
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
-	peers    map[string]*Govmomi // other vCenters, by URL, for cross-vCenter moves
+	peers    map[string]*peer // other vCenters, by plan name and by URL, for cross-vCenter moves
 }
 
 var _ Driver = (*Govmomi)(nil)
@@ -45,7 +45,7 @@ func NewGovmomi(name string, c *vim25.Client) *Govmomi {
 		dcs:      map[string]*dcInfo{},
 		index:    map[string]*dcIndex{},
 		backings: map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo{},
-		peers:    map[string]*Govmomi{},
+		peers:    map[string]*peer{},
 	}
 }
 
@@ -58,15 +58,6 @@ func (g *Govmomi) InstanceUUID() string { return g.c.ServiceContent.About.Instan
 
 // Client is the vim25 client the driver talks through.
 func (g *Govmomi) Client() *vim25.Client { return g.c }
-
-// AddPeer registers the driver of another vCenter, so that a relocate
-// whose ServiceLocator names url (the peer's SDK URL) can resolve its
-// target placement there.
-func (g *Govmomi) AddPeer(url string, peer *Govmomi) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.peers[strings.TrimSuffix(url, "/")] = peer
-}
 
 // forget drops every cached lookup: called when vCenter says an object we
 // resolved from the cache no longer exists.

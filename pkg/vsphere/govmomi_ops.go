@@ -549,16 +549,12 @@ func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) e
 		return g.fault(op, ref, err)
 	}
 	at, mode := g, placeRelocate
-	var locator *types.ServiceLocator
-	if s := spec.Service; s != nil {
-		g.mu.Lock()
-		peer := g.peers[strings.TrimSuffix(s.URL, "/")]
-		g.mu.Unlock()
-		if peer == nil {
-			return invalid(op, ref, "a move to vCenter %s needs a connection to it as well", s.URL)
-		}
+	locator, peer, err := g.locator(ctx, op, ref, spec)
+	if err != nil {
+		return err
+	}
+	if peer != nil {
 		at, mode = peer, placeNew
-		locator = serviceLocator(s, peer)
 	}
 	var t *target
 	if mode == placeNew {
@@ -599,20 +595,6 @@ func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) e
 		return object.NewVirtualMachine(g.c, cur.m.Self).Relocate(ctx, rs, types.VirtualMachineMovePriorityDefaultPriority)
 	})
 	return err
-}
-
-// serviceLocator names the peer vCenter for a cross-vCenter relocate.
-func serviceLocator(s *ServiceLocator, peer *Govmomi) *types.ServiceLocator {
-	id := s.InstanceID
-	if id == "" && peer.c.ServiceContent.About.InstanceUuid != "" {
-		id = peer.c.ServiceContent.About.InstanceUuid
-	}
-	return &types.ServiceLocator{
-		InstanceUuid:  id,
-		Url:           s.URL,
-		SslThumbprint: s.Thumbprint,
-		Credential:    &types.ServiceLocatorNamePassword{Username: s.Username, Password: s.Password},
-	}
 }
 
 // Reconfigure changes CPUs, memory, NIC networks and markers, leaving out

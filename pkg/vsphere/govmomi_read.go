@@ -17,6 +17,7 @@ import (
 var vmProps = []string{
 	"name", "parent", "resourcePool", "datastore", "network", "snapshot",
 	"config.hardware", "config.extraConfig", "config.template", "config.version", "config.guestId", "config.managedBy",
+	"config.scheduledHardwareUpgradeInfo",
 	"config.instanceUuid", "config.uuid",
 	"runtime.powerState", "runtime.host",
 	"guest.toolsRunningStatus", "guest.ipAddress",
@@ -335,6 +336,10 @@ func buildVM(m mo.VirtualMachine, e *entities) *vmRecord {
 		vm.MemoryMB = int(c.Hardware.MemoryMB)
 		vm.GuestID = c.GuestId
 		vm.HardwareVersion = c.Version
+		if u := c.ScheduledHardwareUpgradeInfo; u != nil && u.UpgradePolicy != string(types.ScheduledHardwareUpgradeInfoHardwareUpgradePolicyNever) &&
+			u.ScheduledHardwareUpgradeStatus == string(types.ScheduledHardwareUpgradeInfoHardwareUpgradeStatusPending) {
+			vm.ScheduledHardware = u.VersionKey
+		}
 		vm.InstanceUUID, vm.BIOSUUID = c.InstanceUuid, c.Uuid
 		if c.ManagedBy != nil {
 			vm.ManagedBy = c.ManagedBy.ExtensionKey

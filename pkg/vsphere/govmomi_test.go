@@ -542,7 +542,7 @@ func TestCrossVCenterRelocateSendsTheServiceLocator(t *testing.T) {
 	// The simulator ignores the ServiceLocator and would look the peer's
 	// references up in its own inventory, so the call is caught on the
 	// way out and checked instead of sent.
-	d.AddPeer("https://vc-new.example/sdk", peer)
+	d.AddPeer("new", peer, vsphere.PeerAccess{URL: "https://vc-new.example/sdk"})
 	var sent *types.RelocateVM_Task
 	src.client.Client.RoundTripper = interceptor{src.client.Client.RoundTripper, func(req soap.HasFault) bool {
 		if r, ok := req.(*methods.RelocateVM_TaskBody); ok {
@@ -564,7 +564,7 @@ func TestCrossVCenterRelocateSendsTheServiceLocator(t *testing.T) {
 	}
 	s := sent.Spec
 	if s.Service == nil || s.Service.Url != spec.Service.URL || s.Service.SslThumbprint != "AA:BB" ||
-		s.Service.InstanceUuid != dst.client.Client.ServiceContent.About.InstanceUuid {
+		s.Service.InstanceUuid != strings.ToUpper(dst.client.Client.ServiceContent.About.InstanceUuid) {
 		t.Errorf("service locator %+v", s.Service)
 	}
 	if cred, ok := s.Service.Credential.(*types.ServiceLocatorNamePassword); !ok || cred.Username != "u" || cred.Password != "p" {

@@ -368,13 +368,19 @@ func (g *gen) app(a app) {
 		g.vms(a)
 	case "remediate":
 		g.vms(a)
+		// Most move live (cross-vCenter vMotion), their hardware upgraded
+		// at the next patch reboot; the desktops grow their memory, which
+		// their VMs cannot hot-add, so they move cold, as do the
+		// applications whose suppliers want the upgrade done at once.
 		switch {
 		case a.profile == "vdi":
 			g.p("    remediate: {hardwareVersion: vmx-19, memoryMB: 32768}")
 		case g.rng.IntN(3) == 0:
-			g.p("    remediate: {hardwareVersion: vmx-19, networks: {Legacy-Mgmt-VLAN99: pg-mgmt-299}}")
+			g.p("    remediate: {hardwareVersion: vmx-19, hardwareUpgrade: nextReboot, networks: {Legacy-Mgmt-VLAN99: pg-mgmt-299}}")
+		case g.rng.IntN(6) == 0:
+			g.p("    remediate: {hardwareVersion: vmx-19}  # the supplier wants the upgrade before the move: cold")
 		default:
-			g.p("    remediate: {hardwareVersion: vmx-19}")
+			g.p("    remediate: {hardwareVersion: vmx-19, hardwareUpgrade: nextReboot}")
 		}
 	case "replace":
 		g.vms(a)

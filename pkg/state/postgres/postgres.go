@@ -267,6 +267,12 @@ func (e *FencedError) Error() string {
 func (db *DB) Append(ctx context.Context, programme string, lease *Lease, entry []byte) (int64, error) {
 	var seq int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// Locks in the order Acquire takes them (the programme row, then
+		// the lease row), or the two deadlock.
+		if err := tx.QueryRow(ctx, `UPDATE wavectl_programmes SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq`,
+			programme).Scan(&seq); err != nil {
+			return err
+		}
 		var epoch int64
 		err := tx.QueryRow(ctx, `SELECT epoch FROM wavectl_leases WHERE programme = $1 AND scope = $2 AND epoch = $3 FOR SHARE`,
 			programme, lease.Scope, lease.Epoch).Scan(&epoch)
@@ -274,10 +280,6 @@ func (db *DB) Append(ctx context.Context, programme string, lease *Lease, entry 
 			return db.fenced(ctx, programme, lease)
 		}
 		if err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `UPDATE wavectl_programmes SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq`,
-			programme).Scan(&seq); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(entry)

@@ -67,7 +67,7 @@ var (
 		"PowerOffVM_Task": true, "ResetVM_Task": true, "Destroy_Task": true,
 		"CreateSnapshot_Task": true, "CreateSnapshotEx_Task": true,
 		"RevertToCurrentSnapshot_Task": true, "RemoveAllSnapshots_Task": true,
-		"CustomizeVM_Task": true,
+		"CustomizeVM_Task": true, "ShutdownGuest": true, "SuspendVM_Task": true,
 	}
 	folderOverridden = map[string]bool{"CreateVM_Task": true, "MoveIntoFolder_Task": true, "Rename_Task": true}
 	snapOverridden   = map[string]bool{"RemoveSnapshot_Task": true, "RevertToSnapshot_Task": true}
@@ -142,6 +142,12 @@ func (s *Sim) override(ctx *simulator.Context, m *simulator.Method) mo.Reference
 		if snapOverridden[m.Name] {
 			if snap, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachineSnapshot); ok {
 				return &snapshotOverride{VirtualMachineSnapshot: snap, sim: s}
+			}
+		}
+	case "VirtualMachineProvisioningChecker":
+		if m.Name == "CheckRelocate_Task" {
+			if c, ok := ctx.Map.Get(m.This).(*simulator.VmProvisioningChecker); ok {
+				return &checkerOverride{VmProvisioningChecker: c, sim: s} // evc.go
 			}
 		}
 	case "Datastore":
@@ -390,6 +396,9 @@ func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateV
 	if f := busy(ctx, w.Self); f != nil {
 		return &methods.RelocateVM_TaskBody{Fault_: f}
 	}
+	if req.Spec.Service != nil {
+		return w.crossRelocate(ctx, req) // cross.go
+	}
 	body := &methods.RelocateVM_TaskBody{}
 	spec := req.Spec
 	if f := checkRefs(ctx, "spec", spec.Host, spec.Pool, spec.Datastore, spec.Folder); f != nil {
@@ -472,6 +481,9 @@ func (w *vmOverride) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigV
 	if f := checkNICs(ctx, datacenterOf(ctx, w.VirtualMachine), req.Spec.DeviceChange); f != nil {
 		return &methods.ReconfigVM_TaskBody{Fault_: f}
 	}
+	if f := reconfigGuard(ctx, w.VirtualMachine, &req.Spec); f != nil { // hotadd.go
+		return &methods.ReconfigVM_TaskBody{Fault_: f}
+	}
 	if ref, ok := w.sim.injected(ctx, w.Self, "ReconfigVM_Task", w.Name, w.Name); ok {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: ref}}
 	}
@@ -505,6 +517,7 @@ func (w *vmOverride) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffV
 	if ref, ok := w.sim.injected(ctx, w.Self, "PowerOffVM_Task", w.Name, w.Name); ok {
 		return &methods.PowerOffVM_TaskBody{Res: &types.PowerOffVM_TaskResponse{Returnval: ref}}
 	}
+	stopping(ctx, w.VirtualMachine)
 	return w.VirtualMachine.PowerOffVMTask(ctx, req)
 }
 
@@ -515,6 +528,7 @@ func (w *vmOverride) ResetVMTask(ctx *simulator.Context, req *types.ResetVM_Task
 	if ref, ok := w.sim.injected(ctx, w.Self, "ResetVM_Task", w.Name, w.Name); ok {
 		return &methods.ResetVM_TaskBody{Res: &types.ResetVM_TaskResponse{Returnval: ref}}
 	}
+	stopping(ctx, w.VirtualMachine)
 	return w.VirtualMachine.ResetVMTask(ctx, req)
 }
 

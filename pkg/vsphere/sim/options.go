@@ -46,6 +46,10 @@ type Options struct {
 	// HostsPerCluster is the least number of ESXi hosts in each cluster
 	// (default 4); big plans get more, so that clusters hold their VMs.
 	HostsPerCluster int
+
+	// sharedTaskDelay: another instance of the estate set
+	// simulator.TaskDelay, a process-wide setting.
+	sharedTaskDelay bool
 }
 
 // Fault describes injected failures of one operation.
@@ -368,7 +372,7 @@ func (s *Sim) applyTaskDelay() {
 		}
 		md[t] = int(d / time.Millisecond)
 	}
-	if len(md) == 0 {
+	if len(md) == 0 || s.opts.sharedTaskDelay {
 		return
 	}
 	md["LockHandoff"] = 0

@@ -101,7 +101,8 @@ type dcPlan struct {
 
 type clusterPlan struct {
 	name       string
-	standalone bool // a host the plan names with no cluster
+	evc        string // its EVC mode; see evc.go
+	standalone bool   // a host the plan names with no cluster
 	named      []string
 	pools      map[string]bool
 	vcpus      int64
@@ -131,6 +132,8 @@ type vmSpec struct {
 	guestID  string
 	version  string
 	template bool
+	hotAdd   bool
+	evc      string // the least EVC mode it needs; "" its cluster's
 	// managedBy marks the VM as a vSphere solution's (config.managedBy),
 	// as the plan says it is.
 	managedBy string
@@ -178,7 +181,12 @@ func (sd *seeder) collect() error {
 	if strings.TrimSpace(p.Source.Datacenter) == "" {
 		return fmt.Errorf("the plan names no source datacenter")
 	}
-	src := sd.dc(p.Source.Datacenter)
+	// An instance that does not serve the source vCenter still collects
+	// the source's needs, into a datacenter it never builds.
+	src := newDCPlan(p.Source.Datacenter)
+	if sd.s.serves(p.Source.VCenter) {
+		src = sd.dc(p.Source.Datacenter)
+	}
 	srcFolder := cleanPath(p.Source.Folder)
 	if srcFolder != "" {
 		src.folders[srcFolder] = true
@@ -212,6 +220,7 @@ func (sd *seeder) collect() error {
 	}
 
 	cl := sd.cluster(src, sd.unused(src, SourceCluster, func(d *dcPlan, n string) bool { return d.clusters[n] != nil }))
+	cl.evc = SourceEVC
 	ds := sd.datastore(src, sd.unused(src, SourceDatastore, func(d *dcPlan, n string) bool { return d.datastores[n] != nil }))
 	for _, v := range sources {
 		v.cluster, v.ds = cl, ds
@@ -221,7 +230,9 @@ func (sd *seeder) collect() error {
 			ds.usedGB += int64(gb)
 		}
 	}
-	sd.vms = append(sources, sd.vms...)
+	if sd.s.serves(p.Source.VCenter) {
+		sd.vms = append(sources, sd.vms...)
+	}
 	return nil
 }
 
@@ -230,11 +241,19 @@ func (sd *seeder) collectTarget(a *plan.Application, src *dcPlan) error {
 	if strings.TrimSpace(pl.Datacenter) == "" {
 		return fmt.Errorf("application %s has no target datacenter", a.Name)
 	}
-	dc := sd.dc(pl.Datacenter)
+	// Another instance builds a datacenter of another vCenter: collect
+	// its needs into a throwaway.
+	dc := newDCPlan(pl.Datacenter)
+	if sd.s.serves(pl.VCenter) {
+		dc = sd.dc(pl.Datacenter)
+	}
 	var cl *clusterPlan
 	switch {
 	case pl.Cluster != "":
 		cl = sd.cluster(dc, pl.Cluster)
+		if pl.EVCMode != "" {
+			cl.evc = pl.EVCMode
+		}
 		if pl.Host != "" && !slices.Contains(cl.named, pl.Host) {
 			cl.named = append(cl.named, pl.Host)
 		}
@@ -302,6 +321,9 @@ func (sd *seeder) collectTarget(a *plan.Application, src *dcPlan) error {
 	}
 
 	var tpls []string
+	if !sd.s.serves(pl.VCenter) {
+		return nil // its templates are the target vCenter's
+	}
 	if a.Template != "" {
 		tpls = append(tpls, a.Template)
 	}
@@ -329,14 +351,18 @@ func (sd *seeder) dc(name string) *dcPlan {
 	if d, ok := sd.dcs[name]; ok {
 		return d
 	}
-	d := &dcPlan{
+	d := newDCPlan(name)
+	sd.dcs[name] = d
+	sd.dcOrder = append(sd.dcOrder, name)
+	return d
+}
+
+func newDCPlan(name string) *dcPlan {
+	return &dcPlan{
 		name: name, clusters: map[string]*clusterPlan{}, datastores: map[string]*dsPlan{},
 		stdNets: map[string]bool{}, portgroups: map[string]bool{}, folders: map[string]bool{},
 		vmDirs: map[string]*object.Folder{}, network: map[string]types.ManagedObjectReference{},
 	}
-	sd.dcs[name] = d
-	sd.dcOrder = append(sd.dcOrder, name)
-	return d
 }
 
 func (sd *seeder) cluster(d *dcPlan, name string) *clusterPlan {
@@ -374,15 +400,16 @@ func (sd *seeder) unused(d *dcPlan, name string, taken func(*dcPlan, string) boo
 
 func vmFromRef(v *plan.VMRef) (*vmSpec, error) {
 	spec := &vmSpec{
-		name:     v.Name,
-		cpus:     orDefault(v.CPUs, DefaultCPUs),
-		memMB:    orDefault(v.MemoryMB, DefaultMemoryMB),
-		disksGB:  disksOrDefault(v.DisksGB),
-		networks: v.Networks,
-		on:       v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
-		guestID:  v.GuestID,
-		version:  v.Hardware,
-
+		name:      v.Name,
+		cpus:      orDefault(v.CPUs, DefaultCPUs),
+		memMB:     orDefault(v.MemoryMB, DefaultMemoryMB),
+		disksGB:   disksOrDefault(v.DisksGB),
+		networks:  v.Networks,
+		on:        v.PowerState != string(types.VirtualMachinePowerStatePoweredOff),
+		guestID:   v.GuestID,
+		version:   v.Hardware,
+		hotAdd:    v.HotAdd,
+		evc:       v.EVCMode,
 		managedBy: v.ManagedBy,
 	}
 	if len(spec.networks) == 0 {
@@ -499,6 +526,12 @@ func (sd *seeder) buildHosts(ctx context.Context) error {
 			}
 			cl.obj = c.Reference()
 			sd.summary.Clusters++
+			mode := cl.evc
+			if mode == "" {
+				mode = DefaultTargetEVC
+			}
+			cl.evc = mode
+			setClusterEVC(sd.s.model.Map().Get(cl.obj).(*simulator.ClusterComputeResource), mode)
 			n := max(min, len(cl.named),
 				int(math.Ceil(float64(cl.vcpus)/2/hostCores)),
 				int(math.Ceil(float64(cl.memMB)*2/hostMemoryMB)))
@@ -697,6 +730,7 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 			}
 			existing[n] = types.ManagedObjectReference{}
 			sd.summary.Networks++
+			sd.onEveryHost(d, n)
 		}
 		var pgs []types.DVPortgroupConfigSpec
 		for _, n := range slices.Sorted(maps.Keys(d.portgroups)) {
@@ -750,6 +784,31 @@ func (sd *seeder) buildNetworks(ctx context.Context) error {
 		sd.summary.Networks += len(pgs)
 	}
 	return nil
+}
+
+// onEveryHost connects every host of the datacenter to the standard
+// network called name, which the simulator put on the first host only:
+// vCenter's checks of a move ask whether the target host has it.
+func (sd *seeder) onEveryHost(d *dcPlan, name string) {
+	dc, ok := sd.s.model.Map().Get(d.obj.Reference()).(*simulator.Datacenter)
+	if !ok {
+		return
+	}
+	for _, ref := range dc.Network {
+		n, ok := sd.s.model.Map().Get(ref).(*mo.Network)
+		if !ok || n.Name != name {
+			continue
+		}
+		for _, h := range d.hosts {
+			host := sd.s.model.Map().Get(h.Reference()).(*simulator.HostSystem)
+			if !slices.Contains(host.Network, ref) {
+				host.Network = append(host.Network, ref)
+			}
+			if !slices.Contains(n.Host, h.Reference()) {
+				n.Host = append(n.Host, h.Reference())
+			}
+		}
+	}
 }
 
 // networks names the datacenter's networks.
@@ -875,6 +934,9 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 		Version:  v.version,
 		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + v.ds.name + "]"},
 	}
+	if v.hotAdd {
+		spec.CpuHotAddEnabled, spec.MemoryHotAddEnabled = types.NewBool(true), types.NewBool(true)
+	}
 	if v.managedBy != "" {
 		spec.ManagedBy = &types.ManagedByInfo{ExtensionKey: v.managedBy, Type: "VirtualMachine"}
 	}
@@ -916,6 +978,12 @@ func (sd *seeder) createVM(ctx context.Context, v *vmSpec) error {
 		return err
 	}
 	vm := reg.Get(res.(types.ManagedObjectReference)).(*simulator.VirtualMachine)
+	if need := v.evc; !v.template {
+		if need == "" {
+			need = cl.evc
+		}
+		setMinEVC(vm, need)
+	}
 	switch {
 	case v.template:
 		_, err = sd.run(vm, func(*simulator.Context) soap.HasFault {

@@ -2,11 +2,11 @@
 // the source estate, templates and target data centre a plan names, with
 // optional task delays and injected faults for rehearsals and tests.
 //
-// One simulator stands in for every vCenter the plan names: the source and
-// target datacenters are two datacenters of one inventory (as when the new
-// data centre joins the existing vCenter), so a single URL serves them all.
-// That is how `wavectl sim` and `--simulate` work: GOVC_URL / WAVECTL_URL
-// stand in for every vCenter without an override.
+// A Sim is one vCenter. New builds one that stands in for every vCenter
+// the plan names (the source and target datacenters in one inventory);
+// NewEstate (estate.go) builds one per vCenter URL, as `wavectl sim` and
+// `--simulate` do, so that a move between vCenters is a cross-vCenter
+// relocation (cross.go).
 //
 // Beyond seeding, the package guards the simulator against crashes it is
 // known to have under concurrent use (see guard.go): migrations run many
@@ -16,13 +16,16 @@ package sim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // a name-based UUID, not a secret
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +50,12 @@ type Sim struct {
 	faults   *faultSet
 	sessions sessionOverrides
 	placed   atomic.Int64 // round-robin host placement, see pickHost
+
+	// vcenters are the plan's vCenter names this instance serves; nil
+	// serves them all (see estate.go).
+	vcenters map[string]bool
+	estate   *Estate
+	moving   sync.Map // VMs in a cross-vCenter relocation (cross.go)
 
 	mu      sync.Mutex
 	server  *simulator.Server
@@ -84,6 +93,13 @@ func New(p *plan.Plan, opts Options) (*Sim, error) {
 // NewContext is New, seeding until ctx is done: a cancelled seeding
 // closes what it built and returns ctx's error.
 func NewContext(ctx context.Context, p *plan.Plan, opts Options) (*Sim, error) {
+	return newInstance(ctx, p, opts, nil, 0)
+}
+
+// newInstance builds the simulator of the vCenters named in vcenters (all
+// of them when nil); index keeps its guests' addresses apart from other
+// instances' in the process.
+func newInstance(ctx context.Context, p *plan.Plan, opts Options, vcenters map[string]bool, index int) (*Sim, error) {
 	if p == nil {
 		return nil, errors.New("sim: no plan")
 	}
@@ -106,9 +122,17 @@ func NewContext(ctx context.Context, p *plan.Plan, opts Options) (*Sim, error) {
 		return nil, fmt.Errorf("sim: create simulator: %w", err)
 	}
 
-	s := &Sim{model: model, opts: opts}
+	// Every vCenter has an instance UUID of its own, and keeps it across
+	// restarts, as a real one does (a state file records it); the
+	// simulator's generator gives every model of a process the same one.
+	// One instance for every vCenter keeps the simulator's.
+	if si, ok := model.Map().Get(vim25.ServiceInstance).(*simulator.ServiceInstance); ok && vcenters != nil {
+		si.Content.About.InstanceUuid = instanceUUID(slices.Sorted(maps.Keys(vcenters)))
+	}
+	s := &Sim{model: model, opts: opts, vcenters: vcenters}
 	s.homeDir = homeDir(model)
 	s.guest = newGuestAgent(model.Map(), &s.sessions)
+	s.guest.next = uint32(index) << 16
 	s.guest.serveChecks(p)
 	model.Map().AddHandler(s.guest)
 
@@ -135,6 +159,9 @@ func NewContext(ctx context.Context, p *plan.Plan, opts Options) (*Sim, error) {
 	model.Map().Handler = s.dispatch
 	return s, nil
 }
+
+// serves reports whether this instance serves the plan's vCenter name.
+func (s *Sim) serves(vcenter string) bool { return s.vcenters == nil || s.vcenters[vcenter] }
 
 // Summary reports what New put in the inventory.
 func (s *Sim) Summary() Summary { return s.inv }
@@ -182,7 +209,13 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 	// Only the credentials Env prints are accepted, as a real vCenter
 	// would, so that a wrong password is a failure a rehearsal can show.
 	svc.Listen = &url.URL{Host: listen, User: url.UserPassword("wavectl", randomPassword())}
-	svc.TLS = new(tls.Config)
+	// A certificate of its own, as every vCenter has: a thumbprint pins
+	// one instance, and a cross-vCenter move can check it.
+	cert, err := selfSigned()
+	if err != nil {
+		return nil, fmt.Errorf("sim: certificate: %w", err)
+	}
+	svc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	svc.RegisterEndpoints = true
 	server, err := newServer(svc)
 	if err != nil {
@@ -191,6 +224,17 @@ func (s *Sim) Start(listen string) (*url.URL, error) {
 	}
 	s.server = server
 	return cloneURL(s.server.URL), nil
+}
+
+// instanceUUID is a name-based (version 5 style) UUID of the vCenter
+// names an instance serves: stable across restarts, distinct per vCenter.
+func instanceUUID(names []string) string {
+	sum := sha1.Sum([]byte("wavectl-sim-vcenter:" + strings.Join(names, ",")))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func randomPassword() string {

@@ -81,6 +81,9 @@ type Fixture struct {
 	RevertRestoresConfig bool
 	// Prefix starts the name of every VM the suite makes.
 	Prefix string
+	// Peer, when set, is a second vCenter for the cross-vCenter move
+	// (moves.go).
+	Peer *Peer
 }
 
 var seq atomic.Int64
@@ -112,6 +115,8 @@ func Run(t *testing.T, setup func(t *testing.T) Fixture) {
 		{"Import", testImport},
 		{"Relocate", testRelocate},
 		{"RelocateAcrossDatacenters", testRelocateRemote},
+		{"LiveRelocate", testLiveRelocate},
+		{"CrossVCenterRelocate", testCrossVCenter},
 		{"Reconfigure", testReconfigure},
 		{"UpgradeHardware", testUpgrade},
 		{"PowerOnOffIdempotent", testPower},

@@ -71,5 +71,11 @@ if [ $# -ne 1 ] || [ -z "${WAVE_PLAN:-}" ]; then
 fi
 export WAVE_PLAN
 
+# Log in once first: govc keeps its session in a file under ~/.govmomi, and
+# eight first calls at once would race to write it while others read it
+# half-written (govc then fails with a bare "EOF"). Engineers who script
+# govc meet this too, and do the same.
+"$GOVC" about >/dev/null
+
 # Eight VMs at a time, each in its own bash running this script's function.
 grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$1" | xargs -P "$PARALLEL" -L 1 "$0" --one
