@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -19,9 +18,11 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/report"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
 	"github.com/wavectl/wavectl/pkg/strategy"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // ApplyOptions are apply's parsed flags.
@@ -33,8 +34,17 @@ type ApplyOptions struct {
 	Simulate      bool
 	Yes           bool
 	IgnoreWindows bool
+	// done counts the steps in scope an earlier run finished, for the
+	// question.
+	done          int
 	VerifyTimeout time.Duration
 	RetryBase     time.Duration
+	// Settings resolves how each of the plan's vCenters is reached, for
+	// the confirmation (URL and user); nil for the simulator.
+	Settings func(*plan.Plan) map[string]vsphere.Settings
+	// Progress is auto, bars, plain or none; Output is text or json.
+	Progress string
+	Output   string
 	// NoRetryFailed is resume's --retry-failed=false, recorded with the run.
 	NoRetryFailed bool
 	// Given says which run flags the operator gave (flag, environment or
@@ -65,32 +75,49 @@ fault fails the VM's application with the fault's own text, and the wave's
 onFailure decides what happens to the others.
 
 Every step is recorded in the state file (--state, default <plan name>.state.json
-in the working directory) before the VM's next step starts. Running apply again
-with the same state carries on: done steps are skipped, and a step that was
-running is checked against vCenter before it is redone.
+in the working directory) before the VM's next step starts. wavectl resume (or
+apply again) with the same state carries on: done steps are skipped, and a
+step that was running is checked against vCenter before it is redone.
 
-On a terminal apply asks for confirmation (--yes skips it; without a terminal
---yes is required) and draws progress bars; otherwise it logs one line per
-event. Ctrl-C stops gracefully: nothing new starts and in-flight steps finish;
-a second Ctrl-C abandons them (their next run checks vCenter).
+Before anything changes, apply logs in to every vCenter the run needs (exit 5
+when one refuses or cannot be reached: nothing is recorded), checks that the
+hooks' scripts are there and executable (relative to the plan file's folder,
+where hooks run; exit 3), and that --wave and --app name something.
+
+On a terminal apply asks for confirmation, on the terminal itself, saying what
+will change (vCenters with URL and user, waves, applications, VMs, steps,
+estimate, projected user-hours); only y or yes goes ahead, anything else exits
+11, Ctrl-C exits 130. --yes skips it, and is required without a terminal. When
+no window is open it does not ask: the run pauses (exit 7).
+
+--progress auto draws bars when stderr is a terminal and logs one line per
+event otherwise; bars, plain and none choose; --quiet shows only the summary,
+warnings and errors. -o json prints the result as JSON. Ctrl-C stops
+gracefully: nothing new starts and in-flight steps finish; a second Ctrl-C
+abandons them (their next run checks vCenter).
+
+A wave whose window has not opened waits, without holding back the conveyor;
+the run ends paused (exit 7) saying when it opens. Rehearsals pass
+--ignore-windows, and resume carries on with it.
 
 --simulate runs against an in-process vCenter simulator seeded from the plan:
 a whole migration with no vCenter. A simulated run always starts fresh (the
 simulator does), with its state in <plan name>.simulate.state.json.
 
-Exit codes: 0 done, 3 invalid plan, 5 vCenter unreachable, 6 some applications
-failed or were skipped, 7 paused (a change window closed, or a change freeze
-began), 10 a wave or the conveyor is not approved (its gate names who must
-approve: wavectl approve), 130 interrupted.
+Exit codes: 0 done, 3 invalid plan or missing hook, 5 vCenter unreachable or
+login refused, 6 some applications failed or were skipped, 7 paused (a change
+window closed or has not opened, or a change freeze began), 10 a wave or the
+conveyor is not approved (its gate names who must approve: wavectl approve),
+11 not confirmed, 130 interrupted.
 
 Governance (see the plan's gates, freezes and abortWhen): a wave whose gate
 lacks approvals for this exact plan is not started; no step starts inside a
 freeze; a wave whose back-out criterion trips stops and does what its
 onFailure says. --simulate rehearsals are held back by neither gates nor
 freezes: they change no vCenter.`,
-		Example: `  wavectl apply --simulate --yes examples/demo.yaml
-  wavectl apply --wave wave-1 plans/crown-hosting.yaml
-  wavectl apply --conveyor --app fax-gateway plans/crown-hosting.yaml`,
+		Example: `  wavectl apply --simulate --yes --ignore-windows examples/demo.yaml   # a rehearsal, outside the change window
+  wavectl apply --yes --conveyor examples/demo.yaml      # only the conveyor
+  wavectl apply --yes --wave wave-1 examples/demo.yaml   # inside wave-1's window; before it opens, exit 7`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("apply takes one plan file, got %d arguments", len(args))}
@@ -149,17 +176,45 @@ func applyRun(ctx context.Context, f *Factory, opts *ApplyOptions) error {
 	})
 }
 
-// execute is what apply, resume and rollback share: confirmation, the
-// state, vCenter, signals, progress, the summary and the exit code.
+// execute is what apply, resume and rollback share: the checks that
+// come before anything changes (hooks, vCenter logins, windows), the
+// confirmation, the state, signals, progress, the summary and the exit
+// code.
 func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, sched *schedule.Schedule, path string,
 	run func(engine.Options) (*engine.Result, error)) error {
 	command := cmp.Or(opts.Command, "apply")
-	if !opts.Yes {
-		if !opts.IO.InTTY {
-			return usageError{fmt.Errorf("%s changes vCenter: pass --yes to confirm when not on a terminal", command)}
+	if !opts.Yes && !opts.IO.InTTY {
+		return usageError{fmt.Errorf("%s changes vCenter: pass --yes to confirm when not on a terminal", command)}
+	}
+	if err := scopeCheck(opts.Scope, sched); err != nil {
+		return err
+	}
+	if command != "rollback" {
+		if err := checkHooks(p, opts.Scope, sched); err != nil {
+			return err
 		}
-		if !confirm(opts, p, sched) {
-			return exitf(ExitFailure, "not confirmed; nothing was changed")
+	}
+	// Every vCenter the run needs is logged in to before anything starts:
+	// a wrong password or an unreachable vCenter stops here, with nothing
+	// recorded as failed.
+	drivers, closeAll, err := opts.Connect(ctx, p)
+	if err != nil {
+		return connectError(err)
+	}
+	defer closeAll()
+	if err := connectFirst(ctx, p, opts.Scope, sched, drivers); err != nil {
+		return err
+	}
+	if !opts.Yes {
+		// Asked after the window check: when nothing can run now, the
+		// run only records the pause, so there is nothing to confirm.
+		if command == "rollback" || opts.IgnoreWindows || canRunNow(p, sched, opts.Scope, time.Now()) {
+			if st, err := readRecord(path, p.Metadata.Name); err == nil && command != "rollback" && !(opts.Simulate && command == "apply") {
+				opts.done = doneSteps(st, inScope(opts.Scope, sched))
+			}
+			if err := confirm(ctx, opts, p, sched); err != nil {
+				return err
+			}
 		}
 	}
 	backend, closeBackend, err := openBackend(ctx, path, p.Metadata.Name)
@@ -196,12 +251,16 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		}
 	}()
 
-	drivers, closeAll, err := opts.Connect(ctx, p)
-	if err != nil {
-		return err
+	prog, bars := runProgress(f, opts, p)
+	notice := func(msg string) { fmt.Fprintln(opts.IO.ErrOut, msg) }
+	runLog := f.Log
+	if bars != nil {
+		// Through the bars, above them: written straight to the terminal
+		// a line would be drawn over by the next frame, and would leave a
+		// stale bar behind. Log lines too.
+		notice = bars.Notice
+		runLog = f.logTo(bars)
 	}
-	defer closeAll()
-
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
 	sigs := make(chan os.Signal, 2)
@@ -212,27 +271,22 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		for range sigs {
 			n++
 			if n == 1 {
-				fmt.Fprintln(opts.IO.ErrOut, "stopping: nothing new starts and in-flight steps finish; press Ctrl-C again to stop at once")
+				notice("stopping: nothing new starts and in-flight steps finish; press Ctrl-C again to stop at once")
 			} else {
+				notice("stopping at once: in-flight steps are abandoned; the next run checks vCenter for their results")
 				stopHard()
 				return
 			}
 		}
 	}()
 
-	var prog engine.Progress = logProgress{log: f.Log}
-	var bars *barProgress
-	if opts.IO.ErrTTY {
-		bars = newBarProgress(opts.IO.ErrOut, stepsPerApp(sched), waveOf(p))
-		prog = bars
-	}
 	res, err := run(engine.Options{
 		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope, Command: command,
 		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, RetryBase: opts.RetryBase, Hard: hard, Dial: opts.Dial,
 		NewHooks: func(record engine.HookRecorder) strategy.HookRunner {
 			return newHooks(p, record)
 		},
-		Progress: prog, Log: f.Log, Args: opts.Args, Simulate: opts.Simulate, NoRetryFailed: opts.NoRetryFailed, GivenScope: opts.GivenScope,
+		Progress: prog, Log: runLog, Args: opts.Args, Simulate: opts.Simulate, NoRetryFailed: opts.NoRetryFailed, GivenScope: opts.GivenScope,
 		StateFlag: stateFlag(opts.State),
 	})
 	if bars != nil {
@@ -256,7 +310,13 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	case err != nil:
 		return err
 	}
-	writeSummary(opts.IO, store, res, backend.Name())
+	if opts.Output == "json" {
+		if err := writeResultJSON(opts.IO, store, res, backend.Name(), command); err != nil {
+			return err
+		}
+	} else {
+		writeSummary(opts.IO, store, res, backend.Name())
+	}
 	switch res.Status {
 	case engine.Succeeded:
 		return nil
@@ -270,22 +330,24 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	return silentExit(ExitFailed)
 }
 
-func confirm(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) bool {
-	where := "vCenter"
-	if opts.Simulate {
-		where = "the embedded simulator"
+// runProgress picks how the run's events are shown: --progress auto draws
+// bars when stderr is a terminal and logs one line per event otherwise.
+func runProgress(f *Factory, opts *ApplyOptions, p *plan.Plan) (engine.Progress, *barProgress) {
+	mode := opts.Progress
+	if mode == "" || mode == "auto" {
+		mode = "plain"
+		if opts.IO.ErrTTY {
+			mode = "bars"
+		}
 	}
-	what := fmt.Sprintf("migrates %s (%s) of plan %s", plural(s.Totals.Applications, "application"), plural(s.Totals.Units, "VM"), p.Metadata.Name)
-	switch opts.Command {
-	case "resume":
-		what = "carries on the migration of plan " + p.Metadata.Name
-	case "rollback":
-		what = fmt.Sprintf("undoes the migration of %s of plan %s", strings.Join(opts.Scope.Apps, ", "), p.Metadata.Name)
+	switch mode {
+	case "bars":
+		b := newBarProgress(opts.IO.ErrOut, waveOf(p))
+		return b, b
+	case "none":
+		return nil, nil
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "This %s against %s.\nContinue? [y/N] ", what, where)
-	line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
-	line = strings.ToLower(strings.TrimSpace(line))
-	return line == "y" || line == "yes"
+	return logProgress{log: f.Log}, nil
 }
 
 // openState opens the plan's record, or creates it.
@@ -332,26 +394,6 @@ func openState(ctx context.Context, b state.Backend, lock state.LockHandle, p *p
 	return store, nil
 }
 
-func stepsPerApp(s *schedule.Schedule) map[string]int {
-	out := map[string]int{}
-	add := func(apps []*schedule.App) {
-		for _, a := range apps {
-			for _, st := range a.Steps {
-				if !st.Deferred {
-					out[a.Name]++
-				}
-			}
-		}
-	}
-	for _, w := range s.Waves {
-		add(w.Apps)
-	}
-	if s.Conveyor != nil {
-		add(s.Conveyor.Apps)
-	}
-	return out
-}
-
 func waveOf(p *plan.Plan) map[string]string {
 	out := map[string]string{}
 	for _, a := range p.Applications {
@@ -360,32 +402,50 @@ func waveOf(p *plan.Plan) map[string]string {
 	return out
 }
 
-// writeSummary prints what the run did, per application, on stdout.
+// writeSummary prints what the run did, per application, on stdout: an
+// application stopped part-way says so, and one whose service is down
+// right now (a VM powered off and not yet on again) is flagged DOWN NOW
+// with since when, how many users, and the two ways back.
 func writeSummary(io *IOStreams, store state.Store, res *engine.Result, path string) {
 	w := io.Out
+	now := time.Now()
 	store.View(func(st *state.State) {
 		fmt.Fprintf(w, "Run %s", res.Status)
 		if res.Note != "" {
 			fmt.Fprintf(w, ": %s", res.Note)
 		}
 		fmt.Fprintln(w)
-		counts := map[state.Status]int{}
+		counts := map[string]int{}
+		var down []*report.DownApp
 		for _, a := range st.Apps {
-			counts[a.Status]++
-			line := fmt.Sprintf("  %-28s %-10s %-12s", a.Name, a.Strategy, a.Status)
-			if a.Reason != "" {
-				line += " " + a.Reason
+			status := string(a.Status)
+			if report.StoppedPartWay(a) {
+				status = "stopped part-way"
 			}
-			fmt.Fprintln(w, line)
+			counts[status]++
+			line := fmt.Sprintf("  %-28s %-10s %-16s", a.Name, a.Strategy, status)
+			if a.Reason != "" {
+				line += " " + strings.TrimPrefix(a.Reason, "stopped part-way: ")
+			}
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+			if d := report.DownNow(a, now); d != nil {
+				down = append(down, d)
+				fmt.Fprintf(w, "  %-28s DOWN NOW since %s: %s left powered off, %s without service\n", "", d.Since.UTC().Format("2006-01-02 15:04:05 UTC"),
+					strings.Join(d.VMs, ", "), plural(d.Users, "user"))
+			}
 		}
 		var parts []string
-		for _, s := range []state.Status{state.Done, state.Failed, state.RolledBack, state.Skipped, state.Pending, state.Running} {
+		for _, s := range []string{"done", "failed", "rolled-back", "skipped", "stopped part-way", "pending", "running"} {
 			if counts[s] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 			}
 		}
 		sort.Strings(parts)
 		fmt.Fprintf(w, "Applications: %s. State: %s (wavectl status for details).\n", strings.Join(parts, ", "), path)
+		for _, d := range down {
+			fmt.Fprintf(w, "DOWN NOW: %s (%s without service): `wavectl resume` carries on and powers it on in its new place, "+
+				"or `wavectl rollback --app %s` puts it back as it was; `wavectl status` says more.\n", d.Name, plural(d.Users, "user"), d.Name)
+		}
 	})
 }
 

@@ -103,7 +103,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"a folder given as a plan is a usage error", []string{"validate", dir}, ExitUsage, `^$`, `is a folder; name a plan file`},
 		{"an unknown flag is a usage error", []string{"validate", "--nope", demoPlan}, ExitUsage, `^$`, `^Error: unknown flag: --nope\n`},
 		{"an unknown command is a usage error", []string{"migrate"}, ExitUsage, `^$`, `^Error: unknown command "migrate"`},
-		{"an output format other than text or json is a usage error", []string{"validate", "-o", "yaml", demoPlan}, ExitUsage, `^$`, `output format "yaml" \(from -o, WAVECTL_OUTPUT or the config file\): use text or json`},
+		{"an output format other than text or json is a usage error", []string{"validate", "-o", "yaml", demoPlan}, ExitUsage, `^$`, `output format "yaml" \(from -o\): use text or json`},
 		{"a bad log level is a usage error", []string{"--log-level", "loud", "validate", demoPlan}, ExitUsage, `^$`, `log level "loud" \(from --log-level`},
 		{"a bad log format is a usage error", []string{"--log-format", "xml", "validate", demoPlan}, ExitUsage, `^$`, `log format "xml" \(from --log-format`},
 		{"a config file that does not exist is a usage error", []string{"--config", filepath.Join(dir, "none.yaml"), "validate", demoPlan}, ExitUsage, `^$`, `config file .*none\.yaml`},

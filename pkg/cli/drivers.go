@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log"
 	"maps"
 	"net"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -78,6 +80,7 @@ func vcenterDrivers(f *Factory, cmd *cobra.Command, wrap func(vsphere.Driver) vs
 // that reaches the guests the instances serve for TCP checks.
 func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial *func(context.Context, string, string) (net.Conn, error)) connector {
 	return func(ctx context.Context, p *plan.Plan) (func(context.Context, string) (vsphere.Driver, error), func(), error) {
+		quietSimulator(f)
 		e, err := sim.NewEstateContext(ctx, p, sim.Options{})
 		if err != nil {
 			return nil, nil, err
@@ -159,4 +162,19 @@ func simulatedDrivers(f *Factory, wrap func(vsphere.Driver) vsphere.Driver, dial
 			return d, nil
 		}, closeAll, nil
 	}
+}
+
+// quietSimulator sends what govmomi's simulator prints with the standard
+// logger (FileAlreadyExists for every disk a create makes, and the like:
+// its own bookkeeping, nothing a user can act on) to the debug log.
+func quietSimulator(f *Factory) {
+	log.SetFlags(0)
+	log.SetOutput(debugWriter{f.Log})
+}
+
+type debugWriter struct{ log zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Str("from", "simulator").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

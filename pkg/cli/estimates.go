@@ -60,7 +60,7 @@ that cannot be read.`,
 			opts.States = args
 			opts.IncludeRehearsals = f.Config.GetBool("include-rehearsals")
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -23,6 +23,7 @@ const (
 	ExitLocked      = 8   // another run holds the state's lock
 	ExitState       = 9   // the state file is unreadable, corrupt, foreign or from a newer wavectl; another vCenter's or a rehearsal's; a write failed
 	ExitUnapproved  = 10  // apply: a wave or the conveyor lacks the approvals its gate requires
+	ExitDeclined    = 11  // apply, resume, rollback: the confirmation was answered no
 	ExitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
@@ -41,6 +42,7 @@ const exitCodeHelp = `Exit codes:
        is of another vCenter or a rehearsal's; a write of the record failed during the run
   10   apply/resume: a wave or the conveyor lacks the approvals its gate requires
        (the message names who must approve, and the wavectl approve command)
+  11   apply, resume, rollback: not confirmed at the prompt; nothing changed
   130  interrupted (SIGINT/SIGTERM)`
 
 // ExitError carries an exit code with a message for the user. A message

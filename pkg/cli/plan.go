@@ -75,7 +75,7 @@ Exit codes: 0 ready, 2 a calibration record that does not exist, 3 invalid plan,
   wavectl plan --offline --detail examples/remediate.yaml   # every step of every VM
   wavectl plan --offline -o json plans/crown-hosting.yaml   # for CI
   wavectl plan --simulate examples/demo.yaml                # against the embedded simulator
-  GOVC_URL=vc.example GOVC_USERNAME=... GOVC_PASSWORD=... wavectl plan plans/crown-hosting.yaml`,
+  wavectl plan examples/demo.yaml   # against the vCenter in GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD (wavectl sim serves one)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("plan takes one plan file, got %d arguments", len(args))}
@@ -85,7 +85,7 @@ Exit codes: 0 ready, 2 a calibration record that does not exist, 3 invalid plan,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Plan = args[0]
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			opts.Offline = f.Config.GetBool("offline")
@@ -123,7 +123,7 @@ Exit codes: 0 ready, 2 a calibration record that does not exist, 3 invalid plan,
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
-	p, err := loadPlan(opts.IO, opts.Plan)
+	p, err := loadPlanChecked(opts.IO, opts.Plan, opts.Output)
 	if err != nil {
 		return err
 	}
@@ -277,6 +277,43 @@ func loadPlan(io *IOStreams, path string) (*plan.Plan, error) {
 		return nil, exitf(ExitUsage, "%v", err)
 	}
 	return p, nil
+}
+
+// loadPlanChecked loads a plan for plan: as loadPlan, and a hook whose
+// program is not there makes it invalid too. With -o json the problems
+// of an invalid plan go to stdout as validate prints them, for CI.
+func loadPlanChecked(io *IOStreams, path, output string) (*plan.Plan, error) {
+	if err := planArg(path); err != nil {
+		return nil, err
+	}
+	p, probs, err := plan.LoadFile(path)
+	var inv *plan.InvalidError
+	if err != nil && !errors.As(err, &inv) {
+		return nil, exitf(ExitUsage, "%v", err)
+	}
+	if err == nil && p != nil {
+		probs = append(probs, HookProblems(p, plan.SeverityError, nil)...)
+	}
+	if probs.Errors() == 0 {
+		for _, pr := range probs {
+			fmt.Fprintln(io.ErrOut, pr.String())
+		}
+		return p, nil
+	}
+	if output == "json" {
+		r := validateResult{File: path, Errors: probs.Errors(), Warnings: probs.Warnings(), Problems: probs}
+		if err := writeJSON(io.Out, struct {
+			Valid bool             `json:"valid"`
+			Files []validateResult `json:"files"`
+		}{false, []validateResult{r}}); err != nil {
+			return nil, err
+		}
+		return nil, silentExit(ExitInvalid)
+	}
+	for _, pr := range probs {
+		fmt.Fprintln(io.ErrOut, pr.String())
+	}
+	return nil, exitf(ExitInvalid, "%s is invalid: %s; fix them and run `wavectl validate %s`", path, countText(probs), path)
 }
 
 func countText(probs plan.Problems) string {

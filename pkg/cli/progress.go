@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -51,87 +53,171 @@ func (l logProgress) Event(ev engine.Event) {
 }
 
 // barProgress draws progress bars on a terminal: the whole run, each wave,
-// and each application in flight with its current step.
+// the conveyor, and each application in flight with its current step.
+//
+// It never blocks the work it shows. The engine's goroutines only hand
+// their events to a channel; one goroutine drains it and is the only one
+// that touches the bars. mpb's render loop, which Bar.Increment waits on,
+// reads an application's current step from an atomic value, so it can
+// never wait for anything the event side holds. (An earlier version held
+// one mutex in Event, across Increment, that the render loop's decorator
+// also wanted: apply froze on a terminal in about 7 runs of 23.)
 type barProgress struct {
-	p   *mpb.Progress
-	out io.Writer
+	p      *mpb.Progress
+	events chan barItem
+	done   chan struct{}
 
-	mu      sync.Mutex
-	overall *mpb.Bar
-	waves   map[string]*mpb.Bar
-	apps    map[string]*appBar
-	steps   map[string]int // steps per application
+	mu     sync.Mutex // guards closed, and sends against the close
+	closed bool
+
+	// Owned by the drain goroutine.
 	waveOf  map[string]string
-	waveN   map[string]int
+	overall *mpb.Bar
+	groups  map[string]*mpb.Bar // by wave name; "" is the conveyor
+	apps    map[string]*appBar
+	totals  engine.Totals
+}
+
+// barItem is an engine event, or a notice to print above the bars.
+type barItem struct {
+	ev     engine.Event
+	notice string
 }
 
 type appBar struct {
 	bar     *mpb.Bar
-	current string
+	current atomic.Pointer[string]
 }
 
-func newBarProgress(w io.Writer, stepsPerApp map[string]int, waveOf map[string]string) *barProgress {
-	waveN := map[string]int{}
-	for app, n := range stepsPerApp {
-		waveN[waveOf[app]] += n
+func (a *appBar) set(s string) { a.current.Store(&s) }
+
+func (a *appBar) label(decor.Statistics) string {
+	if s := a.current.Load(); s != nil {
+		return *s
 	}
-	return &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond)),
-		out: w, waves: map[string]*mpb.Bar{}, apps: map[string]*appBar{}, steps: stepsPerApp, waveOf: waveOf, waveN: waveN}
+	return ""
 }
 
-func (b *barProgress) Event(ev engine.Event) {
-	ev = terminalEvent(ev)
+func newBarProgress(w io.Writer, waveOf map[string]string) *barProgress {
+	b := &barProgress{
+		p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond),
+			// Drawn even when w is no terminal: --progress bars asks for it.
+			mpb.WithAutoRefresh()),
+		events: make(chan barItem, 256), done: make(chan struct{}),
+		waveOf: waveOf, groups: map[string]*mpb.Bar{}, apps: map[string]*appBar{},
+	}
+	go b.drain()
+	return b
+}
+
+// Event hands ev to the display. It may wait for the drain goroutine to
+// take it, never for the render loop.
+func (b *barProgress) Event(ev engine.Event) { b.send(barItem{ev: terminalEvent(ev)}) }
+
+// Notice prints a line above the bars, where the next frame does not draw
+// over it: the "stopping:" message after Ctrl-C.
+func (b *barProgress) Notice(msg string) { b.send(barItem{notice: msg}) }
+
+// Write prints p (one log line) above the bars, as Notice does.
+func (b *barProgress) Write(p []byte) (int, error) {
+	b.Notice(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (b *barProgress) send(it barItem) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !b.closed {
+		b.events <- it
+	}
+}
+
+func (b *barProgress) drain() {
+	defer close(b.done)
+	for it := range b.events {
+		if it.notice != "" {
+			b.print(it.notice)
+			continue
+		}
+		b.handle(it.ev)
+	}
+}
+
+func (b *barProgress) print(line string) { _, _ = b.p.Write([]byte(line + "\n")) }
+
+func (b *barProgress) group(name string) *mpb.Bar {
+	if bar := b.groups[name]; bar != nil {
+		return bar
+	}
+	n, done := 0, 0
+	for app, steps := range b.totals.AppSteps {
+		if b.waveOf[app] == name {
+			n += steps
+			done += b.totals.AppDone[app]
+		}
+	}
+	label := "wave " + name
+	if name == "" {
+		label = "conveyor"
+	}
+	bar := b.p.AddBar(int64(n), mpb.BarPriority(1),
+		mpb.PrependDecorators(decor.Name(label, decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d steps", decor.WCSyncSpace)),
+		mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)))
+	bar.SetCurrent(int64(done))
+	b.groups[name] = bar
+	return bar
+}
+
+func (b *barProgress) handle(ev engine.Event) {
 	switch ev.Kind {
 	case engine.RunStarted:
+		b.totals = ev.Total
 		b.overall = b.p.AddBar(int64(ev.Total.Steps), mpb.BarPriority(0),
 			mpb.PrependDecorators(decor.Name("overall", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d steps", decor.WCSyncSpace)),
 			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
+		b.overall.SetCurrent(int64(ev.Total.DoneSteps))
+		for app := range ev.Total.AppSteps {
+			if b.waveOf[app] == "" {
+				b.group("") // the conveyor's bar, from the start
+				break
+			}
+		}
 	case engine.WaveStarted:
-		b.waves[ev.Wave] = b.p.AddBar(int64(b.waveN[ev.Wave]), mpb.BarPriority(1),
-			mpb.PrependDecorators(decor.Name("wave "+ev.Wave, decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d steps", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)))
+		b.group(ev.Wave)
 	case engine.AppStarted:
-		ab := &appBar{current: "starting"}
-		ab.bar = b.p.AddBar(int64(b.steps[ev.App]), mpb.BarPriority(2), mpb.BarRemoveOnComplete(),
+		ab := &appBar{}
+		ab.set("starting")
+		ab.bar = b.p.AddBar(int64(b.totals.AppSteps[ev.App]), mpb.BarPriority(2), mpb.BarRemoveOnComplete(),
 			mpb.PrependDecorators(decor.Name("  "+ev.App, decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-				b.mu.Lock()
-				defer b.mu.Unlock()
-				return ab.current
-			})))
+			mpb.AppendDecorators(decor.Any(ab.label)))
+		ab.bar.SetCurrent(int64(b.totals.AppDone[ev.App]))
 		b.apps[ev.App] = ab
 	case engine.StepStarted:
 		if ab := b.apps[ev.App]; ab != nil {
-			ab.current = stepLabel(ev)
+			ab.set(stepLabel(ev))
 		}
 	case engine.StepRetry:
 		if ab := b.apps[ev.App]; ab != nil {
-			ab.current = fmt.Sprintf("%s: retry %d after %v", stepLabel(ev), ev.Attempt, ev.Err)
+			ab.set(fmt.Sprintf("%s: retry %d after %v", stepLabel(ev), ev.Attempt, ev.Err))
 		}
 	case engine.StepDone:
 		b.incr(ev)
 	case engine.StepFailed:
-		_, _ = b.p.Write([]byte(fmt.Sprintf("failed: %s: %s: %v\n", ev.App, stepLabel(ev), ev.Err)))
+		b.print(fmt.Sprintf("failed: %s: %s: %v", ev.App, stepLabel(ev), ev.Err))
 	case engine.AppDone:
 		if ab := b.apps[ev.App]; ab != nil {
 			ab.bar.Abort(true)
 			delete(b.apps, ev.App)
 		}
 		if ev.Status != state.Done {
-			_, _ = b.p.Write([]byte(fmt.Sprintf("%s %s: %s\n", ev.App, ev.Status, ev.Message)))
+			b.print(fmt.Sprintf("%s %s: %s", ev.App, ev.Status, ev.Message))
 		}
 	case engine.WaveDone:
-		if wb := b.waves[ev.Wave]; wb != nil {
+		if wb := b.groups[ev.Wave]; wb != nil && !wb.Completed() {
 			wb.Abort(false)
 		}
 	case engine.RunPaused:
-		_, _ = b.p.Write([]byte("paused: " + ev.Message + "\n"))
-	case engine.RunDone:
-		if b.overall != nil && !b.overall.Completed() {
-			b.overall.Abort(false)
-		}
+		b.print("paused: " + ev.Message)
 	}
 }
 
@@ -139,16 +225,38 @@ func (b *barProgress) incr(ev engine.Event) {
 	if b.overall != nil {
 		b.overall.Increment()
 	}
-	if wb := b.waves[b.waveOf[ev.App]]; wb != nil {
-		wb.Increment()
+	if _, ok := b.totals.AppSteps[ev.App]; ok {
+		b.group(b.waveOf[ev.App]).Increment()
 	}
 	if ab := b.apps[ev.App]; ab != nil {
 		ab.bar.Increment()
 	}
 }
 
-// Wait lets the bars draw their last frame.
-func (b *barProgress) Wait() { b.p.Wait() }
+// Wait stops taking events, lets the bars draw their last frame, and
+// ends every bar still open (after an interrupt some never complete), so
+// that it always returns.
+func (b *barProgress) Wait() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.events)
+	}
+	b.mu.Unlock()
+	<-b.done
+	for _, ab := range b.apps {
+		ab.bar.Abort(false)
+	}
+	for _, g := range b.groups {
+		if !g.Completed() {
+			g.Abort(false)
+		}
+	}
+	if b.overall != nil && !b.overall.Completed() {
+		b.overall.Abort(false)
+	}
+	b.p.Wait()
+}
 
 func stepLabel(ev engine.Event) string {
 	if ev.Unit == "" {

@@ -70,10 +70,9 @@ so. It never contacts vCenter and never writes the state.
 Exit codes: 0 the report was made, whatever the run's result; 2 no state
 file, or a bad flag or plan path; 9 the state file is unreadable, corrupt,
 of another plan or from a newer wavectl.`,
-		Example: `  wavectl report                                    # Markdown of the one *.state.json here
-  wavectl report examples/demo.yaml -o html --out demo-report.html
-  wavectl report --state demo.state.json --plan examples/demo.yaml --out report.md
-  wavectl report -o json | jq '.total.changes.successRate, .total.userHoursLost'`,
+		Example: `  wavectl report examples/demo.yaml                        # Markdown, from its state, demo.state.json
+  wavectl report examples/demo.yaml --out demo-report.html # the extension picks HTML
+  wavectl report --state demo.state.json -o json | jq '.total.changes.successRate, .total.userHoursLost'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("report takes at most one plan file, got %d arguments", len(args))}
@@ -88,10 +87,12 @@ of another plan or from a newer wavectl.`,
 			opts.PlanFlag = f.Config.GetString("plan")
 			opts.Out = f.Config.GetString("out")
 			var err error
-			if opts.Output, err = outputFormat(f, "md", "html", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "md", "html", "json"); err != nil {
 				return err
 			}
-			if byExt := formatOf(opts.Out); byExt != "" && !cmd.Flags().Changed("output") && os.Getenv("WAVECTL_OUTPUT") == "" {
+			// The file's extension beats a format inherited from
+			// WAVECTL_OUTPUT or the config file: --out x.html is HTML.
+			if byExt := formatOf(opts.Out); byExt != "" && outputInherited(cmd) {
 				opts.Output = byExt
 			}
 			opts.Log = f.Log

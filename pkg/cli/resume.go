@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/engine"
@@ -16,6 +17,7 @@ import (
 	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // NewCmdResume builds `wavectl resume`.
@@ -42,12 +44,16 @@ failed step; --retry-failed=false leaves them as they are.
 The options of the run it carries on (the last apply or resume in the
 record: its --wave, --app and --conveyor scope, --ignore-windows,
 --retry-base, --verify-timeout) are used again unless given now; the log
-says which.
+says which (--ignore-windows=false keeps to the windows).
+
+Like apply, it logs in to every vCenter and checks the hooks before anything
+starts, asks on a terminal (--yes skips it), and takes --progress, --quiet
+and -o json.
 
 Exit codes as for apply; 9 when the state cannot be used or the plan changed.`,
-		Example: `  wavectl resume                      # the one *.state.json here
-  wavectl resume --state /srv/runs/crown-hosting.state.json --yes
-  wavectl resume --wave wave-2 --retry-failed=false`,
+		Example: `  wavectl resume --yes examples/demo.yaml        # its state, demo.state.json, here
+  wavectl resume --yes --state demo.state.json --ignore-windows
+  wavectl resume --yes --wave wave-1 --retry-failed=false examples/demo.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("resume takes at most one plan file, got %d arguments", len(args))}
@@ -89,6 +95,9 @@ func addRunFlags(cmd *cobra.Command) {
 	fl.BoolP("yes", "y", false, "do not ask for confirmation")
 	fl.Duration("verify-timeout", 10*time.Minute, "how long verification waits for tools, an IP and the TCP checks")
 	fl.Duration("retry-base", 2*time.Second, "wait before the first retry after a transient fault; it doubles per attempt, up to 1m, with jitter")
+	fl.String("progress", "auto", "how progress is shown: auto (bars on a terminal, else plain), bars, plain (one log line per event) or none")
+	fl.BoolP("quiet", "q", false, "no progress and only warnings and errors logged: the summary is all (same as --progress none --log-level warn)")
+	fl.StringP("output", "o", "text", "format of the result on stdout: text or json")
 }
 
 func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
@@ -104,6 +113,30 @@ func fillRunOptions(f *Factory, cmd *cobra.Command, opts *ApplyOptions) error {
 	}
 	opts.Args = redact.Args(os.Args[1:])
 	opts.Connect = vcenterDrivers(f, cmd, nil)
+	opts.Settings = func(p *plan.Plan) map[string]vsphere.Settings {
+		src, err := ConnectionSources(f, cmd, nil)
+		if err != nil {
+			return nil
+		}
+		s, _ := vsphere.Resolve(p, src)
+		return s
+	}
+	opts.Progress = v.GetString("progress")
+	switch opts.Progress {
+	case "auto", "bars", "plain", "none":
+	default:
+		return usageError{fmt.Errorf("--progress %q (from the flag, WAVECTL_PROGRESS or the config file): use auto, bars, plain or none", opts.Progress)}
+	}
+	if v.GetBool("quiet") {
+		opts.Progress = "none"
+		if f.Log.GetLevel() < zerolog.WarnLevel {
+			f.Log = f.Log.Level(zerolog.WarnLevel)
+		}
+	}
+	var err error
+	if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
+		return err
+	}
 	opts.Given = map[string]bool{}
 	for _, name := range []string{"wave", "app", "conveyor", "ignore-windows", "retry-base", "verify-timeout"} {
 		opts.Given[name] = v.IsSet(name)

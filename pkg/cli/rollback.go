@@ -27,8 +27,8 @@ again undoes only what is left. An application that depends on one being
 rolled back, and has moved, must be rolled back with it.
 
 The state and plan are found as for resume. Exit codes as for apply.`,
-		Example: `  wavectl rollback --app pension-calc
-  wavectl rollback --wave wave-2 --state /srv/runs/crown-hosting.state.json --yes`,
+		Example: `  wavectl rollback --yes --app meals-on-wheels examples/demo.yaml
+  wavectl rollback --yes --wave wave-1 --state demo.state.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("rollback takes at most one plan file, got %d arguments", len(args))}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -166,6 +167,7 @@ step so that a failed wave can be resumed safely.`,
 		NewCmdEstimates(f, nil),
 	)
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp + "\n")
+	addCompletions(root)
 	return root
 }
 
@@ -221,6 +223,16 @@ func (f *Factory) setup(cmd *cobra.Command) error {
 	return nil
 }
 
+// logTo is the command's logger writing to w instead: same level and
+// format.
+func (f *Factory) logTo(w io.Writer) zerolog.Logger {
+	l, err := newLogger(w, f.IO.ErrTTY, f.Config.GetString("log-level"), f.Config.GetString("log-format"))
+	if err != nil {
+		return f.Log
+	}
+	return l.Level(f.Log.GetLevel())
+}
+
 func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
@@ -253,15 +265,32 @@ func newLogger(w io.Writer, tty bool, level, format string) (zerolog.Logger, err
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
-// outputFormat reads -o and checks it against the formats a command has.
-func outputFormat(f *Factory, allowed ...string) (string, error) {
+// outputFormat reads -o/--output, the result's format, and checks it
+// against the formats a command has (the first is its default). A format
+// given on the command line must be one of them; one inherited from
+// WAVECTL_OUTPUT or the config file, set for other commands, gives way to
+// the default when it is a format of other commands (report has no text),
+// and is refused when it is no format at all.
+func outputFormat(f *Factory, cmd *cobra.Command, allowed ...string) (string, error) {
 	o := f.Config.GetString("output")
-	for _, a := range allowed {
-		if o == a {
-			return o, nil
-		}
+	if slices.Contains(allowed, o) {
+		return o, nil
 	}
-	return "", usageError{fmt.Errorf("output format %q (from -o, WAVECTL_OUTPUT or the config file): use %s", o, strings.Join(allowed, " or "))}
+	if !outputInherited(cmd) {
+		return "", usageError{fmt.Errorf("output format %q (from -o): use %s", o, strings.Join(allowed, " or "))}
+	}
+	if slices.Contains([]string{"text", "json", "md", "html"}, o) {
+		f.Log.Debug().Str("output", o).Str("using", allowed[0]).Msg("the inherited output format is not one this command has")
+		return allowed[0], nil
+	}
+	return "", usageError{fmt.Errorf("output format %q (from WAVECTL_OUTPUT or the config file): use %s", o, strings.Join(allowed, " or "))}
+}
+
+// outputInherited reports whether -o came from WAVECTL_OUTPUT or the
+// config file rather than the command line.
+func outputInherited(cmd *cobra.Command) bool {
+	fl := cmd.Flags().Lookup("output")
+	return fl == nil || !fl.Changed
 }
 
 // planArg checks that a plan file can be read, so that a wrong path is a

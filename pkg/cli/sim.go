@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,9 +49,8 @@ Delays and faults make rehearsals slow and unreliable on purpose:
 
 With several vCenters, --env-file FILE also writes FILE.<name> per vCenter,
 whose GOVC_* lines point govc at that vCenter alone.`,
-		Example: `  eval "$(wavectl sim --plan examples/demo.yaml)" &   # or copy the export lines
-  wavectl sim --plan examples/demo.yaml --listen 127.0.0.1:8989
-  govc ls /DC1/vm`,
+		Example: `  wavectl sim --plan examples/demo.yaml --env-file sim.env &   # serves until Ctrl-C
+  . ./sim.env && govc ls /DC1/vm                               # then any govc or wavectl command`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError{fmt.Errorf("sim takes the plan as --plan PLAN, not %q", args[0])}
@@ -85,6 +85,18 @@ whose GOVC_* lines point govc at that vCenter alone.`,
 	return cmd
 }
 
+// delayOps are the vSphere task methods wavectl's steps start, which
+// --delay can slow down: an unknown name would delay nothing, silently.
+func delayOps() []string {
+	ops := []string{"RevertToSnapshot_Task", "RevertToCurrentSnapshot_Task", "RemoveAllSnapshots_Task",
+		"Rename_Task", "CustomizeVM_Task", "ResetVM_Task"}
+	for op := range sim.RealisticDelays {
+		ops = append(ops, op)
+	}
+	slices.Sort(ops)
+	return slices.Compact(ops)
+}
+
 // simOptions parses the --delay and --fault flags.
 func simOptions(delays []string, jitter float64, faults []string, seed int64) (sim.Options, error) {
 	o := sim.Options{Jitter: jitter, Seed: seed, Delays: map[string]time.Duration{}}
@@ -93,6 +105,15 @@ func simOptions(delays []string, jitter float64, faults []string, seed int64) (s
 		dur, err := time.ParseDuration(v)
 		if !ok || op == "" || err != nil || dur < 0 {
 			return o, fmt.Errorf("--delay %q: write OP=DURATION, e.g. CloneVM_Task=30s", d)
+		}
+		if !slices.Contains(delayOps(), op) {
+			msg := fmt.Sprintf("--delay %q: %s is not a task the simulator runs for wavectl; ", d, op)
+			if m := didYouMean(op, delayOps()); m != "" {
+				msg += fmt.Sprintf("did you mean %s? Valid: ", m)
+			} else {
+				msg += "use one of: "
+			}
+			return o, errors.New(msg + strings.Join(delayOps(), ", "))
 		}
 		o.Delays[op] = dur
 	}
@@ -127,6 +148,7 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 	if err != nil {
 		return err
 	}
+	quietSimulator(f)
 	e, err := sim.NewEstateContext(cmd.Context(), p, opts.Sim)
 	if err != nil {
 		if cmd.Context().Err() != nil {

@@ -56,10 +56,9 @@ in the working directory (where apply keeps it by default); else the one
 Exit codes: 0 the state was read, whatever the run's result; 2 no state
 file found; 9 the state file is unreadable, corrupt, of another plan or
 from a newer wavectl.`,
-		Example: `  wavectl status                              # the one *.state.json here
-  wavectl status plans/crown-hosting.yaml     # crown-hosting.state.json here
-  wavectl status --state /srv/runs/crown-hosting.state.json --detail
-  wavectl status -o json | jq '.groups[].applications[] | select(.next) | .next.text'
+		Example: `  wavectl status examples/demo.yaml    # its state, demo.state.json, here
+  wavectl status --state demo.state.json --detail
+  wavectl status --state demo.state.json -o json | jq '.groups[].applications[] | select(.next) | .next.text'
   wavectl status --watch --state 'postgres://wavectl@db.example.gov/migrations?programme=crown-hosting'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -72,7 +71,7 @@ from a newer wavectl.`,
 				opts.Plan = args[0]
 			}
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			opts.State = f.Config.GetString("state")

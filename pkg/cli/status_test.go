@@ -45,8 +45,10 @@ func TestStatusShowsARunsRecordAndExitsZeroWhateverItsResult(t *testing.T) {
 			"demo: failed (not every application moved: care-case-mgmt, carers-portal)",
 			"fault: Insufficient disk space on datastore 'ds-gold-01'.",
 			"retried: The operation is not allowed in the current state. (x2)",
-			"next: retry: fix the cause, then\n",
+			"next: DOWN NOW since 2027-03-06 20:18 UTC (ccm-app-02 powered off by the migration; 1800",
+			"Carry on: retry: fix the cause, then",
 			"carries on from step relocate of ccm-app-02 (attempt 3 failed: Insufficient disk space on",
+			"`wavectl rollback --app care-case-mgmt --state",
 			"next: skipped because it depends on care-case-mgmt, which failed: fix care-case-mgmt first"}},
 		{"paused", []string{"demo: paused (window closed: the window ended at 2027-03-07T06:00:00Z)", "not started: the change window closed"}},
 		{"running", []string{"if that process is gone", "relocate          running"}},
@@ -97,7 +99,7 @@ func TestStatusJSONIsTheReport(t *testing.T) {
 	}
 	// The state file is not the plan's default in the working directory,
 	// so the command names it.
-	if n := doc.Groups[0].Apps[1].Next; n == nil || n.Kind != "retry" || n.Command != "wavectl apply --state "+opts.State+" examples/demo.yaml" {
+	if n := doc.Groups[0].Apps[1].Next; n == nil || n.Kind != "retry" || n.Command != "wavectl resume --state "+opts.State {
 		t.Errorf("care-case-mgmt next %+v", n)
 	}
 }

@@ -31,9 +31,9 @@ func NewCmdValidate(f *Factory, runF func(*ValidateOptions) error) *cobra.Comman
 fields, strategy settings, duplicate names, references between applications,
 waves and vCenters, dependency cycles and order, and change windows. Every
 problem is reported with file:line:col and a hint, all in one pass.`,
-		Example: `  wavectl validate plans/crown-hosting.yaml
-  wavectl validate -o json plans/*.yaml     # for CI
-  wavectl validate --strict examples/*.yaml # warnings fail too`,
+		Example: `  wavectl validate examples/demo.yaml
+  wavectl validate -o json examples/*.yaml   # for CI
+  wavectl validate --strict plans/*.yaml     # warnings fail too`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("validate needs at least one plan file")}
@@ -43,7 +43,7 @@ problem is reported with file:line:col and a hint, all in one pass.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Plans = args
 			var err error
-			if opts.Output, err = outputFormat(f, "text", "json"); err != nil {
+			if opts.Output, err = outputFormat(f, cmd, "text", "json"); err != nil {
 				return err
 			}
 			opts.Strict = f.Config.GetBool("strict")
@@ -76,10 +76,16 @@ func validateRun(opts *ValidateOptions) error {
 	results := make([]validateResult, 0, len(opts.Plans))
 	allValid := true
 	for _, path := range opts.Plans {
-		_, probs, err := plan.LoadFile(path)
+		p, probs, err := plan.LoadFile(path)
 		var inv *plan.InvalidError
 		if err != nil && !errors.As(err, &inv) {
 			return exitf(ExitUsage, "%v", err)
+		}
+		if p != nil && err == nil {
+			// Hooks whose program is not there: a warning here, as the
+			// plan may be checked away from the machine that runs it;
+			// plan and apply refuse them.
+			probs = append(probs, HookProblems(p, plan.SeverityWarning, nil)...)
 		}
 		if probs == nil {
 			probs = plan.Problems{}

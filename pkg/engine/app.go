@@ -57,8 +57,8 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	case ctx.Err() != nil:
 		e.notStarted(ar, "not started: the run was interrupted")
 		return
-	case e.isPaused():
-		e.notStarted(ar, "not started: "+e.pausedNote())
+	case e.isPaused(streamOf(ar.app)):
+		e.notStarted(ar, "not started: "+e.pausedNoteIn(streamOf(ar.app)))
 		return
 	case e.checkAbort(ar.app.Wave) != "":
 		e.notStarted(ar, "not started: "+e.abortedNote(ar.app.Wave))
@@ -70,8 +70,8 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 		e.notStarted(ar, "not started: "+e.pausedNote())
 		return
 	case !e.windowOpen(window):
-		e.pause(fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
-		e.notStarted(ar, "not started: "+e.pausedNote())
+		e.pauseIn(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
+		e.notStarted(ar, "not started: "+e.pausedNoteIn(streamOf(ar.app)))
 		return
 	}
 
@@ -93,7 +93,7 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	switch {
 	case failure == nil:
 	case errors.Is(failure, errStopped):
-		final, reason = state.Pending, "stopped part-way: "+e.stopNote(ctx, ar.app.Wave)+"; apply again to carry on from where it stopped"
+		final, reason = state.Pending, "stopped part-way: "+e.stopNote(ctx, ar.app)+"; resume carries on from where it stopped"
 	default:
 		final, reason = state.Failed, failure.Error()
 		e.failedIn(ar.app.Wave)
@@ -122,14 +122,14 @@ func (e *engine) runApp(ctx context.Context, ar *appRun, window *plan.Window, on
 	e.prog.Event(Event{Kind: AppDone, App: name, Wave: ar.app.Wave, Status: final, Message: reason, Time: end})
 }
 
-func (e *engine) stopNote(ctx context.Context, wave string) string {
+func (e *engine) stopNote(ctx context.Context, a *plan.Application) string {
 	if ctx.Err() != nil {
 		return "the run was interrupted"
 	}
-	if note := e.abortedNote(wave); note != "" {
+	if note := e.abortedNote(a.Wave); note != "" {
 		return note
 	}
-	return e.pausedNote()
+	return e.pausedNoteIn(streamOf(a))
 }
 
 func describeFinal(s state.Status) string {
@@ -301,7 +301,7 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 				return errStopped
 			}
 			if !e.windowOpen(window) {
-				e.pause(fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
+				e.pauseIn(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
 				e.setUnit(ar.sched.Name, unit, state.Pending)
 				return errStopped
 			}

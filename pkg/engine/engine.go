@@ -129,7 +129,7 @@ type engine struct {
 
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
-	paused    string // why new work stopped, when a window closed
+	paused    string // why new work stopped, when a window closed: the first pause
 	// halted is why the run must stop at once (a write of the record that
 	// failed, a vCenter that is not the record's), and haltNote says so
 	// in a few words: like a closing window, nothing new starts, steps in
@@ -146,6 +146,10 @@ type engine struct {
 
 	vcMu      sync.Mutex
 	vcChecked map[string]bool // vCenters whose identity was checked
+	// pausedIn holds each stream's pause ("waves", "conveyor"): a wave
+	// waiting for its window does not hold back the conveyor, nor the
+	// conveyor's window the waves.
+	pausedIn map[string]string
 }
 
 // StoreError is a run that stopped because its record could not be
@@ -232,6 +236,19 @@ func (e *engine) checkVCenter(name string, d vsphere.Driver) error {
 	}
 	e.vcChecked[name] = true
 	return nil
+}
+
+// Streams of work that pause apart.
+const (
+	streamWaves    = "waves"
+	streamConveyor = "conveyor"
+)
+
+func streamOf(a *plan.Application) string {
+	if a.Wave == "" {
+		return streamConveyor
+	}
+	return streamWaves
 }
 
 // appRun is an application's progress within this run.
@@ -511,19 +528,34 @@ func skeleton(ar *appRun, sa *schedule.App) *state.App {
 }
 
 func (e *engine) totals() Totals {
-	var t Totals
-	for name, ar := range e.apps {
-		if !e.selected[name] {
-			continue
-		}
-		t.Apps++
-		t.Units += len(ar.sched.Units)
-		for _, st := range ar.sched.Steps {
-			if !st.Deferred {
+	t := Totals{AppSteps: map[string]int{}, AppDone: map[string]int{}}
+	e.store.View(func(s *state.State) {
+		for name, ar := range e.apps {
+			if !e.selected[name] {
+				continue
+			}
+			t.Apps++
+			t.Units += len(ar.sched.Units)
+			rec := s.App(name)
+			// Deferred steps count (as plan counts them): a deferred
+			// step is done for this run once it is put off to its date.
+			for _, st := range ar.sched.Steps {
 				t.Steps++
+				t.AppSteps[name]++
+				if rec == nil {
+					continue
+				}
+				u := rec.Unit(st.Unit)
+				if u == nil {
+					continue
+				}
+				if r := u.Step(st.Kind, st.Phase); r != nil && (r.Status == state.Done || r.Status == state.Deferred) {
+					t.DoneSteps++
+					t.AppDone[name]++
+				}
 			}
 		}
-	}
+	})
 	return t
 }
 
@@ -542,8 +574,8 @@ func (e *engine) runWaves(ctx context.Context) {
 			why = "not started: the run was interrupted"
 		case e.stopped():
 			why = "not started: an earlier wave stopped after a failure (onFailure: stop)"
-		case e.isPaused():
-			why = "not started: " + e.pausedNote()
+		case e.isPaused(streamWaves):
+			why = "not started: " + e.pausedNoteIn(streamWaves)
 		}
 		pw := e.p.Waves[e.waveIndex(w.Name)]
 		// The gate first: an operator waiting for a window needs to know
@@ -554,15 +586,15 @@ func (e *engine) runWaves(ctx context.Context) {
 				why = "not started: " + note
 			}
 		}
-		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows {
+		if why == "" && pw.Window != nil && !e.opts.IgnoreWindows && !e.nothingLeft(w.Apps) {
 			now := e.now()
 			switch {
 			case now.Before(pw.Window.Start):
-				e.pause(fmt.Sprintf("window closed: wave %s's window opens at %s", w.Name, pw.Window.Start.Format(time.RFC3339)))
-				why = "not started: " + e.pausedNote()
+				e.pauseIn(streamWaves, WindowNotOpen("wave "+w.Name+"'s", pw.Window.Start))
+				why = "not started: " + e.pausedNoteIn(streamWaves)
 			case !now.Before(pw.Window.End):
-				e.pause(fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
-				why = "not started: " + e.pausedNote()
+				e.pauseIn(streamWaves, fmt.Sprintf("window closed: wave %s's window closed at %s", w.Name, pw.Window.End.Format(time.RFC3339)))
+				why = "not started: " + e.pausedNoteIn(streamWaves)
 			}
 		}
 		if why == "" && e.checkFreeze() {
@@ -612,6 +644,21 @@ func (e *engine) runWaves(ctx context.Context) {
 		}
 		e.prog.Event(Event{Kind: WaveDone, Wave: w.Name, Time: e.now()})
 	}
+}
+
+// nothingLeft reports whether every selected application of a wave is
+// done, with no deferred step due: a wave with nothing left to do does not
+// wait for its window.
+func (e *engine) nothingLeft(apps []*schedule.App) bool {
+	left := false
+	e.store.View(func(st *state.State) {
+		for _, sa := range apps {
+			if a := st.App(sa.Name); e.selected[sa.Name] && (a == nil || a.Status != state.Done || e.deferredDue(a)) {
+				left = true
+			}
+		}
+	})
+	return !left
 }
 
 // WaveHookRunner runs a wave's own hooks; strategy.ShellHooks is one.
@@ -665,18 +712,24 @@ func (e *engine) runConveyor(ctx context.Context, c *schedule.Conveyor) {
 		stopMu.Lock()
 		halt := stop
 		stopMu.Unlock()
-		if ctx.Err() != nil || halt || e.isPaused() {
+		if ctx.Err() != nil || halt || e.isPaused(streamConveyor) {
 			if ctx.Err() == nil {
 				<-slots
 			}
-			e.notStarted(ar, e.haltReason(ctx, "the conveyor stopped after a failure"))
+			e.notStarted(ar, e.haltReason(ctx, streamConveyor, "the conveyor stopped after a failure"))
 			continue
 		}
 		if c.Window != nil && !e.opts.IgnoreWindows {
 			now := e.now()
-			if now.Before(c.Window.Start) || !now.Before(c.Window.End) {
+			if now.Before(c.Window.Start) {
 				<-slots
-				e.pause(fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
+				e.pauseIn(streamConveyor, WindowNotOpen("the conveyor's", c.Window.Start))
+				e.notStarted(ar, "not started: "+e.pausedNoteIn(streamConveyor))
+				continue
+			}
+			if !now.Before(c.Window.End) {
+				<-slots
+				e.pauseIn(streamConveyor, fmt.Sprintf("window closed: the conveyor's window is %s to %s", c.Window.Start.Format(time.RFC3339), c.Window.End.Format(time.RFC3339)))
 				e.notStarted(ar, "window closed")
 				continue
 			}
@@ -696,20 +749,45 @@ func (e *engine) runConveyor(ctx context.Context, c *schedule.Conveyor) {
 	wg.Wait()
 }
 
-func (e *engine) haltReason(ctx context.Context, stopped string) string {
+func (e *engine) haltReason(ctx context.Context, stream, stopped string) string {
 	switch {
 	case ctx.Err() != nil:
 		return "not started: the run was interrupted"
-	case e.isPaused():
-		return "not started: " + e.pausedNote()
+	case e.isPaused(stream):
+		return "not started: " + e.pausedNoteIn(stream)
 	}
 	return "not started: " + stopped
 }
 
-func (e *engine) pause(note string) {
+// WindowNotOpen is the pause note of a wave or the conveyor whose window
+// has not opened yet (whose is "wave W's" or "the conveyor's"). It names
+// --ignore-windows, which rehearsals use.
+func WindowNotOpen(whose string, start time.Time) string {
+	return fmt.Sprintf("waiting for its window: %s window opens at %s (a rehearsal can pass --ignore-windows)", whose, start.Format(time.RFC3339))
+}
+
+// pause stops new work in every stream (a freeze, a gate that refuses):
+// the run ends paused.
+func (e *engine) pause(note string) { e.pauseIn("", note) }
+
+// pauseIn stops new work in one stream (streamWaves or streamConveyor; ""
+// for both); the run ends paused.
+func (e *engine) pauseIn(stream, note string) {
+	streams := []string{stream}
+	if stream == "" {
+		streams = []string{streamWaves, streamConveyor}
+	}
 	e.mu.Lock()
-	first := e.paused == ""
-	if first {
+	if e.pausedIn == nil {
+		e.pausedIn = map[string]string{}
+	}
+	first := false
+	for _, st := range streams {
+		if e.pausedIn[st] == "" {
+			e.pausedIn[st], first = note, true
+		}
+	}
+	if first && e.paused == "" {
 		e.paused = note
 	}
 	e.mu.Unlock()
@@ -718,7 +796,18 @@ func (e *engine) pause(note string) {
 	}
 }
 
-func (e *engine) isPaused() bool { return e.pausedNote() != "" }
+func (e *engine) isPaused(stream string) bool { return e.pausedNoteIn(stream) != "" }
+
+// pausedNoteIn is why new work stopped in a stream: its window, or a halt
+// of the whole run (a write of the record that failed).
+func (e *engine) pausedNoteIn(stream string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pausedIn[stream] == "" && e.halted != nil {
+		return e.haltNote
+	}
+	return e.pausedIn[stream]
+}
 
 func (e *engine) pausedNote() string {
 	e.mu.Lock()
@@ -765,8 +854,11 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 	case e.unapproved && ctx.Err() == nil:
 		res.Status, res.Note = Unapproved, e.pausedNote()
 	case ctx.Err() != nil:
-		res.Status, res.Note = Interrupted, "in-flight steps were finished; apply again to carry on"
-	case e.isPaused():
+		res.Status, res.Note = Interrupted, "in-flight steps were finished; wavectl resume carries on"
+		if e.hard.Err() != nil {
+			res.Note = "in-flight steps were abandoned, not finished (each checks vCenter for its result when the run is resumed); wavectl resume carries on"
+		}
+	case e.pausedNote() != "":
 		res.Status, res.Note = Paused, e.pausedNote()
 	case len(res.Failed) > 0:
 		names := make([]string, 0, len(res.Failed))

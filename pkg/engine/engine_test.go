@@ -454,6 +454,31 @@ waves:
 	}
 }
 
+// A wave waiting for its window does not hold back the conveyor, which
+// has none: it moves, and the run ends paused, saying when the window
+// opens and how a rehearsal runs outside it.
+func TestAWaveWaitingForItsWindowDoesNotHoldBackTheConveyor(t *testing.T) {
+	f := setup(t, `applications:
+  - {name: a, strategy: redeploy, template: tpl, vms: [a-1]}
+  - {name: c, strategy: redeploy, template: tpl, vms: [c-1]}
+waves:
+  - {name: w1, window: {start: "2027-03-05T18:00:00Z", end: "2027-03-05T20:00:00Z"}, applications: [a]}
+conveyor: {applications: [c]}
+`)
+	r := newRecorder()
+	clock := func() time.Time { return time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC) }
+	res := f.run(t, context.Background(), r, func(o *engine.Options) { o.Now = clock })
+	if res.Status != engine.Paused || res.Note != "waiting for its window: wave w1's window opens at 2027-03-05T18:00:00Z (a rehearsal can pass --ignore-windows)" {
+		t.Errorf("result %s %q, want paused until w1's window opens, naming --ignore-windows", res.Status, res.Note)
+	}
+	if f.app("c").Status != state.Done || !r.ran("c/c-1/clone") {
+		t.Errorf("the conveyor's c is %s (ran %v), want done", f.app("c").Status, r.log)
+	}
+	if a := f.app("a"); a.Status != state.Pending || r.ran("a/a-1/clone") || !strings.Contains(a.Reason, "opens at") {
+		t.Errorf("a is %s (%q), want pending until its window opens, nothing run", a.Status, a.Reason)
+	}
+}
+
 func TestAnInterruptLetsInFlightStepsFinishAndStartsNothingNew(t *testing.T) {
 	f := setup(t, fast)
 	r := newRecorder()

@@ -27,6 +27,13 @@ const (
 // Totals size a run, for progress bars.
 type Totals struct {
 	Apps, Units, Steps int
+	// Steps counts every step, deferred ones too, as plan does. DoneSteps
+	// counts those an earlier run already finished (or put off to their
+	// date), so that a resumed run's bars start from there.
+	DoneSteps int
+	// AppSteps and AppDone give each selected application's steps and how
+	// many of them are already done.
+	AppSteps, AppDone map[string]int
 }
 
 // Event is one thing that happened in a run. The engine knows no

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/state"
 )
 
@@ -53,8 +54,12 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 			break
 		}
 		e.prog.Event(Event{Kind: AppStarted, App: sa.Name, Message: "rollback", Time: e.now()})
+		stays := e.cannotRestore(sa.Name)
 		err := e.rollback(ar)
 		status, reason := state.RolledBack, "rolled back by an operator (wavectl rollback)"
+		if len(stays) > 0 {
+			reason = "rolled back by an operator (wavectl rollback), except what could not be restored: " + strings.Join(stays, "; ")
+		}
 		if err != nil {
 			status, reason = state.Failed, "rollback stopped: "+err.Error()+"; fix the cause and run wavectl rollback again to undo the rest"
 		}
@@ -65,6 +70,41 @@ func Rollback(ctx context.Context, opts Options, apps []string) (*Result, error)
 		e.prog.Event(Event{Kind: AppDone, App: sa.Name, Status: status, Message: reason, Time: end})
 	}
 	return e.finishRollback(ctx)
+}
+
+// cannotRestore says what a rollback of an application will leave as the
+// migration made it: a hardware version once wavectl's snapshot, the only
+// way back (vSphere cannot downgrade hardware), was removed.
+func (e *engine) cannotRestore(app string) []string {
+	var out []string
+	e.store.View(func(st *state.State) {
+		a := st.App(app)
+		if a == nil {
+			return
+		}
+		for _, u := range a.Units {
+			var upgraded, removed bool
+			for _, s := range u.Steps {
+				switch {
+				case s.Kind == plan.StepUpgradeHardware && s.Status == state.Done:
+					upgraded = true
+				case s.Kind == plan.StepRemoveSnapshot && s.Status == state.Done:
+					removed = true
+				}
+			}
+			if upgraded && removed {
+				hw := "its upgraded hardware version"
+				if pa := e.p.Application(app); pa != nil && pa.Remediate != nil && pa.Remediate.HardwareVersion != "" {
+					hw = "hardware " + pa.Remediate.HardwareVersion
+				}
+				if was := u.Outputs["hardwareVersion"]; was != "" {
+					hw += " (was " + was + ")"
+				}
+				out = append(out, fmt.Sprintf("%s keeps %s: vSphere cannot downgrade hardware, and the snapshot that could was removed after the migration", u.Name, hw))
+			}
+		}
+	})
+	return out
 }
 
 // checkDependents refuses to roll back an application while something
@@ -113,6 +153,18 @@ func (e *engine) finishRollback(ctx context.Context) (*Result, error) {
 		res.Status, res.Note = FailedRun, "not everything was rolled back"
 	default:
 		res.Status = Succeeded
+		var partial []string
+		e.store.View(func(st *state.State) {
+			for name := range e.selected {
+				if strings.Contains(st.App(name).Reason, "except what could not be restored") {
+					partial = append(partial, name)
+				}
+			}
+		})
+		if len(partial) > 0 {
+			slices.Sort(partial)
+			res.Note = "rolled back, except what could not be restored in " + strings.Join(partial, ", ") + " (each says what stayed)"
+		}
 	}
 	return res, e.closeRun(res)
 }

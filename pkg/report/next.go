@@ -11,32 +11,51 @@ import (
 
 // carryOn is the command that carries a stopped migration on (for app, or
 // for every application not done when app is nil), and the one place that
-// says so. Today that is apply again, on the same state file: done steps are
-// skipped, failed and interrupted ones run again from where they stopped,
-// each first checking vCenter for its own earlier work. It keeps the last
-// run's scope (--wave, --app, --conveyor) when that covers app. When
-// `wavectl resume` exists, it changes here.
+// says so: `wavectl resume` on the same state. Done steps are skipped,
+// failed and interrupted ones run again from where they stopped, each
+// first checking vCenter for its own earlier work. It shows the last run's
+// scope (--wave, --app, --conveyor) when that covers app, and
+// --ignore-windows when the run had it (resume reuses both anyway). Before
+// any run it is apply; after a --simulate rehearsal, see applyAgain.
 func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) string {
+	if run == nil {
+		return applyAgain(st, run, statePath, app)
+	}
+	args := []string{"wavectl", "resume"}
+	var sc scope
+	if run.Command == "apply" || run.Command == "resume" {
+		sc = runScope(run)
+	}
+	if sc.covering(st, app) {
+		args = append(args, sc.flags...)
+	}
+	if run.Options.IgnoreWindows {
+		args = append(args, "--ignore-windows")
+	}
+	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) {
+		return strings.Join(append(args, "--state", quote(statePath)), " ")
+	}
+	plan := st.PlanFile
+	if plan == "" {
+		plan = "PLAN"
+	}
+	return strings.Join(append(args, quote(plan)), " ")
+}
+
+// applyAgain is apply on the same state: what starts a migration, and
+// what rehearses a --simulate one again from the beginning.
+func applyAgain(st *state.State, run *state.Run, statePath string, app *state.App) string {
 	args := []string{"wavectl", "apply"}
 	var sc scope
 	if run != nil && run.Command == "apply" {
 		sc = runScope(run)
 	}
-	covered := true
-	if app != nil {
-		covered = sc.covers(app)
-	} else {
-		for _, a := range st.Apps {
-			if a.Status != state.Done && !sc.covers(a) {
-				covered = false
-			}
-		}
-	}
-	if covered {
+	if sc.covering(st, app) {
 		args = append(args, sc.flags...)
 	}
 	args = append(args, sc.other...)
-	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) {
+	simulated := strings.TrimSuffix(state.DefaultPath(st.Plan), ".state.json") + ".simulate.state.json"
+	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) && !(sc.simulate && sameFile(statePath, simulated)) {
 		args = append(args, "--state", quote(statePath))
 	}
 	plan := st.PlanFile
@@ -46,7 +65,21 @@ func carryOn(st *state.State, run *state.Run, statePath string, app *state.App) 
 	return strings.Join(append(args, quote(plan)), " ")
 }
 
-// scope is what a recorded apply command line ran on.
+// covering reports whether the scope covers app, or every application
+// not done when app is nil.
+func (s scope) covering(st *state.State, app *state.App) bool {
+	if app != nil {
+		return s.covers(app)
+	}
+	for _, a := range st.Apps {
+		if a.Status != state.Done && !s.covers(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// scope is what a recorded run ran on.
 type scope struct {
 	waves, apps []string
 	conveyor    bool
@@ -109,6 +142,9 @@ type nextContext struct {
 
 func newContext(st *state.State, run *state.Run, now time.Time, statePath string) *nextContext {
 	c := &nextContext{st: st, run: run, now: now, path: statePath, cmd: carryOn(st, run, statePath, nil), apps: map[string]*state.App{}}
+	if run != nil && run.Command == "apply" && run.Options.Simulate {
+		c.cmd = applyAgain(st, run, statePath, nil)
+	}
 	for _, a := range st.Apps {
 		c.apps[a.Name] = a
 	}
@@ -128,7 +164,7 @@ func (c *nextContext) appNext(a *state.App) *Next {
 		if a.Status == state.Done {
 			return nil
 		}
-		cmd := carryOn(c.st, c.run, c.path, a)
+		cmd := applyAgain(c.st, c.run, c.path, a)
 		return &Next{Kind: "rehearse", Command: cmd, Text: "this was a --simulate rehearsal, which starts afresh every run: `" + cmd +
 			"` rehearses it again from the beginning"}
 	}
@@ -143,6 +179,14 @@ func (c *nextContext) appNext(a *state.App) *Next {
 
 func (c *nextContext) appNextText(a *state.App) *Next {
 	cmd := "`" + carryOn(c.st, c.run, c.path, a) + "`"
+	n := c.statusNext(a, cmd)
+	if d := DownNow(a, c.now); d != nil && n != nil && !c.alive {
+		c.offerRollback(n, a, d)
+	}
+	return n
+}
+
+func (c *nextContext) statusNext(a *state.App, cmd string) *Next {
 	switch a.Status {
 	case state.Done:
 		return c.deferredNext(a, cmd)
@@ -229,10 +273,14 @@ func (c *nextContext) pendingNext(a *state.App, cmd string) *Next {
 		why := ""
 		if reason != "" {
 			why = " (" + strings.TrimSuffix(strings.TrimPrefix(reason, "stopped part-way: "), "; apply again to carry on from where it stopped") + ")"
+			why = strings.ReplaceAll(why, "; resume carries on from where it stopped", "")
 		}
 		return &Next{Kind: "carry-on", Text: fmt.Sprintf("stopped part-way%s: %s carries on%s", why, cmd, from)}
 	}
 	switch {
+	case strings.Contains(reason, "waiting for its window"):
+		return &Next{Kind: "start", Text: fmt.Sprintf(
+			"not started: %s; %s moves it once the window is open", strings.TrimPrefix(reason, "not started: "), cmd)}
 	case strings.Contains(reason, "window closed"):
 		return &Next{Kind: "start", Text: fmt.Sprintf(
 			"not started: the change window closed; %s moves it while its wave's window is open (give the wave its next window in the plan)", cmd)}
@@ -243,6 +291,28 @@ func (c *nextContext) pendingNext(a *state.App, cmd string) *Next {
 		return &Next{Kind: "start", Text: fmt.Sprintf("%s: %s moves it", strings.TrimSuffix(reason, "."), cmd)}
 	}
 	return &Next{Kind: "start", Text: "not started yet: " + cmd + " moves it"}
+}
+
+// offerRollback puts an application that is down first, with the two
+// ways to bring it back: carry on (the next action as it was: the
+// migration finishes and powers it on in its new place) or roll back (it
+// goes back as it was and is powered on there).
+func (c *nextContext) offerRollback(n *Next, a *state.App, d *DownApp) {
+	n.Rollback = rollbackCmd(c.st, c.path, a.Name)
+	n.Text = fmt.Sprintf("DOWN NOW since %s (%s powered off by the migration; %s without service). Carry on: %s. "+
+		"Or roll back: `%s` undoes its done steps and powers it on where it was",
+		d.Since.UTC().Format(stamp), strings.Join(d.VMs, ", "), plural(d.Users, "user"), n.Text, n.Rollback)
+}
+
+// rollbackCmd is the command that rolls one application back.
+func rollbackCmd(st *state.State, statePath, app string) string {
+	args := []string{"wavectl", "rollback", "--app", quote(app)}
+	if statePath != "" && !sameFile(statePath, state.DefaultPath(st.Plan)) {
+		args = append(args, "--state", quote(statePath))
+	} else if st.PlanFile != "" {
+		args = append(args, quote(st.PlanFile))
+	}
+	return strings.Join(args, " ")
 }
 
 // deferredNext speaks of steps put off to a date: a retired VM's deletion
@@ -295,6 +365,9 @@ func (c *nextContext) overallNext(r *StatusReport) *Next {
 			"fix what failed (each application's next action says what), then %s carries on: done steps are skipped, failed ones run again from the step that failed", cmd)}
 	case c.run.Result == "unapproved", c.run.Result == "paused" && strings.HasPrefix(c.run.Note, "change freeze"):
 		return governanceNext(c.run, cmd)
+	case c.run.Result == "paused" && strings.Contains(c.run.Note, "waiting for its window"):
+		return &Next{Kind: "carry-on", Command: c.cmd, Text: fmt.Sprintf(
+			"the run paused: %s; %s carries on once it is open", c.run.Note, cmd)}
 	case c.run.Result == "paused":
 		return &Next{Kind: "carry-on", Command: c.cmd, Text: fmt.Sprintf(
 			"the run paused because a change window closed: %s carries on while the window is open (give the wave its next window in the plan)", cmd)}

@@ -189,9 +189,12 @@ type AppView struct {
 	// to when wavectl stopped working on it and is a lower bound.
 	OutageOpen bool `json:"outageOpen,omitempty"`
 	// OutageNote says how the outage was measured, in words.
-	OutageNote    string     `json:"outageNote,omitempty"`
-	UserHoursLost float64    `json:"userHoursLost"`
-	Projected     *Projected `json:"projected,omitempty"`
+	OutageNote    string  `json:"outageNote,omitempty"`
+	UserHoursLost float64 `json:"userHoursLost"`
+	// DownNow, when set, says its service is down right now: a VM the
+	// migration powered off is not on again.
+	DownNow   *DownApp   `json:"downNow,omitempty"`
+	Projected *Projected `json:"projected,omitempty"`
 
 	outage    time.Duration // exact
 	userHours float64       // exact
@@ -460,6 +463,10 @@ func appView(a *state.App, as *AppStatus, g *Group, lastEnd *time.Time, now time
 		}
 	}
 	measureOutage(av, a, lastEnd, now)
+	if av.DownNow = as.Down; av.DownNow != nil {
+		av.OutageNote = fmt.Sprintf("DOWN NOW since %s (%s left powered off); %s", av.DownNow.Since.UTC().Format(stamp),
+			strings.Join(av.DownNow.VMs, ", "), av.OutageNote)
+	}
 	return av
 }
 

@@ -80,10 +80,14 @@ func (p *htmlPage) RunResult(run *RunView) string {
 // OutageWhen its times, under it.
 func (p *htmlPage) OutageValue(a *AppView) string {
 	switch {
+	case a.DownNow != nil && a.OutageStart == nil:
+		return "DOWN NOW"
 	case a.OutageStart == nil && a.OutageNote != "":
 		return "none"
 	case a.OutageStart == nil:
 		return "-"
+	case a.DownNow != nil:
+		return "DOWN NOW; at least " + duration(a.Outage)
 	case a.OutageOpen:
 		return "at least " + duration(a.Outage)
 	}

@@ -344,6 +344,31 @@ func checkSelfContained(t *testing.T, page string) {
 	}
 }
 
+func TestTheReportFlagsAnApplicationDownNow(t *testing.T) {
+	r := Build(pausedState(t), nil, reportTime)
+	var down []string
+	for _, a := range r.Applications {
+		if a.DownNow != nil {
+			down = append(down, a.Name)
+		}
+	}
+	if strings.Join(down, ",") != "care-case-mgmt" {
+		t.Fatalf("down now: %v, want care-case-mgmt", down)
+	}
+	var md, html bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"markdown": md.String(), "html": html.String()} {
+		if !strings.Contains(out, "DOWN NOW") {
+			t.Errorf("the %s report does not say DOWN NOW", name)
+		}
+	}
+}
+
 // careri-01 is planned live: moved cold it would be down 22m (power-off 2m,
 // reconfigure 1m, relocate 15m, power-on 1m, verify 3m), live 2s: 120
 // users x (22m - 2s) = 43.93 user-hours avoided. Its move failed and was

@@ -366,6 +366,9 @@ func estimateText(s schedule.Seconds) string {
 
 // outageText is an application's measured outage for a table cell.
 func (r *Report) outageText(a *AppView) string {
+	if a.DownNow != nil && a.OutageStart == nil {
+		return "DOWN NOW since " + r.clock(&a.DownNow.Since)
+	}
 	if a.OutageStart == nil {
 		if a.OutageNote != "" {
 			return "none"
@@ -373,6 +376,9 @@ func (r *Report) outageText(a *AppView) string {
 		return "-"
 	}
 	s := fmt.Sprintf("%s (%s to %s)", duration(a.Outage), r.clock(a.OutageStart), r.clock(a.OutageEnd))
+	if a.DownNow != nil {
+		return "DOWN NOW since " + r.clock(&a.DownNow.Since) + "; at least " + s
+	}
 	switch {
 	case a.OutageOpen:
 		s = "at least " + s + ", open"

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/redact"
 	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
@@ -38,11 +39,25 @@ type StatusReport struct {
 	Totals  Totals   `json:"totals"`
 	// Next is what to do about the whole migration; each application
 	// that needs something has its own Next too.
-	Next   *Next    `json:"next,omitempty"`
-	Groups []*Group `json:"groups"`
+	Next *Next `json:"next,omitempty"`
+	// DownNow lists the applications whose service is down right now: a
+	// VM wavectl powered off that the plan has not powered on again.
+	DownNow []*DownApp `json:"downNow"`
+	Groups  []*Group   `json:"groups"`
 	// Governance: approvals recorded, back-out criteria that tripped.
 	Approvals []state.Approval `json:"approvals,omitempty"`
 	Aborts    []state.Abort    `json:"aborts,omitempty"`
+}
+
+// DownApp is an application that is down right now, and since when.
+type DownApp struct {
+	Name  string    `json:"name"`
+	Since time.Time `json:"since"`
+	Users int       `json:"users"`
+	// VMs are the ones left powered off.
+	VMs []string `json:"vms"`
+	// UserHours is users x hours down so far.
+	UserHours float64 `json:"userHoursSoFar"`
 }
 
 // RunView is one run of wavectl as the record has it.
@@ -80,6 +95,9 @@ type Counts struct {
 	Running    int `json:"running"`
 	Pending    int `json:"pending"`
 	Deferred   int `json:"deferred"`
+	// StoppedPartWay counts the pending applications that had begun: not
+	// "not started". Applications only.
+	StoppedPartWay int `json:"stoppedPartWay,omitempty"`
 }
 
 func (c *Counts) add(s state.Status) {
@@ -125,6 +143,10 @@ type AppStatus struct {
 	Strategy string       `json:"strategy"`
 	Users    int          `json:"users"`
 	Status   state.Status `json:"status"`
+	// StoppedPartWay: pending, but some of its steps ran.
+	StoppedPartWay bool `json:"stoppedPartWay,omitempty"`
+	// Down, when set, says its service is down right now.
+	Down *DownApp `json:"downNow,omitempty"`
 	// Reason is the engine's word on why it failed, was skipped or did
 	// not start.
 	Reason   string           `json:"reason,omitempty"`
@@ -189,6 +211,9 @@ type Next struct {
 	Text string `json:"text"`
 	// Command is the wavectl command to run, when there is one.
 	Command string `json:"command,omitempty"`
+	// Rollback, for an application that is down, is the other way to
+	// bring it back: the command that rolls it back.
+	Rollback string `json:"rollback,omitempty"`
 	// saysWhy is set when Text carries the application's Reason, so that
 	// the text output does not print it twice.
 	saysWhy bool
@@ -214,7 +239,7 @@ func StatusWith(st *state.State, now time.Time, opts Options) *StatusReport {
 		Plan: st.Plan, PlanFile: st.PlanFile, PlanHash: st.PlanHash, StateFile: opts.StatePath,
 		FormatVersion: st.FormatVersion, Lineage: st.Lineage, Serial: st.Serial,
 		Created: st.Created, Updated: st.Updated, Now: now,
-		Runs: len(st.Runs), Result: "not started", Groups: []*Group{},
+		Runs: len(st.Runs), Result: "not started", Groups: []*Group{}, DownNow: []*DownApp{},
 	}
 	run := st.CurrentRun()
 	if run != nil {
@@ -247,6 +272,13 @@ func StatusWith(st *state.State, now time.Time, opts Options) *StatusReport {
 		g.Apps = append(g.Apps, as)
 		g.Counts.add(a.Status)
 		r.Totals.Apps.add(a.Status)
+		if as.StoppedPartWay {
+			g.Counts.StoppedPartWay++
+			r.Totals.Apps.StoppedPartWay++
+		}
+		if as.Down != nil {
+			r.DownNow = append(r.DownNow, as.Down)
+		}
 		addCounts(&r.Totals.VMs, as.VMs)
 		addCounts(&r.Totals.Steps, as.Steps)
 		for _, h := range as.Hooks {
@@ -282,6 +314,7 @@ func addCounts(to *Counts, c Counts) {
 	to.Running += c.Running
 	to.Pending += c.Pending
 	to.Deferred += c.Deferred
+	to.StoppedPartWay += c.StoppedPartWay
 }
 
 func runView(run *state.Run, now time.Time) *RunView {
@@ -309,7 +342,8 @@ func span(start, end *time.Time, now time.Time) schedule.Seconds {
 
 func appStatus(a *state.App, now time.Time) *AppStatus {
 	as := &AppStatus{Name: a.Name, Wave: a.Wave, Conveyor: a.Conveyor, Strategy: a.Strategy, Users: a.Users,
-		Status: a.Status, Reason: a.Reason, Started: a.Started, Ended: a.Ended, Units: []*UnitStatus{}}
+		Status: a.Status, Reason: a.Reason, Started: a.Started, Ended: a.Ended, Units: []*UnitStatus{},
+		StoppedPartWay: StoppedPartWay(a), Down: DownNow(a, now)}
 	if a.Status == state.Running || a.Ended != nil {
 		as.Duration = span(a.Started, a.Ended, now)
 	}
@@ -401,13 +435,66 @@ func summary(r *StatusReport) string {
 	for _, p := range []struct {
 		n    int
 		word string
-	}{{a.Failed, "failed"}, {a.RolledBack, "rolled back"}, {a.Skipped, "skipped"}, {a.Running, "running"}, {a.Pending, "not started"}} {
+	}{{a.Failed, "failed"}, {a.RolledBack, "rolled back"}, {a.Skipped, "skipped"}, {a.Running, "running"},
+		{a.StoppedPartWay, "stopped part-way"}, {a.Pending - a.StoppedPartWay, "not started"}} {
 		if p.n > 0 {
 			fmt.Fprintf(&b, ", %d %s", p.n, p.word)
 		}
 	}
 	fmt.Fprintf(&b, "; %d of %s done", r.Totals.VMs.Done, plural(r.Totals.VMs.Total, "VM"))
 	return b.String()
+}
+
+// StoppedPartWay reports whether a pending application had begun: some
+// of its steps ran. It is "stopped part-way", never "not started".
+func StoppedPartWay(a *state.App) bool {
+	return a.Status == state.Pending && started(a)
+}
+
+// DownNow says whether an application's service is down right now: one
+// of its VMs was running, wavectl powered it off, and the step that powers
+// it on again has not run (the run stopped, or failed, in between). It is
+// nil when nothing is down.
+func DownNow(a *state.App, now time.Time) *DownApp {
+	if a.Status == state.Done || a.Status == state.RolledBack {
+		return nil
+	}
+	var d *DownApp
+	for _, u := range a.Units {
+		if u.Outputs["powerState"] == "poweredOff" {
+			continue // it was off before wavectl touched it (strategy.OutPowerState)
+		}
+		var off, on *state.Step
+		for _, s := range u.Steps {
+			switch s.Kind {
+			case plan.StepPowerOff:
+				off = s
+			case plan.StepPowerOn:
+				on = s
+			}
+		}
+		if off == nil || on == nil || off.Status != state.Done || on.Status == state.Done || on.Phase < off.Phase {
+			continue
+		}
+		since := off.Started
+		if since == nil {
+			since = off.Ended
+		}
+		if since == nil {
+			continue
+		}
+		if d == nil {
+			d = &DownApp{Name: a.Name, Since: since.UTC(), Users: a.Users}
+		}
+		if since.Before(d.Since) {
+			d.Since = since.UTC()
+		}
+		d.VMs = append(d.VMs, u.Name)
+	}
+	if d != nil && now.After(d.Since) {
+		d.UserHours = float64(a.Users) * now.Sub(d.Since).Hours()
+	}
+	return d
 }
 
 // noteText is a run's note without a repeat of its result ("interrupted:

@@ -83,20 +83,20 @@ func TestEachApplicationSaysWhatToDoNext(t *testing.T) {
 		want         []string // all in the text
 	}{
 		{"failed", "care-case-mgmt", "retry", []string{
-			"retry: fix the cause, then `wavectl apply examples/demo.yaml` carries on from step relocate of ccm-app-02",
+			"retry: fix the cause, then `wavectl resume examples/demo.yaml` carries on from step relocate of ccm-app-02",
 			"(attempt 3 failed: Insufficient disk space on datastore 'ds-gold-01'.)"}},
 		{"failed", "carers-portal", "fix-dependency", []string{
 			"skipped because it depends on care-case-mgmt, which failed: fix care-case-mgmt first"}},
 		{"failed", "fax-gateway", "deferred", []string{
-			"deferred: decommission of fax-legacy-01 and 1 more runs on 2027-04-05 or later with `wavectl apply examples/demo.yaml`"}},
+			"deferred: decommission of fax-legacy-01 and 1 more runs on 2027-04-05 or later with `wavectl resume examples/demo.yaml`"}},
 		{"failed", "care-records-db", "", nil},
 		{"paused", "care-case-mgmt", "carry-on", []string{
-			"stopped part-way (window closed: the window ended at 2027-03-07T06:00:00Z): `wavectl apply examples/demo.yaml` carries on from step power-on of ccm-app-02"}},
+			"stopped part-way (window closed: the window ended at 2027-03-07T06:00:00Z): `wavectl resume examples/demo.yaml` carries on from step power-on of ccm-app-02"}},
 		{"paused", "carers-portal", "start", []string{"not started: the change window closed"}},
 		{"running", "care-case-mgmt", "wait", []string{
 			"running: step relocate of ccm-app-02 (attempt 1, since 2027-03-06 20:27 UTC)",
-			"if that process is gone, `wavectl apply examples/demo.yaml` checks vCenter for this step's result before redoing it"}},
-		{"running", "carers-portal", "start", []string{"not started yet: `wavectl apply examples/demo.yaml` moves it"}},
+			"if that process is gone, `wavectl resume examples/demo.yaml` checks vCenter for this step's result before redoing it"}},
+		{"running", "carers-portal", "start", []string{"not started yet: `wavectl resume examples/demo.yaml` moves it"}},
 		{"not-started", "care-records-db", "start", []string{"not started yet"}},
 	} {
 		t.Run(c.fixture+"/"+c.app, func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestEachApplicationSaysWhatToDoNext(t *testing.T) {
 					t.Errorf("next %q\nlacks %q", a.Next.Text, w)
 				}
 			}
-			if a.Next.Command != "wavectl apply examples/demo.yaml" {
+			if a.Next.Command != "wavectl resume examples/demo.yaml" && !(c.fixture == "not-started" && a.Next.Command == "wavectl apply examples/demo.yaml") {
 				t.Errorf("command %q", a.Next.Command)
 			}
 		})
@@ -130,7 +130,7 @@ func TestAStepRunningAfterItsRunEndedIsReconciled(t *testing.T) {
 	endRun(st, st.CurrentRun(), reportTime.Add(-time.Hour), "interrupted", "interrupted: in-flight steps were finished; apply again to carry on")
 	a := appOf(Status(st, reportTime), "care-case-mgmt")
 	if a.Next.Kind != "reconcile" || !strings.Contains(a.Next.Text,
-		"running when the run stopped (step relocate of ccm-app-02): `wavectl apply examples/demo.yaml` checks vCenter for this step's result before redoing it") {
+		"running when the run stopped (step relocate of ccm-app-02): `wavectl resume examples/demo.yaml` checks vCenter for this step's result before redoing it") {
 		t.Errorf("next = %+v", a.Next)
 	}
 }
@@ -140,7 +140,7 @@ func TestAnInterruptedStepIsCheckedBeforeItIsRedone(t *testing.T) {
 	s := stepAt(st, "care-case-mgmt", "ccm-app-02", "power-on")
 	s.Error = "interrupted while running (it may have taken effect; the next run checks vCenter): context canceled"
 	a := appOf(Status(st, reportTime), "care-case-mgmt")
-	if a.Next.Kind != "reconcile" || !strings.Contains(a.Next.Text, "step power-on of ccm-app-02 interrupted: `wavectl apply examples/demo.yaml` checks vCenter for its result") {
+	if a.Next.Kind != "reconcile" || !strings.Contains(a.Next.Text, "step power-on of ccm-app-02 interrupted: `wavectl resume examples/demo.yaml` checks vCenter for its result") {
 		t.Errorf("next = %+v", a.Next)
 	}
 }
@@ -255,17 +255,17 @@ func TestTheCarryOnCommandKeepsTheRunsScopeAndStateFile(t *testing.T) {
 		app       *state.App
 		want      string
 	}{
-		{"the default state file", state.RunOptions{}, "demo.state.json", wave, "wavectl apply examples/demo.yaml"},
-		{"another state file", state.RunOptions{}, "runs/night 1.json", wave, "wavectl apply --state 'runs/night 1.json' examples/demo.yaml"},
-		{"a --state the run was given", state.RunOptions{}, "x.json", wave, "wavectl apply --state x.json examples/demo.yaml"},
-		{"a wave the app is in", state.RunOptions{Waves: []string{"wave-1"}}, "", wave, "wavectl apply --wave wave-1 examples/demo.yaml"},
-		{"a wave the app is not in", state.RunOptions{Waves: []string{"wave-1"}}, "", conv, "wavectl apply examples/demo.yaml"},
-		{"the conveyor", state.RunOptions{Conveyor: true, Apps: []string{"fax-gateway"}}, "", conv, "wavectl apply --conveyor --app fax-gateway examples/demo.yaml"},
-		{"a rehearsal", state.RunOptions{Simulate: true, IgnoreWindows: true, VerifyTimeout: "1m0s"}, "", wave, "wavectl apply --simulate --ignore-windows examples/demo.yaml"},
+		{"the default state file", state.RunOptions{}, "demo.state.json", wave, "wavectl resume examples/demo.yaml"},
+		{"another state file", state.RunOptions{}, "runs/night 1.json", wave, "wavectl resume --state 'runs/night 1.json'"},
+		{"a --state the run was given", state.RunOptions{}, "x.json", wave, "wavectl resume --state x.json"},
+		{"a wave the app is in", state.RunOptions{Waves: []string{"wave-1"}}, "", wave, "wavectl resume --wave wave-1 examples/demo.yaml"},
+		{"a wave the app is not in", state.RunOptions{Waves: []string{"wave-1"}}, "", conv, "wavectl resume examples/demo.yaml"},
+		{"the conveyor", state.RunOptions{Conveyor: true, Apps: []string{"fax-gateway"}}, "", conv, "wavectl resume --conveyor --app fax-gateway examples/demo.yaml"},
+		{"a run started with --ignore-windows", state.RunOptions{IgnoreWindows: true, VerifyTimeout: "1m0s"}, "", wave, "wavectl resume --ignore-windows examples/demo.yaml"},
 		// The whole migration: the run's scope only if it covers every
 		// application not done (here care-case-mgmt, carers-portal).
-		{"the whole migration, in scope", state.RunOptions{Waves: []string{"wave-1"}}, "", nil, "wavectl apply --wave wave-1 examples/demo.yaml"},
-		{"the whole migration, out of scope", state.RunOptions{Apps: []string{"care-case-mgmt"}}, "", nil, "wavectl apply examples/demo.yaml"},
+		{"the whole migration, in scope", state.RunOptions{Waves: []string{"wave-1"}}, "", nil, "wavectl resume --wave wave-1 examples/demo.yaml"},
+		{"the whole migration, out of scope", state.RunOptions{Apps: []string{"care-case-mgmt"}}, "", nil, "wavectl resume examples/demo.yaml"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			run.Options = c.opts
@@ -273,6 +273,16 @@ func TestTheCarryOnCommandKeepsTheRunsScopeAndStateFile(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
 		})
+	}
+	// A --simulate rehearsal starts afresh: it is rehearsed again with
+	// apply, never resumed.
+	run.Options = state.RunOptions{Simulate: true, IgnoreWindows: true, VerifyTimeout: "1m0s"}
+	if got, want := applyAgain(st, run, "", wave), "wavectl apply --simulate --ignore-windows examples/demo.yaml"; got != want {
+		t.Errorf("rehearsal: got  %s\nwant %s", got, want)
+	}
+	r := Status(st, reportTime)
+	if r.Next == nil || !strings.HasPrefix(r.Next.Command, "wavectl apply --simulate") {
+		t.Errorf("after a rehearsal, next = %+v; want apply --simulate", r.Next)
 	}
 }
 
@@ -333,5 +343,56 @@ func TestARunsResultIsNotSaidTwice(t *testing.T) {
 	}
 	if got := runText(r.LastRun); strings.Contains(got, "interrupted: interrupted") {
 		t.Errorf("run %q", got)
+	}
+}
+
+func TestAnApplicationStoppedPartWayIsNeverNotStarted(t *testing.T) {
+	r := Status(pausedState(t), reportTime)
+	if want := "2 of 6 applications done, 1 stopped part-way, 3 not started"; !strings.Contains(r.Summary, want) {
+		t.Errorf("summary %q lacks %q", r.Summary, want)
+	}
+	a := appOf(r, "care-case-mgmt")
+	if !a.StoppedPartWay || appOf(r, "carers-portal").StoppedPartWay {
+		t.Errorf("stoppedPartWay: care-case-mgmt %v (want true), carers-portal %v (want false)", a.StoppedPartWay, appOf(r, "carers-portal").StoppedPartWay)
+	}
+	if r.Totals.Apps.StoppedPartWay != 1 {
+		t.Errorf("totals count %d stopped part-way, want 1", r.Totals.Apps.StoppedPartWay)
+	}
+}
+
+func TestAnApplicationLeftPoweredOffIsDownNow(t *testing.T) {
+	st := pausedState(t)
+	r := Status(st, reportTime)
+	if len(r.DownNow) != 1 || r.DownNow[0].Name != "care-case-mgmt" {
+		t.Fatalf("downNow = %+v, want care-case-mgmt only", r.DownNow)
+	}
+	d := r.DownNow[0]
+	off := stepAt(st, "care-case-mgmt", "ccm-app-02", "power-off")
+	if !d.Since.Equal(*off.Started) || d.Users != 1800 || strings.Join(d.VMs, ",") != "ccm-app-02" {
+		t.Errorf("down = %+v; want since %s (its power-off), 1800 users, VM ccm-app-02", d, off.Started)
+	}
+	if want := 1800 * reportTime.Sub(*off.Started).Hours(); d.UserHours != want {
+		t.Errorf("user-hours so far %.1f, want %.1f", d.UserHours, want)
+	}
+	n := appOf(r, "care-case-mgmt").Next
+	for _, w := range []string{"DOWN NOW since", "Carry on: ", "`wavectl resume examples/demo.yaml`", "Or roll back: `wavectl rollback --app care-case-mgmt examples/demo.yaml`"} {
+		if !strings.Contains(n.Text, w) {
+			t.Errorf("next %q lacks %q", n.Text, w)
+		}
+	}
+	if n.Rollback != "wavectl rollback --app care-case-mgmt examples/demo.yaml" {
+		t.Errorf("rollback command %q", n.Rollback)
+	}
+
+	// Powered on again: no longer down.
+	stepAt(st, "care-case-mgmt", "ccm-app-02", "power-on").Status = state.Done
+	if r := Status(st, reportTime); len(r.DownNow) != 0 {
+		t.Errorf("after power-on, downNow = %+v", r.DownNow)
+	}
+	// A VM that was off before the migration is not an outage.
+	stepAt(st, "care-case-mgmt", "ccm-app-02", "power-on").Status = state.Pending
+	st.App("care-case-mgmt").Unit("ccm-app-02").Outputs["powerState"] = "poweredOff"
+	if r := Status(st, reportTime); len(r.DownNow) != 0 {
+		t.Errorf("a VM off before the migration counts as down: %+v", r.DownNow)
 	}
 }

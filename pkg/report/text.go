@@ -32,6 +32,9 @@ func WriteText(w io.Writer, r *StatusReport, detail bool) error {
 		file = "state"
 	}
 	p.wrap("State: ", "  ", fmt.Sprintf("%s, serial %d, updated %s; plan %s (sha256 %s)", file, r.Serial, r.Updated.UTC().Format(stamp), r.PlanFile, short(r.PlanHash, 12)))
+	for _, d := range r.DownNow {
+		p.wrap("DOWN NOW: ", "  ", downText(d))
+	}
 	if r.Next != nil {
 		p.wrap("Next: ", "  ", r.Next.Text)
 	}
@@ -161,7 +164,7 @@ func writeGroup(p *printer, g *Group, detail bool) {
 	for _, a := range g.Apps {
 		nameW = max(nameW, min(len(a.Name), 28))
 	}
-	row := fmt.Sprintf("  %%-%ds  %%-10s  %%-11s  %%5s  %%7s  %%-11s  %%6s", nameW)
+	row := fmt.Sprintf("  %%-%ds  %%-10s  %%-16s  %%5s  %%7s  %%-11s  %%6s", nameW)
 	p.line("%s", strings.TrimRight(fmt.Sprintf(row, "APPLICATION", "STRATEGY", "STATUS", "VMS", "STEPS", "STARTED", "TOOK"), " "))
 	for _, a := range g.Apps {
 		started, took := "-", "-"
@@ -172,13 +175,20 @@ func writeGroup(p *printer, g *Group, detail bool) {
 			took = a.Duration.String()
 		}
 		steps := fmt.Sprintf("%d/%d", a.Steps.Done, a.Steps.Total-a.Steps.Deferred)
-		p.line("%s", strings.TrimRight(fmt.Sprintf(row, a.Name, a.Strategy, a.Status, fmt.Sprintf("%d/%d", a.VMs.Done, a.VMs.Total), steps, started, took), " "))
+		status := string(a.Status)
+		if a.StoppedPartWay {
+			status = "stopped part-way"
+		}
+		p.line("%s", strings.TrimRight(fmt.Sprintf(row, a.Name, a.Strategy, status, fmt.Sprintf("%d/%d", a.VMs.Done, a.VMs.Total), steps, started, took), " "))
 		writeAppDetail(p, a, detail)
 	}
 }
 
 func writeAppDetail(p *printer, a *AppStatus, detail bool) {
 	const ind = "      "
+	if a.Down != nil {
+		p.wrap("    DOWN NOW: ", "              ", downText(a.Down))
+	}
 	if a.Reason != "" && a.Status != state.Done && (a.Next == nil || !a.Next.saysWhy) {
 		p.wrap("    why: ", "         ", a.Reason)
 	}
@@ -290,7 +300,8 @@ func countsText(c Counts, word string) string {
 	for _, p := range []struct {
 		n    int
 		word string
-	}{{c.Failed, "failed"}, {c.RolledBack, "rolled back"}, {c.Skipped, "skipped"}, {c.Running, "running"}, {c.Pending, "pending"}} {
+	}{{c.Failed, "failed"}, {c.RolledBack, "rolled back"}, {c.Skipped, "skipped"}, {c.Running, "running"},
+		{c.StoppedPartWay, "stopped part-way"}, {c.Pending - c.StoppedPartWay, "pending"}} {
 		if p.n > 0 {
 			s += fmt.Sprintf(", %d %s", p.n, p.word)
 		}
@@ -303,4 +314,10 @@ func short(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// downText says who is without service, since when, and what is off.
+func downText(d *DownApp) string {
+	return fmt.Sprintf("%s since %s: %s without service, %s left powered off (%s); %.0f user-hours lost so far",
+		d.Name, d.Since.UTC().Format(stamp), plural(d.Users, "user"), plural(len(d.VMs), "VM"), strings.Join(d.VMs, ", "), d.UserHours)
 }
