@@ -52,8 +52,8 @@ but is refused (exit 8) while a run holds the file.
 Exit codes: 0 recorded, 2 a bad flag or an approver the gate does not list,
 3 invalid plan, 8 a run holds the state file, 9 the record belongs to
 another plan or cannot be read.`,
-		Example: `  wavectl approve plans/crown-hosting.yaml --wave wave-1 --as change-board --note "CAB 2019-03-01, CHG0012345"
-  wavectl approve plans/crown-hosting.yaml --conveyor --as service-owner --state postgres://ops@db/wavectl`,
+		Example: `  wavectl approve examples/governance.yaml --wave benefits-1 --as change-advisory-board --note "CAB 2027-05-10, CHG0012345"
+  wavectl approve examples/governance.yaml --wave benefits-1 --as service-owner --state postgres://ops@db/wavectl`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("approve takes one plan file, got %d arguments", len(args))}

@@ -47,8 +47,8 @@ uses this model for the kinds it has data on; other kinds keep their defaults.
 
 Exit codes: 0 shown, 2 a bad flag or a state that does not exist, 9 a record
 that cannot be read.`,
-		Example: `  wavectl estimates crown-hosting.state.json
-  wavectl estimates -o json wave1.state.json wave2.state.json
+		Example: `  wavectl estimates examples/governance/pilot.state.json
+  wavectl estimates -o json examples/governance/pilot.state.json
   wavectl estimates "postgres://ops@db/wavectl?programme=crown-hosting"`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
