@@ -265,33 +265,56 @@ func (e *FencedError) Error() string {
 // a take-over is refused with a *FencedError. Rows are numbered under the
 // programme row's lock, so they commit in sequence order.
 func (db *DB) Append(ctx context.Context, programme string, lease *Lease, entry []byte) (int64, error) {
+	// One round trip: the statements go as one batch, which PostgreSQL
+	// runs as one implicit transaction (one Sync). They take the locks in
+	// the order Acquire takes them (the programme row, then the lease
+	// row), or the two would deadlock; the row is inserted only while the
+	// lease is there, locked until the commit.
+	sum := sha256.Sum256(entry)
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE wavectl_programmes SET last_seq = last_seq + 1 WHERE name = $1
+		AND EXISTS (SELECT 1 FROM wavectl_leases WHERE programme = $1 AND scope = $2 AND epoch = $3) RETURNING last_seq`,
+		programme, lease.Scope, lease.Epoch)
+	b.Queue(`SELECT epoch FROM wavectl_leases WHERE programme = $1 AND scope = $2 AND epoch = $3 FOR SHARE`,
+		programme, lease.Scope, lease.Epoch)
+	b.Queue(`INSERT INTO wavectl_journal (programme, seq, scope, epoch, entry, sha256)
+		SELECT $1, p.last_seq, $2, $3, $4, $5 FROM wavectl_programmes p
+		WHERE p.name = $1 AND EXISTS (SELECT 1 FROM wavectl_leases WHERE programme = $1 AND scope = $2 AND epoch = $3)
+		RETURNING seq`, programme, lease.Scope, lease.Epoch, entry, sum[:])
+	// Readers following the programme (status --watch) wake up on commit.
+	b.Queue(`SELECT pg_notify('wavectl_journal', $1)`, programme)
+	br := db.pool.SendBatch(ctx, b)
 	var seq int64
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		// Locks in the order Acquire takes them (the programme row, then
-		// the lease row), or the two deadlock.
-		if err := tx.QueryRow(ctx, `UPDATE wavectl_programmes SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq`,
-			programme).Scan(&seq); err != nil {
-			return err
-		}
-		var epoch int64
-		err := tx.QueryRow(ctx, `SELECT epoch FROM wavectl_leases WHERE programme = $1 AND scope = $2 AND epoch = $3 FOR SHARE`,
-			programme, lease.Scope, lease.Epoch).Scan(&epoch)
+	fenced := false
+	err := br.QueryRow().Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		fenced, err = true, nil
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		var got int64
+		err = br.QueryRow().Scan(&got)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return db.fenced(ctx, programme, lease)
+			fenced, err = true, nil
+		} else if err == nil && got != seq {
+			err = fmt.Errorf("journal row numbered %d, expected %d", got, seq)
 		}
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(entry)
-		if _, err := tx.Exec(ctx, `INSERT INTO wavectl_journal (programme, seq, scope, epoch, entry, sha256) VALUES ($1, $2, $3, $4, $5, $6)`,
-			programme, seq, lease.Scope, lease.Epoch, entry, sum[:]); err != nil {
-			return err
-		}
-		// Readers following the programme (status --watch) wake up on commit.
-		_, err = tx.Exec(ctx, `SELECT pg_notify('wavectl_journal', $1)`, programme)
-		return err
-	})
-	return seq, err
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if fenced {
+		return 0, db.fenced(ctx, programme, lease)
+	}
+	return seq, nil
 }
 
 func (db *DB) fenced(ctx context.Context, programme string, lease *Lease) error {

@@ -456,10 +456,12 @@ func (s *Store) append(g *group) error {
 	s.sinceSnap++
 	// Catch up with the rows other runs wrote since the last commit: rows
 	// are numbered in commit order, so every row before ours is committed
-	// and readable now.
-	rows, err := s.db.After(ctx, s.programme, s.seq)
-	if err != nil {
-		return err
+	// and readable now. When ours follows our last one, there are none.
+	var rows []Row
+	if seq != s.seq+1 {
+		if rows, err = s.db.After(ctx, s.programme, s.seq); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
