@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,22 +18,9 @@ import (
 // an operator would). `[!pg] skip` skips a script where no server can be
 // started; under CI the condition fails instead.
 
-var (
-	scriptPGOnce sync.Once
-	scriptPG     *pgtest.Server
-	scriptPGErr  error
-)
+func scriptPGServer() (*pgtest.Server, error) { return pgtest.SharedServer() }
 
-func scriptPGServer() (*pgtest.Server, error) {
-	scriptPGOnce.Do(func() { scriptPG, scriptPGErr = pgtest.Start() })
-	return scriptPG, scriptPGErr
-}
-
-func stopScriptPG() {
-	if scriptPG != nil {
-		_ = scriptPG.Stop()
-	}
-}
+func stopScriptPG() { pgtest.StopShared() }
 
 func scriptPGCondition() (bool, error) {
 	_, err := scriptPGServer()

@@ -197,14 +197,20 @@ var (
 // A test with no server is skipped, or failed under CI.
 func Shared(t testing.TB) *Server {
 	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = Start() })
-	if sharedErr != nil {
+	if _, err := SharedServer(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("PostgreSQL is needed in CI and could not be started: %v", sharedErr)
 		}
 		t.Skipf("no PostgreSQL server could be started here (%v)", firstLine(sharedErr.Error()))
 	}
 	return shared
+}
+
+// SharedServer is the server Shared gives, for callers without a
+// testing.TB (a testscript condition or setup); StopShared stops it.
+func SharedServer() (*Server, error) {
+	sharedOnce.Do(func() { shared, sharedErr = Start() })
+	return shared, sharedErr
 }
 
 // DB is a new database on the shared server, with PGPASSWORD set for the
