@@ -147,6 +147,42 @@ func (w peerWave) list() []byte {
 	return b.Bytes()
 }
 
+// peerScale is how many times faster than sim.RealisticDelays the peers'
+// simulator runs its tasks (a 3-minute clone takes 0.9 s).
+const peerScale = 200
+
+// peerInFlight is the concurrency the tools are compared at: govc's
+// `xargs -P 8`, wavectl's `limits.concurrency: 8`.
+const peerInFlight = 8
+
+// peerFloorTasks are the vCenter tasks a redeploy of one VM cannot do
+// without, whatever the tool:
+//
+//   - CloneVM_Task: the new VM from the template, its config spec carrying
+//     the size, the NIC's portgroup and the markers, so no reconfigure of
+//     the new VM is needed;
+//   - PowerOnVM_Task: the new VM on (its IP follows at once in the
+//     simulator, whose guest agent gives it one on power-on);
+//   - ReconfigVM_Task: one, marking the old VM superseded.
+//
+// Powering the old VM off is not counted: a guest shutdown (ShutdownGuest)
+// is no task, and the simulator completes it at once, so a tool that
+// powers off with PowerOffVM_Task (govc's vm.power -off) pays its delay
+// above the floor. Reads and task waits are not work vCenter queues.
+var peerFloorTasks = []string{"CloneVM_Task", "PowerOnVM_Task", "ReconfigVM_Task"}
+
+// peerFloor is the least time n VMs can be redeployed in at peerInFlight
+// tasks at a time with the simulator's delays: the floor tasks' durations,
+// summed over the VMs, over peerInFlight. The simulator's jitter is
+// symmetric, so it averages out over a wave.
+func peerFloor(n int, delays map[string]time.Duration) time.Duration {
+	var perVM time.Duration
+	for _, op := range peerFloorTasks {
+		perVM += delays[op]
+	}
+	return perVM * time.Duration(n) / peerInFlight
+}
+
 // peerTool is one way of doing the wave.
 type peerTool struct {
 	name string
@@ -161,7 +197,7 @@ type peerTool struct {
 func peerTools() []peerTool {
 	return []peerTool{
 		{name: "wavectl", ready: func(*peerHarness) string { return "" }, run: func(r *peerRun, tb testing.TB) { r.wavectl(tb, 0) }, recorded: true},
-		{name: "wavectl-8-in-flight", ready: func(*peerHarness) string { return "" }, run: func(r *peerRun, tb testing.TB) { r.wavectl(tb, 8) }, recorded: true},
+		{name: "wavectl-8-in-flight", ready: func(*peerHarness) string { return "" }, run: func(r *peerRun, tb testing.TB) { r.wavectl(tb, peerInFlight) }, recorded: true},
 		{name: "govc-xargs-P8", ready: (*peerHarness).govcMissing, run: (*peerRun).govc},
 		{name: "ansible-forks8", ready: (*peerHarness).ansibleMissing, run: (*peerRun).ansible},
 	}
@@ -177,9 +213,11 @@ func BenchmarkPeers(b *testing.B) {
 		b.Skip("set WAVECTL_BENCH_PEERS=1 (make bench does)")
 	}
 	h := newPeerHarness(b)
-	delays := sim.DelayFlags(sim.ScaledDelays(200))
+	scaled := sim.ScaledDelays(peerScale)
+	delays := sim.DelayFlags(scaled)
 	for _, n := range []int{50, 200} {
 		w := newPeerWave(n)
+		floor := peerFloor(n, scaled)
 		b.Run(fmt.Sprintf("redeploy-%d", n), func(b *testing.B) {
 			for _, tool := range peerTools() {
 				b.Run(tool.name, func(b *testing.B) {
@@ -203,7 +241,15 @@ func BenchmarkPeers(b *testing.B) {
 					}
 					secs := took.Seconds() / float64(b.N)
 					b.ReportMetric(float64(n)/secs, "VMs/s")
-					b.Logf("%s: %d VMs in %.2fs (%.1f VMs/s), end state checked", tool.name, n, secs, float64(n)/secs)
+					b.ReportMetric(floor.Seconds(), "floor-s")
+					b.ReportMetric(floor.Seconds()/secs, "efficiency")
+					b.Logf("%s: %d VMs in %.2fs (%.1f VMs/s), end state checked; floor %.2fs (%s per VM / %d), efficiency %.2f",
+						tool.name, n, secs, float64(n)/secs, floor.Seconds(), peerFloorTasks, peerInFlight, floor.Seconds()/secs)
+					if secs < floor.Seconds() {
+						// No tool can beat the tasks vCenter runs for it:
+						// the floor (or the simulator's delays) is wrong.
+						b.Errorf("%s took %.2fs, under the floor of %.2fs: the floor counts tasks the simulator did not run", tool.name, secs, floor.Seconds())
+					}
 				})
 			}
 		})
@@ -345,14 +391,10 @@ func lastLine(s string) string {
 
 // peerRun is one fresh `wavectl sim` and a working folder.
 type peerRun struct {
-	h      *peerHarness
-	w      peerWave
-	dir    string
-	sim    *exec.Cmd
-	exited chan error // the simulator's Wait, reaped by start's goroutine
-	logs   *lockedBuffer
-	env    []string          // the environment the tools run with
-	conn   map[string]string // the simulator's GOVC_* settings
+	*simProc
+	h   *peerHarness
+	w   peerWave
+	env []string // the environment the tools run with
 }
 
 // start starts `wavectl sim` on the wave's plan with the delays, and waits
@@ -360,15 +402,37 @@ type peerRun struct {
 func (h *peerHarness) start(tb testing.TB, w peerWave, delays []string) *peerRun {
 	tb.Helper()
 	dir := tb.TempDir()
-	for name, data := range map[string][]byte{"plan.yaml": w.plan(0), "plan-8.yaml": w.plan(8), "vms.txt": w.list()} {
+	for name, data := range map[string][]byte{"plan.yaml": w.plan(0), "plan-8.yaml": w.plan(peerInFlight), "vms.txt": w.list()} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			tb.Fatal(err)
 		}
 	}
+	sp := startSim(tb, h.wavectl, dir, "plan.yaml", append([]string{"--jitter", peerJitter, "--seed", strconv.Itoa(peerSeed)}, delays...))
+	r := &peerRun{simProc: sp, h: h, w: w}
+	r.env = append(cleanEnv(os.Environ()), "HOME="+dir, "PATH="+filepath.Join(h.repo, "bin", "tools")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for k, v := range r.conn {
+		r.env = append(r.env, k+"="+v)
+	}
+	return r
+}
+
+// simProc is a `wavectl sim` process serving a plan's vCenters.
+type simProc struct {
+	dir    string
+	sim    *exec.Cmd
+	exited chan error // the simulator's Wait, reaped by startSim's goroutine
+	logs   *lockedBuffer
+	conn   map[string]string // the settings it printed (GOVC_*, WAVECTL_VCENTER_*)
+}
+
+// startSim starts `wavectl sim --plan planFile` in dir with more flags,
+// and waits until it serves (its env file holds its settings). The test's
+// cleanup stops it.
+func startSim(tb testing.TB, wavectl, dir, planFile string, flags []string) *simProc {
+	tb.Helper()
 	envFile := filepath.Join(dir, "sim.env")
-	args := append([]string{"sim", "--plan", "plan.yaml", "--listen", "127.0.0.1:0", "--env-file", envFile,
-		"--jitter", peerJitter, "--seed", strconv.Itoa(peerSeed)}, delays...)
-	cmd := exec.Command(h.wavectl, args...)
+	args := append([]string{"sim", "--plan", planFile, "--listen", "127.0.0.1:0", "--env-file", envFile}, flags...)
+	cmd := exec.Command(wavectl, args...)
 	cmd.Dir = dir
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -376,7 +440,7 @@ func (h *peerHarness) start(tb testing.TB, w peerWave, delays []string) *peerRun
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	r := &peerRun{h: h, w: w, dir: dir, sim: cmd, logs: logs, conn: map[string]string{}}
+	r := &simProc{dir: dir, sim: cmd, logs: logs, conn: map[string]string{}}
 	tb.Cleanup(func() { r.stop(tb) })
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -386,7 +450,7 @@ func (h *peerHarness) start(tb testing.TB, w peerWave, delays []string) *peerRun
 			sc := bufio.NewScanner(bytes.NewReader(data))
 			for sc.Scan() {
 				k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
-				if ok {
+				if ok && !strings.HasPrefix(k, "#") {
 					r.conn[k] = strings.Trim(v, "'")
 				}
 			}
@@ -403,10 +467,6 @@ func (h *peerHarness) start(tb testing.TB, w peerWave, delays []string) *peerRun
 		}
 	}
 	r.exited = exited
-	r.env = append(cleanEnv(os.Environ()), "HOME="+dir, "PATH="+filepath.Join(h.repo, "bin", "tools")+string(os.PathListSeparator)+os.Getenv("PATH"))
-	for k, v := range r.conn {
-		r.env = append(r.env, k+"="+v)
-	}
 	return r
 }
 
@@ -424,7 +484,7 @@ func cleanEnv(env []string) []string {
 
 // stop interrupts the simulator (it removes its files on the way out) and
 // waits for it; a simulator that does not stop within 20s is killed.
-func (r *peerRun) stop(tb testing.TB) {
+func (r *simProc) stop(tb testing.TB) {
 	if r.sim == nil {
 		return
 	}
@@ -461,7 +521,7 @@ func (r *peerRun) exec(tb testing.TB, env []string, limit time.Duration, name st
 func (r *peerRun) wavectl(tb testing.TB, concurrency int) {
 	tb.Helper()
 	planFile := "plan.yaml"
-	if concurrency == 8 {
+	if concurrency == peerInFlight {
 		planFile = "plan-8.yaml"
 	} else if concurrency != 0 {
 		tb.Fatalf("no plan written for concurrency %d", concurrency)
@@ -473,7 +533,7 @@ func (r *peerRun) wavectl(tb testing.TB, concurrency int) {
 func (r *peerRun) govc(tb testing.TB) {
 	tb.Helper()
 	script := filepath.Join(r.h.repo, "testdata", "bench", "peers", "govc-redeploy.sh")
-	r.exec(tb, []string{"GOVC=" + r.h.govc, "WAVE_PLAN=" + r.w.Name, "PARALLEL=8"}, 30*time.Minute, script, "vms.txt")
+	r.exec(tb, []string{"GOVC=" + r.h.govc, "WAVE_PLAN=" + r.w.Name, "PARALLEL=" + strconv.Itoa(peerInFlight)}, 30*time.Minute, script, "vms.txt")
 }
 
 // govcCmd runs one govc command against the simulator.

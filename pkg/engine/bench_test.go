@@ -380,32 +380,11 @@ func leastCalls(s *schedule.Schedule) int {
 	return n
 }
 
-// taskOf is the vSphere task that is the whole of a step's inherent work
-// against vCenter; steps missing here (reads, verification, hooks, and
-// power-off, which a guest shutdown does without a task) count as no work,
-// so the bound they give is never above what can be done.
-var taskOf = map[string]string{
-	plan.StepClone:           "CloneVM_Task",
-	plan.StepCreateVM:        "CreateVM_Task",
-	plan.StepPowerOn:         "PowerOnVM_Task",
-	plan.StepSnapshot:        "CreateSnapshot_Task",
-	plan.StepUpgradeHardware: "UpgradeVM_Task",
-	plan.StepReconfigure:     "ReconfigVM_Task",
-	plan.StepRelocate:        "RelocateVM_Task",
-	plan.StepRemoveSnapshot:  "RemoveSnapshot_Task",
-}
-
-// withTaskEstimates sets the plan's step estimates to the task durations,
-// for every application, so that the schedule's lower bound is computed
-// from the work the simulator will make the run do.
+// withTaskEstimates sets the plan's step estimates to the task durations
+// (sim.TaskEstimates) and compiles it, so that the schedule's lower bound
+// is computed from the work the simulator will make the run do.
 func withTaskEstimates(p *plan.Plan, delays map[string]time.Duration) *schedule.Schedule {
-	p.Estimates = map[string]plan.Duration{}
-	for _, kind := range plan.StepKinds {
-		p.Estimates[kind] = plan.Duration(delays[taskOf[kind]])
-	}
-	for _, a := range p.Applications {
-		a.Estimates = nil
-	}
+	sim.TaskEstimates(p, delays)
 	s, _ := schedule.Compile(p)
 	return s
 }

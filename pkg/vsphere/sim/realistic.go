@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/wavectl/wavectl/pkg/plan"
 )
 
 // RealisticDelays are typical durations of the vSphere tasks wavectl uses
@@ -44,4 +46,33 @@ func DelayFlags(delays map[string]time.Duration) []string {
 		out = append(out, "--delay", op+"="+delays[op].String())
 	}
 	return out
+}
+
+// StepTasks maps a step kind to the vSphere task that is the whole of its
+// inherent work against vCenter. Kinds missing here (reads, verification,
+// hooks, and power-off, which a guest shutdown does without a task) count
+// as no work, so a bound computed from them is never above what can be done.
+var StepTasks = map[string]string{
+	plan.StepClone:           "CloneVM_Task",
+	plan.StepCreateVM:        "CreateVM_Task",
+	plan.StepPowerOn:         "PowerOnVM_Task",
+	plan.StepSnapshot:        "CreateSnapshot_Task",
+	plan.StepUpgradeHardware: "UpgradeVM_Task",
+	plan.StepReconfigure:     "ReconfigVM_Task",
+	plan.StepRelocate:        "RelocateVM_Task",
+	plan.StepRemoveSnapshot:  "RemoveSnapshot_Task",
+}
+
+// TaskEstimates sets p's step estimates to the durations of their tasks
+// (StepTasks) under delays, for every application, so that a schedule
+// compiled from p, and its lower bound, count the work the simulator will
+// make a run do.
+func TaskEstimates(p *plan.Plan, delays map[string]time.Duration) {
+	p.Estimates = map[string]plan.Duration{}
+	for _, kind := range plan.StepKinds {
+		p.Estimates[kind] = plan.Duration(delays[StepTasks[kind]])
+	}
+	for _, a := range p.Applications {
+		a.Estimates = nil
+	}
 }

@@ -1,0 +1,314 @@
+package main
+
+// The reference programme run as it runs for real: `wavectl apply` as one
+// process against `wavectl sim` as another, with realistic task durations.
+// Apart, the simulator's CPU is not counted as wavectl's, wavectl's own
+// peak memory can be read (maxrss), and the share of the machine's CPU the
+// two used says whether the run was bound by the schedule or by the CPU.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/schedule"
+	"github.com/wavectl/wavectl/pkg/vsphere/sim"
+)
+
+const referencePlan = "../../plans/crown-hosting.yaml"
+
+// BenchmarkProgrammeProcess applies the reference programme (and, apart,
+// its largest wave that depends on no other) with sim.RealisticDelays
+// scaled down so that the run's lower bound is about 4 minutes
+// (WAVECTL_BENCH_BOUND changes it), 10% jitter, under the plan's own
+// limits. It reports the makespan against schedule.LowerBound (the
+// schedule efficiency), the peak resident memory of the wavectl process,
+// the CPU seconds of wavectl and of the simulator, and the machine's idle
+// share during the run (from /proc/stat: other work on a shared machine
+// shows there).
+//
+//	go test -run '^$' -bench ProgrammeProcess -benchtime 1x -timeout 60m ./cmd/wavectl
+func BenchmarkProgrammeProcess(b *testing.B) {
+	bin, err := exec.LookPath("wavectl") // testscript.Main put this binary there
+	if err != nil {
+		b.Fatal(err)
+	}
+	boundTarget := 4 * time.Minute
+	if v := os.Getenv("WAVECTL_BENCH_BOUND"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			b.Fatalf("WAVECTL_BENCH_BOUND=%q: want a duration, e.g. 90s", v)
+		}
+		boundTarget = d
+	}
+	ref, err := filepath.Abs(referencePlan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, probs, err := plan.LoadFile(ref)
+	if err != nil || probs.Errors() > 0 {
+		b.Fatalf("reference plan: %v %v", err, probs)
+	}
+	largest := p.Waves[0]
+	for _, w := range p.Waves {
+		if selfContained(p, w) && countUnits(p, w.Applications) > countUnits(p, largest.Applications) {
+			largest = w
+		}
+	}
+	for _, c := range []struct {
+		name string
+		wave string // "" for the whole programme
+	}{
+		{"whole-programme", ""},
+		{"one-wave", largest.Name},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			sim.TaskEstimates(p, sim.RealisticDelays)
+			real, _ := schedule.Compile(p)
+			factor := schedule.LowerBound(onlyWave(real, c.wave), nil).Total.Seconds() / boundTarget.Seconds()
+			delays := sim.ScaledDelays(factor)
+			sim.TaskEstimates(p, delays)
+			sched, _ := schedule.Compile(p)
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				r := runProgramme(b, bin, ref, c.wave, delays)
+				bound := schedule.LowerBound(onlyWave(sched, c.wave), r.hosts)
+				b.ReportMetric(r.wall.Seconds(), "makespan-s")
+				b.ReportMetric(bound.Total.Seconds(), "bound-s")
+				b.ReportMetric(bound.Total.Seconds()/r.wall.Seconds(), "efficiency")
+				b.ReportMetric(float64(r.maxRSS)/(1<<20), "peakMB")
+				b.ReportMetric(r.cpuWavectl.Seconds(), "wavectl-cpu-s")
+				b.ReportMetric(r.cpuSim.Seconds(), "sim-cpu-s")
+				b.ReportMetric(100*r.idle, "machine-idle%")
+				b.ReportMetric(float64(runtime.NumCPU()), "cpus")
+				b.ReportMetric(float64(r.units), "VMs")
+				b.Logf("%d VMs: makespan %s, bound %s (%s): efficiency %.2f; tasks scaled down %.0fx (a 3-minute clone takes %s)",
+					r.units, r.wall.Round(time.Millisecond), bound.Total.Round(time.Millisecond), bound.Binding,
+					bound.Total.Seconds()/r.wall.Seconds(), factor, delays["CloneVM_Task"].Round(time.Millisecond))
+				b.Logf("wavectl: peak RSS %.0f MB, CPU %.1fs; simulator CPU %.1fs; %d CPUs, machine idle %.0f%% of the run",
+					float64(r.maxRSS)/(1<<20), r.cpuWavectl.Seconds(), r.cpuSim.Seconds(), runtime.NumCPU(), 100*r.idle)
+				for _, w := range bound.Waves {
+					b.Logf("  wave %s: bound %s (%s)", w.Name, w.Bound.Round(time.Millisecond), w.Binding)
+				}
+				if cb := bound.Conveyor; cb != nil {
+					b.Logf("  conveyor: bound %s (%s)", cb.Bound.Round(time.Millisecond), cb.Binding)
+				}
+			}
+		})
+	}
+}
+
+// programmeRun is what one process run measured.
+type programmeRun struct {
+	wall               time.Duration
+	maxRSS             int64 // bytes, of the wavectl process
+	cpuWavectl, cpuSim time.Duration
+	idle               float64 // the machine's idle share over the run
+	hosts              map[string]int
+	units              int
+}
+
+// runProgramme starts `wavectl sim` on the plan with delays, then times
+// `wavectl apply` (of one wave, or all) against it as its own process.
+func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]time.Duration) programmeRun {
+	b.Helper()
+	dir := b.TempDir()
+	sp := startSim(b, bin, dir, planFile, append([]string{"--jitter", "0.1", "--seed", "1"}, sim.DelayFlags(delays)...))
+	defer sp.stop(b)
+	hosts, err := clusterHosts(sp.conn)
+	if err != nil {
+		b.Fatalf("read the simulator's clusters: %v", err)
+	}
+	args := []string{"apply", "--yes", "--ignore-windows", "--state", filepath.Join(dir, "ref.state.json"), "--progress", "none"}
+	if wave != "" {
+		args = append(args, "--wave", wave)
+	}
+	cmd := exec.Command(bin, append(args, planFile)...)
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(os.Environ()), "HOME="+dir)
+	for k, v := range sp.conn {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	simBefore, err := procCPU(sp.sim.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idleBefore, totalBefore, err := machineCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	began := time.Now()
+	runErr := cmd.Run()
+	wall := time.Since(began)
+	b.StopTimer()
+	idleAfter, totalAfter, _ := machineCPU()
+	simAfter, _ := procCPU(sp.sim.Process.Pid)
+	if runErr != nil { // exit 0 is a run that succeeded
+		b.Fatalf("wavectl %s: %v\n%s\n%s\nsimulator's log:\n%s", strings.Join(args, " "), runErr, tail(out.String(), 3000), tail(errOut.String(), 3000), tail(sp.logs.String(), 2000))
+	}
+	r := programmeRun{wall: wall, cpuSim: simAfter - simBefore, hosts: hosts}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss * 1024 // KiB on Linux
+		r.cpuWavectl = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+	}
+	if totalAfter > totalBefore {
+		r.idle = float64(idleAfter-idleBefore) / float64(totalAfter-totalBefore)
+	}
+	p, _, err := plan.LoadFile(planFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var apps []string
+	for _, a := range p.Applications {
+		if wave == "" || a.Wave == wave {
+			apps = append(apps, a.Name)
+		}
+	}
+	r.units = countUnits(p, apps)
+	return r
+}
+
+// clusterHosts counts the hosts of every cluster of every vCenter the
+// simulator serves (WAVECTL_VCENTER_<NAME>_URL and its credentials).
+func clusterHosts(conn map[string]string) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hosts := map[string]int{}
+	for k, raw := range conn {
+		name, ok := strings.CutSuffix(strings.TrimPrefix(k, "WAVECTL_VCENTER_"), "_URL")
+		if !ok || !strings.HasPrefix(k, "WAVECTL_VCENTER_") {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		u.User = url.UserPassword(conn["WAVECTL_VCENTER_"+name+"_USERNAME"], conn["WAVECTL_VCENTER_"+name+"_PASSWORD"])
+		c, err := govmomi.NewClient(ctx, u, true)
+		if err != nil {
+			return nil, fmt.Errorf("vCenter %s: %w", name, err)
+		}
+		v, err := view.NewManager(c.Client).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"ClusterComputeResource"}, true)
+		if err != nil {
+			return nil, err
+		}
+		var cs []mo.ClusterComputeResource
+		err = v.Retrieve(ctx, []string{"ClusterComputeResource"}, []string{"name", "host"}, &cs)
+		_ = v.Destroy(ctx)
+		_ = c.Logout(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, cl := range cs {
+			hosts[cl.Name] = len(cl.Host)
+		}
+	}
+	return hosts, nil
+}
+
+// procCPU is a process's user and system CPU time so far, from
+// /proc/PID/stat (in clock ticks of 1/100 s, Linux's USER_HZ).
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis (utime and stime are fields 14 and 15).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, f[11], f[12])
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// machineCPU is the machine's idle and total CPU ticks so far, from the
+// first line of /proc/stat.
+func machineCPU() (idle, total int64, err error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	for i, s := range f[1:] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %q: %v", s, err)
+		}
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return idle, total, nil
+}
+
+// onlyWave is the schedule narrowed to one wave (no conveyor), or all of
+// it for "".
+func onlyWave(s *schedule.Schedule, wave string) *schedule.Schedule {
+	if wave == "" {
+		return s
+	}
+	c := *s
+	c.Waves, c.Conveyor = nil, nil
+	for _, w := range s.Waves {
+		if w.Name == wave {
+			c.Waves = append(c.Waves, w)
+		}
+	}
+	return &c
+}
+
+// selfContained reports whether a wave's applications depend only on
+// applications of the same wave.
+func selfContained(p *plan.Plan, w *plan.Wave) bool {
+	for _, name := range w.Applications {
+		if a := p.Application(name); a != nil {
+			for _, d := range a.DependsOn {
+				if !slices.Contains(w.Applications, d) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// countUnits counts the VMs and servers of the named applications.
+func countUnits(p *plan.Plan, apps []string) int {
+	n := 0
+	for _, name := range apps {
+		if a := p.Application(name); a != nil {
+			n += len(a.VMs) + len(a.Servers)
+		}
+	}
+	return n
+}
