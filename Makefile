@@ -58,14 +58,15 @@ demo: build
 demo-team: build
 	testdata/demo-team.sh ./$(BIN)
 
-## bench: every benchmark, as one table with its targets (about 20 minutes; installs govc, Ansible and pyvmomi when it can)
+## bench: every benchmark, as one table with its targets (about an hour, Ansible most of it; installs govc, Ansible and pyvmomi when it can)
 # The table's figures go in the README's Benchmarks section.
 bench: build tools
 	@rm -f bench.out
 	testdata/bench/install-peers.sh $(CURDIR)
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./pkg/cli ./pkg/state ./pkg/plan | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" $(GO) test -run '^$$' -bench OfflineProcess -benchtime 10x ./cmd/wavectl | tee -a bench.out
-	$(GO) test -run '^$$' -bench 'ApplyReference|ScheduleEfficiency' -benchtime 1x -timeout 60m ./pkg/engine | tee -a bench.out
+	$(GO) test -run '^$$' -bench ApplyReference -benchtime 1x -timeout 60m ./pkg/engine | tee -a bench.out
+	$(GO) test -run '^$$' -bench ProgrammeProcess -benchtime 1x -timeout 60m ./cmd/wavectl | tee -a bench.out
 	$(GO) test -run '^$$' -bench Discover10k -benchtime 3x ./pkg/discover | tee -a bench.out
 	PATH="$(TOOLS):$$PATH" WAVECTL_BENCH_PEERS=1 $(GO) test -run '^$$' -bench Peers -benchtime 1x -timeout 90m ./cmd/wavectl | tee -a bench.out
 	@awk -v date="$$(date -u +%Y-%m-%d)" -v cpus="$$(nproc)" -v cpu="$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \

@@ -41,7 +41,8 @@ const referencePlan = "../../plans/crown-hosting.yaml"
 // schedule efficiency), the peak resident memory of the wavectl process,
 // the CPU seconds of wavectl and of the simulator, and the machine's idle
 // share during the run (from /proc/stat: other work on a shared machine
-// shows there).
+// shows there). WAVECTL_BENCH_STATE=FILE keeps the run's record there
+// (a new file each run: remove it first).
 //
 //	go test -run '^$' -bench ProgrammeProcess -benchtime 1x -timeout 60m ./cmd/wavectl
 func BenchmarkProgrammeProcess(b *testing.B) {
@@ -135,7 +136,14 @@ func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]ti
 	if err != nil {
 		b.Fatalf("read the simulator's clusters: %v", err)
 	}
-	args := []string{"apply", "--yes", "--ignore-windows", "--state", filepath.Join(dir, "ref.state.json"), "--progress", "none"}
+	stateFile := filepath.Join(dir, "ref.state.json")
+	if keep := os.Getenv("WAVECTL_BENCH_STATE"); keep != "" {
+		// To look at the run afterwards (wavectl status, report).
+		if stateFile, err = filepath.Abs(keep); err != nil {
+			b.Fatal(err)
+		}
+	}
+	args := []string{"apply", "--yes", "--ignore-windows", "--state", stateFile, "--progress", "none"}
 	if wave != "" {
 		args = append(args, "--wave", wave)
 	}
