@@ -188,6 +188,16 @@ func (e *engine) runPhases(ctx context.Context, ar *appRun, window *plan.Window)
 		}
 	}
 	sort.Ints(order)
+	for _, ph := range order {
+		// The longest units first: they reach the dispatcher first.
+		chain := map[string]time.Duration{}
+		for _, st := range ar.sched.Steps {
+			if st.Phase == ph && !st.Deferred {
+				chain[st.Unit] += time.Duration(st.Estimate)
+			}
+		}
+		sort.SliceStable(phases[ph], func(i, j int) bool { return chain[phases[ph][i]] > chain[phases[ph][j]] })
+	}
 	src, tgt, err := e.drivers(ctx, ar.app)
 	if err != nil {
 		return err
@@ -259,8 +269,12 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-// runUnit runs one unit's steps of one phase, holding its slots for the
-// whole chain.
+// runUnit runs one unit's steps of one phase. The unit holds a slot (of
+// the run's concurrency, its target datastore and a host of its cluster)
+// from its first step that needs one to its last, except while a step
+// that puts no work on vCenter runs (slotless: verification); it keeps
+// the host it was given. The dispatcher decides which waiting unit gets a
+// slot first (dispatch.go).
 func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int, window *plan.Window, src, tgt vsphere.Driver, hooks strategy.HookRunner) error {
 	var steps []schedule.Step
 	for _, st := range ar.sched.Steps {
@@ -279,36 +293,63 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 		return nil
 	}
 	place := placement(ar.app.Resolved)
+	var hosts []string
 	if unit != "" {
-		hosts, err := e.hosts(ctx, tgt, place)
-		if err != nil {
+		var err error
+		if hosts, err = e.hosts(ctx, tgt, place); err != nil {
 			return fmt.Errorf("read target cluster %s: %w", place.Cluster, err)
 		}
-		host, release, err := e.limits.acquire(ctx, place.Datastore, hosts)
-		if err != nil {
-			return errStopped
-		}
-		defer release()
-		if host != "" {
-			place.Host = host
-		}
 	}
-	e.setUnit(ar.sched.Name, unit, state.Running)
+	var release func() // the slot held, if any
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	started := false // the unit held a slot in this run
+	running := false // the record says the unit is running
+	stop := func() error {
+		if running {
+			e.setUnit(ar.sched.Name, unit, state.Pending)
+		}
+		return errStopped
+	}
 	for i, st := range steps {
 		if i > 0 || unit == "" {
 			if ctx.Err() != nil || e.storeFailed() != nil {
-				e.setUnit(ar.sched.Name, unit, state.Pending)
-				return errStopped
+				return stop()
 			}
 			if !e.windowOpen(window) {
 				e.pauseIn(streamOf(ar.app), fmt.Sprintf("window closed: the window ended at %s", window.End.Format(time.RFC3339)))
-				e.setUnit(ar.sched.Name, unit, state.Pending)
-				return errStopped
+				return stop()
 			}
 		}
+		if unit != "" {
+			switch {
+			case slotless(st.Kind) && release != nil:
+				release()
+				release = nil
+			case !slotless(st.Kind) && release == nil:
+				on := hosts
+				if started && place.Host != "" {
+					on = []string{place.Host} // the host its earlier steps used
+				}
+				host, rel, err := e.dispatch.acquire(ctx, place.Datastore, on, started, e.paths.left(ar.sched.Name, phase, steps[i:]))
+				if err != nil {
+					return stop()
+				}
+				release, started = rel, true
+				if host != "" {
+					place.Host = host
+				}
+			}
+		}
+		if !running {
+			e.setUnit(ar.sched.Name, unit, state.Running)
+			running = true
+		}
 		if e.checkAbort(ar.app.Wave) != "" || e.checkFreeze() {
-			e.setUnit(ar.sched.Name, unit, state.Pending)
-			return errStopped
+			return stop()
 		}
 		if err := e.runStep(ctx, ar, unit, st, place, src, tgt, hooks); err != nil {
 			if errors.Is(err, errStopped) {

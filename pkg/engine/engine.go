@@ -125,6 +125,8 @@ type engine struct {
 	selected map[string]bool
 	apps     map[string]*appRun // every scheduled application, by name
 	limits   *limiter
+	dispatch *dispatcher   // who gets the next slot (dispatch.go)
+	paths    criticalPaths // work left after each application's phases
 	hc       hostCache
 
 	mu        sync.Mutex
@@ -293,6 +295,8 @@ func newEngine(opts Options) (*engine, error) {
 		return nil, err
 	}
 	e.limits = newLimiter(e.p.Limits)
+	e.dispatch = newDispatcher(e.limits)
+	e.paths = newCriticalPaths(e.apps)
 	return e, nil
 }
 
@@ -626,7 +630,10 @@ func (e *engine) runWaves(ctx context.Context) {
 			continue
 		}
 		var wg sync.WaitGroup
-		for _, sa := range w.Apps {
+		// Started longest critical path first, so that they also reach
+		// the dispatcher first (it orders those that wait; the first to
+		// come to a free slot takes it).
+		for _, sa := range e.paths.order(w.Apps) {
 			if !e.selected[sa.Name] {
 				continue
 			}

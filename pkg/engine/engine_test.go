@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,10 +82,13 @@ func (r *recorder) actions(st strategy.Step) strategy.Action {
 			r.mu.Lock()
 			r.calls[key]++
 			attempt := r.calls[key]
-			r.inFlight++
-			r.peak = max(r.peak, r.inFlight)
+			// Steps that hold a slot: a unit's, but for verification,
+			// which puts no work on vCenter and holds none.
+			slot := rt.Unit != "" && st.Kind != plan.StepVerify
 			h, ds := rt.Placement.Host, rt.Placement.Datastore
-			if rt.Unit != "" {
+			if slot {
+				r.inFlight++
+				r.peak = max(r.peak, r.inFlight)
 				r.perHost[h]++
 				r.perDS[ds]++
 				r.peakHost[h] = max(r.peakHost[h], r.perHost[h])
@@ -93,8 +97,8 @@ func (r *recorder) actions(st strategy.Step) strategy.Action {
 			r.mu.Unlock()
 			time.Sleep(r.delay)
 			r.mu.Lock()
-			r.inFlight--
-			if rt.Unit != "" {
+			if slot {
+				r.inFlight--
 				r.perHost[h]--
 				r.perDS[ds]--
 			}
@@ -661,4 +665,75 @@ waves: [{name: w1, applications: [db, web]}]
 	if web := f.app("web"); web.OutageStart != nil || web.OutageEnd != nil {
 		t.Errorf("web (redeploy) has an outage %v to %v; its old service ran until the new one verified", web.OutageStart, web.OutageEnd)
 	}
+}
+
+func TestAUnitBeingVerifiedHoldsNoSlot(t *testing.T) {
+	f := setup(t, `limits: {concurrency: 1, perHost: 1, perDatastore: 1}
+applications:
+  - {name: a, strategy: redeploy, template: tpl, vms: [a-1, a-2]}
+waves: [{name: w1, applications: [a]}]
+`)
+	r := newRecorder()
+	// The first VM to verify waits for the other's clone: with one slot,
+	// that clone can only run while the verifying VM holds none.
+	var once sync.Once
+	cloned := map[string]chan struct{}{"a-1": make(chan struct{}), "a-2": make(chan struct{})}
+	other := map[string]string{"a-1": "a-2", "a-2": "a-1"}
+	r.outcome = func(app, unit, kind string, attempt int) error {
+		switch kind {
+		case plan.StepClone:
+			close(cloned[unit])
+		case plan.StepVerify:
+			first := false
+			once.Do(func() { first = true })
+			if !first {
+				return nil
+			}
+			select {
+			case <-cloned[other[unit]]:
+			case <-time.After(20 * time.Second):
+				return fmt.Errorf("%s's clone did not run while %s was verified: verification held the only slot", other[unit], unit)
+			}
+		}
+		return nil
+	}
+	res := f.run(t, context.Background(), r, nil)
+	if res.Status != engine.Succeeded {
+		t.Fatalf("result %s: %s %v", res.Status, res.Note, res.Failed)
+	}
+	if r.peak > 1 {
+		t.Errorf("%d steps that hold a slot ran at once, want at most concurrency 1", r.peak)
+	}
+}
+
+func TestTheApplicationsOthersWaitForGetTheFirstSlots(t *testing.T) {
+	f := setup(t, `limits: {concurrency: 1, perHost: 1, perDatastore: 1}
+applications:
+  - {name: solo-1, strategy: redeploy, template: tpl, vms: [s-1]}
+  - {name: solo-2, strategy: redeploy, template: tpl, vms: [s-2]}
+  - {name: solo-3, strategy: redeploy, template: tpl, vms: [s-3]}
+  - {name: solo-4, strategy: redeploy, template: tpl, vms: [s-4]}
+  - {name: solo-5, strategy: redeploy, template: tpl, vms: [s-5]}
+  - {name: base, strategy: redeploy, template: tpl, vms: [b-1]}
+  - {name: top, strategy: redeploy, template: tpl, vms: [t-1], dependsOn: [base]}
+waves: [{name: w1, applications: [solo-1, solo-2, solo-3, solo-4, solo-5, base, top]}]
+`)
+	r := newRecorder()
+	res := f.run(t, context.Background(), r, nil)
+	if res.Status != engine.Succeeded {
+		t.Fatalf("result %s: %s", res.Status, res.Note)
+	}
+	// base carries top's work after it: the longest critical path, so it
+	// goes first (or second: the first unit to reach a free slot takes
+	// it), so that top can start while independent work remains.
+	var clones []string
+	for _, k := range r.log {
+		if strings.HasSuffix(k, "/clone") {
+			clones = append(clones, k)
+		}
+	}
+	if i := slices.Index(clones, "base/b-1/clone"); i < 0 || i > 1 {
+		t.Errorf("base's clone was clone %d of the run, want the first or second: %v", i+1, clones)
+	}
+
 }
