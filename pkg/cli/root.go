@@ -65,6 +65,7 @@ var errInterrupted = &ExitError{Code: ExitInterrupted, Err: errors.New("interrup
 
 // Main runs wavectl with the process's arguments and returns its exit code.
 func Main() int {
+	defer startProfiles()() // WAVECTL_CPUPROFILE, WAVECTL_MEMPROFILE (profile.go)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, System(), os.Args[1:])

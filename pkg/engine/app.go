@@ -344,13 +344,10 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 				}
 			}
 		}
-		if !running {
-			e.setUnit(ar.sched.Name, unit, state.Running)
-			running = true
-		}
 		if e.checkAbort(ar.app.Wave) != "" || e.checkFreeze() {
 			return stop()
 		}
+		running = true // the step's start marks the unit running, in the same commit
 		if err := e.runStep(ctx, ar, unit, st, place, src, tgt, hooks); err != nil {
 			if errors.Is(err, errStopped) {
 				e.setUnit(ar.sched.Name, unit, state.Pending)
@@ -359,6 +356,10 @@ func (e *engine) runUnit(ctx context.Context, ar *appRun, unit string, phase int
 			}
 			return err
 		}
+	}
+	if release != nil {
+		release() // recording the unit done needs no slot
+		release = nil
 	}
 	e.setUnit(ar.sched.Name, unit, state.Done)
 	return nil
@@ -423,6 +424,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 	// does not start.
 	if e.storeFailed() != nil || e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
 		r.Status, r.Started, r.Ended = state.Running, &started, nil
+		u.Status = state.Running
 		r.Size = st.Size // what drives its duration, for calibrating later plans
 		if st.Outage && (a.OutageStart == nil || started.Before(*a.OutageStart)) {
 			a.OutageStart = &started
