@@ -216,11 +216,7 @@ func ReadEstate(ctx context.Context, src EstateSource, datacenter string) (*Esta
 		for _, d := range devices {
 			switch x := d.(type) {
 			case *types.VirtualDisk:
-				b := x.CapacityInBytes
-				if b == 0 {
-					b = x.CapacityInKB << 10
-				}
-				vm.DisksGB = append(vm.DisksGB, int((b+(1<<30)-1)>>30))
+				vm.DisksGB = append(vm.DisksGB, diskGB(x))
 			case types.BaseVirtualEthernetCard:
 				n := ""
 				switch bk := x.GetVirtualEthernetCard().Backing.(type) {
@@ -252,6 +248,15 @@ func ReadEstate(ctx context.Context, src EstateSource, datacenter string) (*Esta
 		est.VMs = append(est.VMs, vm)
 	}
 	return est, nil
+}
+
+// diskGB is a disk's capacity in GB, rounded up.
+func diskGB(d *types.VirtualDisk) int {
+	b := d.CapacityInBytes
+	if b == 0 {
+		b = d.CapacityInKB << 10
+	}
+	return int((b + (1 << 30) - 1) >> 30)
 }
 
 func containsString(list []string, s string) bool {
