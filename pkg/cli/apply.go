@@ -415,6 +415,12 @@ func writeSummary(io *IOStreams, store state.Store, res *engine.Result, path str
 			fmt.Fprintf(w, ": %s", res.Note)
 		}
 		fmt.Fprintln(w)
+		if res.Tasks > 0 {
+			// vCenter's own task times: a task over vCenter's budgets waits
+			// queued before it runs (see limits in the README).
+			fmt.Fprintf(w, "vCenter tasks: %d, queued in vCenter %s, running %s\n", res.Tasks,
+				schedule.Seconds(res.VCenterQueued), schedule.Seconds(res.VCenterRunning))
+		}
 		counts := map[string]int{}
 		var down []*report.DownApp
 		for _, a := range st.Apps {
