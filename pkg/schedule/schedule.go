@@ -314,12 +314,15 @@ func compileApp(p *plan.Plan, a *plan.Application, m *Model) *App {
 	}
 	ca.ProjectedUserHours = round2(float64(a.Users) * time.Duration(ca.Outage).Hours())
 	moves(p, a, ca) // moves.go
+	// On its own, an application is bound by vCenter's budgets only: its
+	// steps' costs against its hosts and datastores.
 	var ts tasks
-	addApp(&ts, ca, nil, nil, nil, false)
-	ca.Estimate = Seconds(ts.run(nil))
+	caps := map[string]int{}
+	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps), false)
+	ca.Estimate = Seconds(ts.run(caps))
 	ts = nil
-	addApp(&ts, ca, nil, nil, nil, true)
-	ca.EstimateP90 = Seconds(ts.run(nil))
+	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps), true)
+	ca.EstimateP90 = Seconds(ts.run(caps))
 	return ca
 }
 
