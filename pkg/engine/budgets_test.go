@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,5 +139,98 @@ func TestTheEngineReportsTimeQueuedInVCenterApartFromRunning(t *testing.T) {
 	}
 	if got, want := queued, res.VCenterQueued.Milliseconds(); got > want || want-got > int64(res.Tasks) {
 		t.Errorf("steps add up to %d ms queued, the run says %d ms", got, want)
+	}
+}
+
+// mixed counts, at the vSphere boundary, the host cost in flight on each
+// host: a clone 1, a relocate (a live move here) 4, vCenter's defaults.
+type mixed struct {
+	vsphere.Driver
+	mu         sync.Mutex
+	cost, peak map[string]int
+	clones     int
+	moves      int
+}
+
+func (m *mixed) add(host string, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cost[host] += n
+	m.peak[host] = max(m.peak[host], m.cost[host])
+}
+
+func (m *mixed) Clone(ctx context.Context, spec vsphere.CloneSpec) (*vsphere.VM, error) {
+	m.add(spec.Target.Host, 1)
+	defer m.add(spec.Target.Host, -1)
+	m.mu.Lock()
+	m.clones++
+	m.mu.Unlock()
+	return m.Driver.Clone(ctx, spec)
+}
+
+func (m *mixed) Relocate(ctx context.Context, ref string, spec vsphere.RelocateSpec) error {
+	m.add(spec.Target.Host, 4)
+	defer m.add(spec.Target.Host, -4)
+	m.mu.Lock()
+	m.moves++
+	m.mu.Unlock()
+	return m.Driver.Relocate(ctx, ref, spec)
+}
+
+// Clones and live moves onto one host share its budget of 8 (vCenter's
+// defaults: 1 and 4): whatever mix runs, never more than 8 of cost at
+// once, and the simulator, enforcing the same, never queues a task. The
+// caps alone (perHost 8) would have let eight VMs of any kind run.
+func TestClonesAndLiveMovesShareAHostsBudgetAgainstTheSimulator(t *testing.T) {
+	var web, db []string
+	for i := range 8 {
+		web = append(web, fmt.Sprintf("web-%02d", i))
+		db = append(db, fmt.Sprintf("db-%02d", i))
+	}
+	p, _, err := plan.Load("t.yaml", []byte(`apiVersion: wavectl/v1
+kind: MigrationPlan
+metadata: {name: mixed}
+vcenters: {lab: {url: "https://vc/sdk"}}
+source: {vcenter: lab, datacenter: OLD}
+target: {datacenter: NEW, host: esx-01, datastore: ds1, folder: migrated, networks: {"VM Network": pg-1}}
+limits: {concurrency: 16, perHost: 8, perDatastore: 16}
+applications:
+  - {name: web, strategy: redeploy, template: tpl, vms: [`+strings.Join(web, ", ")+`]}
+  - {name: db, strategy: remediate, vms: [`+strings.Join(db, ", ")+`]}
+waves: [{name: w1, applications: [web, db]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(p, sim.Options{Delays: map[string]time.Duration{"CloneVM_Task": 100 * time.Millisecond, "RelocateVM_Task": 150 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := s.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &mixed{Driver: vsphere.NewGovmomi("lab", c.Client), cost: map[string]int{}, peak: map[string]int{}}
+	sched, _ := schedule.Compile(p)
+	store, err := state.Create(filepath.Join(t.TempDir(), "s.json"), state.NewState(p.Metadata.Name, p.File, p.Hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	res, err := engine.Run(context.Background(), engine.Options{Plan: p, Schedule: sched, Store: store, Dial: s.DialContext,
+		Drivers: func(context.Context, string) (vsphere.Driver, error) { return d, nil }})
+	if err != nil || res.Status != engine.Succeeded {
+		t.Fatalf("run: %v %+v", err, res)
+	}
+	if d.clones != 8 || d.moves != 8 {
+		t.Errorf("%d clones and %d moves, want 8 of each", d.clones, d.moves)
+	}
+	if d.peak["esx-01"] > 8 || d.peak["esx-01"] < 4 {
+		t.Errorf("host esx-01 peaked at %d of cost in flight; want at most its budget of 8 (and some)", d.peak["esx-01"])
+	}
+	peaks, _, waited := s.BudgetUse()
+	if waited != 0 || peaks["host esx-01"] > 8 || peaks["network esx-01"] > 2 {
+		t.Errorf("the simulator queued %d tasks and saw %v; want none queued, host esx-01 at most 8, its network at most 2", waited, peaks)
 	}
 }
