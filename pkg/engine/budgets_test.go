@@ -91,9 +91,12 @@ func TestTheEngineNeverOversubscribesABudgetAgainstTheSimulator(t *testing.T) {
 	if d.peakDS["ds1"] != 3 {
 		t.Errorf("datastore ds1 peaked at %d clones at once, want its budget of 3 (reached, never passed)", d.peakDS["ds1"])
 	}
+	// The simulator counts a task from its start to its end, not the
+	// driver's wait for it: its peak may fall short of 3 on a busy
+	// machine, never above.
 	peaks, _, waited := s.BudgetUse()
-	if waited != 0 || peaks["datastore ds1"] != 3 {
-		t.Errorf("the simulator queued %d tasks and saw datastore ds1 at %d; want none queued, at 3", waited, peaks["datastore ds1"])
+	if waited != 0 || peaks["datastore ds1"] > 3 || peaks["datastore ds1"] == 0 {
+		t.Errorf("the simulator queued %d tasks and saw datastore ds1 at %d; want none queued, at most 3", waited, peaks["datastore ds1"])
 	}
 	if res.Tasks == 0 || res.VCenterRunning <= 0 {
 		t.Errorf("the run reports %d tasks running %s in vCenter; want its tasks' times", res.Tasks, res.VCenterRunning)

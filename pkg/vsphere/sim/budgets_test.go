@@ -97,7 +97,7 @@ func TestClonesOverAHostsBudgetWaitQueuedAndAllSucceed(t *testing.T) {
 	const n, budget = 6, 2
 	ctx := context.Background()
 	p := loadPlan(t, "../../../examples/demo.yaml")
-	s, _ := start(t, p, Options{Limits: &plan.Limits{HostBudget: budget}, Delays: map[string]time.Duration{"CloneVm": 300 * time.Millisecond}})
+	s, _ := start(t, p, Options{Limits: &plan.Limits{HostBudget: budget}, Delays: map[string]time.Duration{"CloneVm": time.Second}})
 	refs, host := cloneAll(t, ctx, s, n)
 
 	sawQueued := false
@@ -147,7 +147,7 @@ func TestClonesOverAHostsBudgetWaitQueuedAndAllSucceed(t *testing.T) {
 
 	// The same clones with the budgets off run side by side: the budget
 	// is what held them back.
-	s2, _ := start(t, p, Options{NoBudgets: true, Delays: map[string]time.Duration{"CloneVm": 300 * time.Millisecond}})
+	s2, _ := start(t, p, Options{NoBudgets: true, Delays: map[string]time.Duration{"CloneVm": time.Second}})
 	refs2, _ := cloneAll(t, ctx, s2, n)
 	c2, err := s2.Client(ctx)
 	if err != nil {
