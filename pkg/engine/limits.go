@@ -165,10 +165,14 @@ func (l *limiter) fits(ds string, hosts []string) (string, bool) {
 	if len(hosts) == 0 {
 		return "", true
 	}
-	best, bestN := "", l.perHost
+	// The least busy host with a free slot; between hosts as busy, the
+	// one whose budgets are least spent, so that a VM does not queue for
+	// a host's budget while another's is free.
+	best, bestN, bestCost := "", l.perHost, 0
 	for _, h := range hosts {
-		if n := l.hosts[h]; n < bestN {
-			best, bestN = h, n
+		n, c := l.hosts[h], l.cost["host "+h]+l.cost["network "+h]
+		if n < bestN || (n == bestN && best != "" && c < bestCost) {
+			best, bestN, bestCost = h, n, c
 		}
 	}
 	return best, best != ""

@@ -120,3 +120,35 @@ func TestAStepWaitingForItsBudgetRunsWhenOneIsReleased(t *testing.T) {
 		t.Error("a cancelled run's step was admitted over budget")
 	}
 }
+
+// Between hosts with as many VMs, a new VM goes where the budgets are
+// least spent: h1 runs a live move (4 of its 8), h2 a power-on (nothing).
+func TestAVMGoesToTheHostWhoseBudgetIsLeastSpent(t *testing.T) {
+	lim := plan.Limits{Concurrency: 16, PerHost: 8, PerDatastore: 8}
+	l := newLimiter(lim)
+	hosts := []string{"h1", "h2"}
+	ctx := context.Background()
+	h, rel1, err := l.acquire(ctx, "ds1", []string{"h1"})
+	if err != nil || h != "h1" {
+		t.Fatalf("first VM on %q: %v", h, err)
+	}
+	defer rel1()
+	move, err := l.charge(ctx, lim.CostOf(plan.StepRelocate, true), "h1", "ds1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer move()
+	h, rel2, err := l.acquire(ctx, "ds1", []string{"h2"})
+	if err != nil || h != "h2" {
+		t.Fatalf("second VM on %q: %v", h, err)
+	}
+	defer rel2()
+	h, rel3, err := l.acquire(ctx, "ds1", hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel3()
+	if h != "h2" {
+		t.Errorf("the third VM went to %s, where a live move holds half the budget; want h2", h)
+	}
+}
