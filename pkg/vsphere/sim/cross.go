@@ -119,8 +119,8 @@ func (w *vmOverride) crossRelocate(ctx *simulator.Context, req *types.RelocateVM
 	w.sim.moving.Store(self, true)
 	// The move costs the destination vCenter's budgets: it waits queued
 	// there while they are spent (budgets.go).
-	cs := peer.budgets.costsOf(plan.StepRelocate, w.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, hostName(pctx, &host), ds.Name)
-	ref := startQueuedTask(ctx, peer.budgets, cs, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+	costs := peer.budgets.costsOf(plan.StepRelocate, w.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, hostName(pctx, &host), ds.Name)
+	ref := startQueuedTask(ctx, peer.budgets, costs, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
 		defer w.sim.moving.Delete(self)
 		time.Sleep(delay)
 		var cs types.VirtualMachineConfigSpec
