@@ -162,3 +162,54 @@ func TestClonesOverAHostsBudgetWaitQueuedAndAllSucceed(t *testing.T) {
 		t.Errorf("without budgets at most %d clones ran at once; want more than %d (the simulator's own behaviour)", most, budget)
 	}
 }
+
+// Two live moves (relocates of running VMs, a vMotion with storage: 4 of
+// a host's budget) onto a host whose budget is 4 run one after the other:
+// the second waits queued, and both arrive.
+func TestLiveMovesOverAHostsBudgetWaitQueued(t *testing.T) {
+	ctx := context.Background()
+	p := loadPlan(t, "../../../examples/demo.yaml")
+	s, c := start(t, p, Options{Limits: &plan.Limits{HostBudget: 4}, Delays: map[string]time.Duration{"RelocateVm": time.Second}})
+	ct := demoTarget(t, ctx, c)
+	h := ct.hosts[0].Reference()
+	folder := ct.folder.Reference()
+	var refs []types.ManagedObjectReference
+	for _, name := range []string{"ccm-app-01", "ccm-app-02"} {
+		vm := vmAt(t, ctx, c, "/DC-OLD/vm/"+name)
+		if st := powerState(t, ctx, vm); st != types.VirtualMachinePowerStatePoweredOn {
+			t.Fatalf("%s is %s; the test needs it running", name, st)
+		}
+		task, err := vm.Relocate(ctx, types.VirtualMachineRelocateSpec{Host: &h, Pool: &ct.pool, Datastore: &ct.ds, Folder: &folder}, types.VirtualMachineMovePriorityDefaultPriority)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, task.Reference())
+	}
+	if infos := taskInfos(t, ctx, s, refs); infos[1].State != types.TaskInfoStateQueued && infos[0].State != types.TaskInfoStateQueued {
+		t.Errorf("neither live move is queued while the other runs: %s, %s", infos[0].State, infos[1].State)
+	}
+	for _, r := range refs {
+		if err := object.NewTask(c.Client, r).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	infos := taskInfos(t, ctx, s, refs)
+	if most := mostAtOnce(infos); most != 1 {
+		t.Errorf("%d live moves ran at once on a host of budget 4, want 1", most)
+	}
+	for _, name := range []string{"ccm-app-01", "ccm-app-02"} {
+		vmAt(t, ctx, c, "/DC1/vm/migrated/"+name)
+	}
+	if peaks, _, waited := s.BudgetUse(); waited != 1 || peaks["network "+hostNameOf(t, ctx, ct)] != 1 {
+		t.Errorf("budget use %v, %d waited; want the host's network at 1 and one move waiting", peaks, waited)
+	}
+}
+
+func hostNameOf(t *testing.T, ctx context.Context, ct cloneTarget) string {
+	t.Helper()
+	n, err := ct.hosts[0].ObjectName(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
