@@ -100,6 +100,11 @@ type Result struct {
 	Apps map[state.Status]int
 	// Failed names the applications that failed, with their reason.
 	Failed map[string]string
+	// Tasks counts this run's vCenter tasks; VCenterQueued and
+	// VCenterRunning add up how long they waited in vCenter's queue and
+	// how long they ran (tasktimes.go).
+	Tasks                         int
+	VCenterQueued, VCenterRunning time.Duration
 }
 
 // Run carries out the plan, or the part of it opts.Scope selects, and
@@ -128,6 +133,7 @@ type engine struct {
 	dispatch *dispatcher   // who gets the next slot (dispatch.go)
 	paths    criticalPaths // work left after each application's phases
 	hc       hostCache
+	vc       vcTimes // guarded by mu
 
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
@@ -886,6 +892,7 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 		}
 	}
 	e.mu.Unlock()
+	e.logLimits(res) // tasktimes.go
 	return res, e.closeRun(res)
 }
 
