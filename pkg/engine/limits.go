@@ -15,7 +15,8 @@ import (
 // limit hold when vCenter would otherwise place VMs where it liked.
 //
 // It also keeps vCenter's budgets (plan/costs.go): a unit's slots are
-// held for its whole chain of steps, but each step takes its kind's cost
+// held for its whole chain of steps but its verification (dispatch.go
+// decides who gets them), but each step takes its kind's cost
 // from its target host's, datastore's and vMotion network's budget only
 // while it runs (charge). vCenter queues work over those budgets rather
 // than run it; a step the engine sent over budget would count vCenter's

@@ -38,7 +38,8 @@ type WaveBound struct {
 // (the plan's estimates, or a benchmark's measured task durations) and the
 // plan's limits. Within a wave, a unit holds a slot of the run's
 // concurrency, of its target datastore and of a host of its cluster for
-// the whole chain of its steps in a phase (as the engine does), so:
+// the whole chain of its steps in a phase but its verification (as the
+// engine does), so:
 //
 //   - each datastore's work divided by perDatastore,
 //   - each cluster's work divided by perHost times its hosts (hosts names
@@ -230,7 +231,9 @@ func clusterName(c string) string {
 }
 
 // unitChains returns the duration of each unit's chain of steps in each
-// phase: what holds a slot. Hook steps (no unit) hold none.
+// phase: what holds a slot. Hook steps (no unit) hold none, nor does
+// verification, while which the engine gives the unit's slot to another
+// (pkg/engine/dispatch.go): it puts no work on vCenter.
 func unitChains(a *App) []time.Duration {
 	type key struct {
 		phase int
@@ -239,7 +242,7 @@ func unitChains(a *App) []time.Duration {
 	sum := map[key]time.Duration{}
 	var order []key
 	for _, st := range a.Steps {
-		if st.Deferred || st.Unit == "" {
+		if st.Deferred || st.Unit == "" || st.Kind == plan.StepVerify {
 			continue
 		}
 		k := key{st.Phase, st.Unit}

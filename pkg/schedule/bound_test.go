@@ -11,12 +11,13 @@ import (
 	"github.com/wavectl/wavectl/pkg/schedule"
 )
 
-// Worked by hand: every redeployed VM's chain is 20 minutes.
-//   - wave w1: four VMs on ds1, two at a time: 80m of work / 2 = 40m (the
+// Worked by hand: every redeployed VM's chain is 20 minutes, 17 of them
+// holding its slots (not the 3 of verification).
+//   - wave w1: four VMs on ds1, two at a time: 68m of work / 2 = 34m (the
 //     run's 16 and the cluster's 1 host x 8 bound it less);
 //   - wave w2: b then c through dependsOn, one VM each: 20m + 20m = 40m;
 //   - the conveyor: two one-VM applications, one at a time: 40m, beside
-//     the waves' 80m.
+//     the waves' 74m.
 func TestLowerBoundByHand(t *testing.T) {
 	s, _ := compile(t, `estimates: {clone: 10m, power-on: 2m, verify: 3m, record-state: 1m, power-off: 2m, retire: 2m}
 limits: {concurrency: 16, perHost: 8, perDatastore: 2}
@@ -35,7 +36,7 @@ conveyor: {applications: [d, e], inFlight: 1}
 		bound   time.Duration
 		binding string
 	}{
-		{"w1", 40 * time.Minute, "datastore ds1: 1h20m of work, 2 at a time"},
+		{"w1", 34 * time.Minute, "datastore ds1: 1h08m of work, 2 at a time"},
 		{"w2", 40 * time.Minute, "the dependency chain b -> c"},
 	}
 	if len(b.Waves) != 2 {
@@ -49,21 +50,21 @@ conveyor: {applications: [d, e], inFlight: 1}
 	if b.Conveyor == nil || b.Conveyor.Bound != 40*time.Minute {
 		t.Errorf("conveyor bound %+v, want 40m", b.Conveyor)
 	}
-	if b.Total != 80*time.Minute || b.Binding != "waves back to back" {
-		t.Errorf("total %s (%s), want 80m, waves back to back", b.Total, b.Binding)
+	if b.Total != 74*time.Minute || b.Binding != "waves back to back" {
+		t.Errorf("total %s (%s), want 74m, waves back to back", b.Total, b.Binding)
 	}
 
 	// With one slot on the cluster's one host, the cluster binds: w1's four
-	// VMs take 80m one at a time.
+	// VMs take 68m one at a time.
 	s.Limits.PerHost = 1
 	b = schedule.LowerBound(s, map[string]int{"C1": 1})
-	if b.Waves[0].Bound != 80*time.Minute || !strings.HasPrefix(b.Waves[0].Binding, "cluster C1: 1h20m of work, 1 at a time") {
+	if b.Waves[0].Bound != 68*time.Minute || !strings.HasPrefix(b.Waves[0].Binding, "cluster C1: 1h08m of work, 1 at a time") {
 		t.Errorf("w1 with one slot per host: %+v", b.Waves[0])
 	}
-	// The whole run's work on the cluster (8 VMs, 160m, one at a time)
-	// now exceeds the waves back to back (80m + 40m).
-	if b.Total != 160*time.Minute || !strings.HasPrefix(b.Binding, "cluster C1") {
-		t.Errorf("total %s (%s), want 2h40m bound by cluster C1", b.Total, b.Binding)
+	// The whole run's work on the cluster (8 VMs, 136m, one at a time)
+	// now exceeds the waves back to back (68m + 40m).
+	if b.Total != 136*time.Minute || !strings.HasPrefix(b.Binding, "cluster C1") {
+		t.Errorf("total %s (%s), want 2h16m bound by cluster C1", b.Total, b.Binding)
 	}
 }
 
