@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -60,9 +61,25 @@ func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, 
 	rs := types.VirtualMachineRelocateSpec{Service: locator, Pool: t.pool, Host: t.host, Datastore: t.ds, Folder: t.folder, DeviceChange: nics}
 	tests := []types.CheckTestType{types.CheckTestTypeSourceTests, types.CheckTestTypeHostTests,
 		types.CheckTestTypeResourcePoolTests, types.CheckTestTypeDatastoreTests, types.CheckTestTypeNetworkTests}
-	results, err := object.NewVmProvisioningChecker(g.c).CheckRelocate(ctx, cur.m.Self, rs, tests...)
+	req := types.CheckRelocate_Task{This: *g.c.ServiceContent.VmProvisioningChecker, Vm: cur.m.Self, Spec: rs}
+	for _, tt := range tests {
+		req.TestType = append(req.TestType, string(tt))
+	}
+	// The check's task is waited for by the driver's poller, as every
+	// other task is (govmomi's CheckRelocate makes a collector for it).
+	info, err := g.runMethod(ctx, op, ref, func() (types.ManagedObjectReference, error) {
+		res, err := methods.CheckRelocate_Task(ctx, g.c, &req)
+		if err != nil {
+			return types.ManagedObjectReference{}, err
+		}
+		return res.Returnval, nil
+	})
 	if err != nil {
-		return nil, g.fault(op, ref, err)
+		return nil, err
+	}
+	var results []types.CheckResult
+	if r, ok := info.Result.(types.ArrayOfCheckResult); ok {
+		results = r.CheckResult
 	}
 	var reasons []string
 	for _, r := range results {

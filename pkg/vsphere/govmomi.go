@@ -32,6 +32,7 @@ type Govmomi struct {
 	index    map[string]*dcIndex // by datacenter ref value
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
 	peers    map[string]*peer // other vCenters, by plan name and by URL, for cross-vCenter moves
+	poll     *poller          // every task and VM wait of the driver, in one read per tick (poller.go)
 }
 
 var _ Driver = (*Govmomi)(nil)
@@ -46,6 +47,7 @@ func NewGovmomi(name string, c *vim25.Client) *Govmomi {
 		index:    map[string]*dcIndex{},
 		backings: map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo{},
 		peers:    map[string]*peer{},
+		poll:     newPoller(c),
 	}
 }
 

@@ -34,21 +34,33 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 	return info, nil
 }
 
-// waitTask waits for a task to end. Waiting goes through a property
-// collector that lives in the session: when the session ends mid-wait
-// (and the client logs in again), the collector is gone but the task is
-// not, so the wait starts again with a new collector instead of reporting
-// a task that may well succeed as failed.
+// waitTask waits for a task to end, through the driver's poller
+// (poller.go), which reads all its tasks' info in one call per tick: a
+// session that ends mid-wait (and is logged in again) fails a read, not
+// the task, and the next read carries on. The info it returns is the
+// task's whole TaskInfo (queue, start and complete times included); a
+// task that failed returns it too, with a task.Error.
 func (g *Govmomi) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		var info *types.TaskInfo
-		info, err = t.WaitForResult(ctx)
-		if err == nil || ctx.Err() != nil || taskFailed(err) {
-			return info, err
+	var info types.TaskInfo
+	err := g.poll.await(ctx, t.Reference(), []string{"info"}, func(oc types.ObjectContent) bool {
+		for _, p := range oc.PropSet {
+			if ti, ok := p.Val.(types.TaskInfo); ok && p.Name == "info" {
+				info = ti
+			}
 		}
+		return info.State == types.TaskInfoStateSuccess || info.State == types.TaskInfoStateError
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
+	if info.State == types.TaskInfoStateError {
+		f := info.Error
+		if f == nil {
+			f = &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: "the task failed without a fault"}, LocalizedMessage: "the task failed without saying why"}
+		}
+		return &info, task.Error{LocalizedMethodFault: f, Description: info.Description}
+	}
+	return &info, nil
 }
 
 // taskFailed reports whether err is the task's own failure rather than a

@@ -482,23 +482,23 @@ func orNone(s string) string {
 	return s
 }
 
-// wait calls done with each change of the object's properties (the first
-// call has their current values) until it returns true or ctx ends. A wait
-// broken by anything else (the session ended and its collector with it)
-// starts again, twice at most.
+// wait calls done with the object's properties (each of ps, as an assign
+// with its value or, when it has none, a remove) every time the driver's
+// poller reads them, until it returns true or ctx ends. A read that fails
+// is tried again (poller.go); an object that is gone ends the wait with
+// an error wrapping ErrNotFound.
 func (g *Govmomi) wait(ctx context.Context, ref types.ManagedObjectReference, ps []string, done func([]types.PropertyChange) bool) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		err = property.Wait(ctx, property.DefaultCollector(g.c), ref, ps, done)
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		if f, ok := classify("wait", ref.Value, err).(*Fault); ok && f.Kind == "ManagedObjectNotFound" {
-			// The VM itself, or the collector of a session that ended.
-			if _, rerr := g.record(ctx, ref); rerr != nil {
-				return err
+	return g.poll.await(ctx, ref, ps, func(oc types.ObjectContent) bool {
+		changes := make([]types.PropertyChange, 0, len(ps))
+		for _, name := range ps {
+			c := types.PropertyChange{Name: name, Op: types.PropertyChangeOpRemove}
+			for _, p := range oc.PropSet {
+				if p.Name == name {
+					c.Op, c.Val = types.PropertyChangeOpAssign, p.Val
+				}
 			}
+			changes = append(changes, c)
 		}
-	}
-	return err
+		return done(changes)
+	})
 }

@@ -1,0 +1,141 @@
+package vsphere_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/wavectl/wavectl/pkg/vsphere"
+)
+
+// taskReads records, for every read of tasks, how many tasks it read, and
+// every call that makes or uses a property collector of its own.
+type taskReads struct {
+	soap.RoundTripper
+	mu         sync.Mutex
+	reads      []int
+	collectors []string
+}
+
+func (r *taskReads) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	r.mu.Lock()
+	switch b := req.(type) {
+	case *methods.RetrievePropertiesExBody:
+		if readsTask(b.Req) {
+			n := 0
+			for _, spec := range b.Req.SpecSet {
+				n += len(spec.ObjectSet)
+			}
+			r.reads = append(r.reads, n)
+		}
+	case *methods.CreatePropertyCollectorBody, *methods.CreateFilterBody, *methods.WaitForUpdatesExBody:
+		r.collectors = append(r.collectors, strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", req), "*methods."), "Body"))
+	}
+	r.mu.Unlock()
+	return r.RoundTripper.RoundTrip(ctx, req, res)
+}
+
+// TestOnePollerWaitsForManyTasksInFlightAtOnce runs a task on each of 16
+// VMs at once through one driver (run it with -race): every wait ends
+// with its own task's outcome, one that fails with its fault, one whose
+// caller gives up with its context; the waits share their reads and make
+// no property collector of their own.
+func TestOnePollerWaitsForManyTasksInFlightAtOnce(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter, m.Machine = 1, 8 })
+	// Power-offs run for a while in vCenter, so that they overlap.
+	old := simulator.TaskDelay
+	simulator.TaskDelay = simulator.DelayConfig{MethodDelay: map[string]int{"PowerOff": 300, "LockHandoff": 0}}
+	t.Cleanup(func() { simulator.TaskDelay = old })
+	ctx := context.Background()
+	c := s.client.Client
+	rec := &taskReads{RoundTripper: c.RoundTripper}
+	c.RoundTripper = rec
+	d := vsphere.NewGovmomi("sim", c)
+	inv, err := d.Inventory(ctx, "DC0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.VMs) < 10 {
+		t.Fatalf("%d VMs in the simulator, want at least 10", len(inv.VMs))
+	}
+	failing, cancelled, rest := inv.VMs[0], inv.VMs[1], inv.VMs[2:]
+	// Its reconfigure task fails in vCenter (TaskInProgress).
+	s.model.Map().Put(&busyVM{s.model.Map().Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: failing.Ref}).(*simulator.VirtualMachine)})
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(rest))
+	for _, vm := range rest {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.PowerOff(ctx, vm.Ref); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	var failErr, cancelErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		failErr = d.Reconfigure(ctx, failing.Ref, vsphere.ReconfigureSpec{CPUs: failing.CPUs + 1})
+	}()
+	go func() {
+		defer wg.Done()
+		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		cancelErr = d.PowerOff(cctx, cancelled.Ref)
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("power off: %v", err)
+	}
+	var f *vsphere.Fault
+	if !errors.As(failErr, &f) || f.Kind != "TaskInProgress" || f.Op != "reconfigure" {
+		t.Errorf("the failing task's wait ended with %#v, want its TaskInProgress fault", failErr)
+	}
+	if !errors.Is(cancelErr, context.DeadlineExceeded) {
+		t.Errorf("the abandoned wait ended with %v, want its context's deadline", cancelErr)
+	}
+	for _, vm := range rest {
+		got, err := d.VM(ctx, vm.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PowerState != vsphere.PoweredOff {
+			t.Errorf("%s is %s after its power-off's wait ended", got.Name, got.PowerState)
+		}
+	}
+	// The abandoned task carries on in vCenter; a new wait (a new poll
+	// loop) sees it end.
+	if n, err := d.WaitForTasks(ctx, 10*time.Second); err != nil || n > 1 {
+		t.Errorf("waiting for the abandoned task: %d tasks, %v", n, err)
+	}
+	if got, err := d.VM(ctx, cancelled.Ref); err != nil || got.PowerState != vsphere.PoweredOff {
+		t.Errorf("the abandoned power-off's VM: %+v, %v", got, err)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.collectors) > 0 {
+		t.Errorf("waits made property collector calls: %s", strings.Join(rec.collectors, " "))
+	}
+	most := 0
+	for _, n := range rec.reads {
+		most = max(most, n)
+	}
+	tasks := len(rest) + 2
+	if most < tasks/2 {
+		t.Errorf("the most tasks one read covered is %d (reads %v), want at least %d of the %d in flight", most, rec.reads, tasks/2, tasks)
+	}
+	t.Logf("%d tasks waited for in %d reads of tasks (%v)", tasks, len(rec.reads), rec.reads)
+}
