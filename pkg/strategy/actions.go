@@ -13,13 +13,28 @@ package strategy
 //     VM (OutSource); for remediate so do power-on and verify: the VM
 //     itself moves.
 //
-// Every VM wavectl creates or changes carries the markers plan,
-// application and step (the last kind that changed it). A step sets its
-// marker before it acts, not after: when a run dies while vCenter carries
-// out the step's task, the next run's Check finds the effect and skips the
-// step, and the marker must already say so. A VM wavectl made
-// also carries source (the unit it stands for: the old VM's or server's
-// name, or the replacement's), which is how a step finds its earlier work.
+// Every VM wavectl creates or changes carries the markers plan and
+// application, and step: a kind the unit has reached. Most steps' Checks
+// read their effect in the VM itself (it exists, is off, has the size, the
+// hardware, the placement, the snapshot), so the step marker is written
+// only where it costs nothing or where a later step destroys that
+// evidence:
+//   - in the spec of a change that is made anyway: clone, create and
+//     import carry the markers in the new VM's config, reconfigure in its
+//     own config spec, record-state and retire are marker writes;
+//   - before an act that removes the evidence of an earlier step (see
+//     markPast): power-on turns on again a remediated VM that power-off
+//     left off, and remove-snapshot removes the snapshot; unless the
+//     marker already says the unit is past that step (reconfigure's spec).
+// Power-off, snapshot, upgrade-hardware and relocate write none (a power
+// change, a snapshot, an upgrade and a relocate spec carry no
+// extraConfig): each would cost a reconfigure task of its own.
+// A marker is written before the act, not after: when a run dies while
+// vCenter carries out the act's task, the next run's Check finds the
+// effect and skips the step, and the marker must already say so. A VM
+// wavectl made also carries source (the unit it stands for: the old VM's
+// or server's name, or the replacement's), which is how a step finds its
+// earlier work.
 
 import (
 	"context"
@@ -202,6 +217,22 @@ func progressed(rt *Runtime, vm *vsphere.VM, kind string) bool {
 	kinds := unitKinds(rt)
 	at, me := slices.Index(kinds, vm.Markers[vsphere.MarkerStep]), slices.Index(kinds, kind)
 	return at >= 0 && me >= 0 && at > me
+}
+
+// markPast makes the VM's step marker say the unit got past evidence (a
+// step whose Check reads its effect in the VM) before kind's act removes
+// that effect: after it, only the marker tells a run that lost its record
+// (TestChecksFindEarlierWorkWithoutTheRecord) that evidence was done, and
+// must not be done again (a second shutdown of the moved VM, a second
+// snapshot). Nothing is written when the unit has no such step before
+// kind, or when the marker already says so (written by reconfigure's
+// spec).
+func markPast(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, evidence, kind string) error {
+	kinds := unitKinds(rt)
+	if e, k := slices.Index(kinds, evidence), slices.Index(kinds, kind); e < 0 || k < e || progressed(rt, vm, evidence) {
+		return nil // no such step before kind in this unit (the old VM's power-off comes after a new VM's power-on)
+	}
+	return d.SetMarkers(ctx, vm.Ref, marks(rt, kind))
 }
 
 // rewind sets the VM's step marker back to the step before kind, once

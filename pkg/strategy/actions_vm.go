@@ -366,7 +366,10 @@ func powerOn() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOn)); err != nil {
+			// A remediated VM that power-off turned off: the marker must
+			// say so before it is on again (see markPast). A new VM's
+			// power state is all its Check needs.
+			if err := markPast(ctx, rt, d, vm, plan.StepPowerOff, plan.StepPowerOn); err != nil {
 				return err
 			}
 			return d.PowerOn(ctx, vm.Ref)
