@@ -51,6 +51,9 @@ func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 				if k := bytes.IndexAny(rest, " >/"); k >= 0 {
 					method = string(rest[:k])
 				}
+				if method == "RetrievePropertiesEx" {
+					method += readOf(body)
+				}
 			}
 		}
 	}
@@ -58,6 +61,21 @@ func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n[method]++
 	c.mu.Unlock()
 	return c.base.RoundTrip(r)
+}
+
+// readOf says what a read is for, from what it asks: tasks' state (the
+// task waits), a container view (a search), a VM with what it refers to
+// (a VM read), or something else.
+func readOf(body []byte) string {
+	switch {
+	case bytes.Contains(body, []byte(">Task<")):
+		return "(tasks)"
+	case bytes.Contains(body, []byte(">ContainerView<")):
+		return "(search)"
+	case bytes.Contains(body, []byte(">config.hardware<")):
+		return "(VM)"
+	}
+	return "(other)"
 }
 
 func (c *requestCounter) reset() {

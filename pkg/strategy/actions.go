@@ -137,8 +137,25 @@ func ActionFor(st Step) Action {
 	return guard(a)
 }
 
+// stepReads are the VMs a step's Check read (the unit's source VM, its
+// new VM), handed to its Do: a Check reads the VM to see whether the step
+// is done, and the Do that follows at once (engine.attempt) would read the
+// same VM again to act on it. Each is handed over once: the Do's later
+// reads, and Verify's, which must see the act's effect, read afresh.
+type stepReads struct {
+	checking bool
+	source   *held
+	own      *vsphere.VM
+}
+
+type held struct {
+	d  vsphere.Driver
+	vm *vsphere.VM
+}
+
 // guard gives every function of a an outputs map to write to and a
-// runtime that names its application.
+// runtime that names its application; it keeps a Check's reads for the Do
+// right after it, and nothing longer.
 func guard(a Action) Action {
 	ready := func(rt *Runtime) error {
 		if rt == nil || rt.Plan == nil || rt.App == nil {
@@ -160,13 +177,38 @@ func guard(a Action) Action {
 			return f(ctx, rt)
 		}
 	}
-	out := Action{Do: wrap(a.Do), Verify: wrap(a.Verify), Undo: wrap(a.Undo)}
+	fresh := func(f func(context.Context, *Runtime) error) func(context.Context, *Runtime) error {
+		if f == nil {
+			return nil
+		}
+		return func(ctx context.Context, rt *Runtime) error {
+			if rt != nil {
+				rt.reads = nil
+			}
+			return f(ctx, rt)
+		}
+	}
+	out := Action{Verify: fresh(wrap(a.Verify)), Undo: fresh(wrap(a.Undo))}
+	if do := wrap(a.Do); do != nil {
+		out.Do = func(ctx context.Context, rt *Runtime) error {
+			if rt != nil && rt.reads != nil {
+				rt.reads.checking = false
+				defer func() { rt.reads = nil }()
+			}
+			return do(ctx, rt)
+		}
+	}
 	if a.Check != nil {
 		out.Check = func(ctx context.Context, rt *Runtime) (bool, error) {
 			if err := ready(rt); err != nil {
 				return false, err
 			}
-			return a.Check(ctx, rt)
+			rt.reads = &stepReads{checking: true}
+			done, err := a.Check(ctx, rt)
+			if done || err != nil {
+				rt.reads = nil
+			}
+			return done, err
 		}
 	}
 	return out
@@ -354,6 +396,19 @@ func drivers(rt *Runtime) []vsphere.Driver {
 // identity. A VM found at the recorded ref must be the one recorded (see
 // identify): a ref names a VM only within one vCenter's life.
 func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
+	if r := rt.reads; r != nil && !r.checking && r.source != nil {
+		h := r.source
+		r.source = nil
+		return h.d, h.vm, nil
+	}
+	d, vm, err := findSourceVM(ctx, rt)
+	if r := rt.reads; err == nil && r != nil && r.checking {
+		r.source = &held{d: d, vm: vm}
+	}
+	return d, vm, err
+}
+
+func findSourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
 	if ref := rt.Outputs[OutSource]; ref != "" {
 		d, vm, err := readHeld(ctx, rt, ref) // cross.go: in the vCenter that holds it
 		if err != nil && !vsphere.IsNotFound(err) {
@@ -565,6 +620,19 @@ func findOwn(ctx context.Context, rt *Runtime) (bool, error) {
 
 // newVM reads the unit's new VM: by OutVM, else by its markers.
 func newVM(ctx context.Context, rt *Runtime) (*vsphere.VM, error) {
+	if r := rt.reads; r != nil && !r.checking && r.own != nil {
+		vm := r.own
+		r.own = nil
+		return vm, nil
+	}
+	vm, err := findNewVM(ctx, rt)
+	if r := rt.reads; err == nil && r != nil && r.checking {
+		r.own = vm
+	}
+	return vm, err
+}
+
+func findNewVM(ctx context.Context, rt *Runtime) (*vsphere.VM, error) {
 	if ref := rt.Outputs[OutVM]; ref != "" {
 		vm, err := rt.Target.VM(ctx, ref)
 		switch {

@@ -266,7 +266,7 @@ func cloneVM() Action {
 						continue
 					}
 					one := *rt
-					one.Unit, one.Outputs = ref.Name, map[string]string{}
+					one.Unit, one.Outputs, one.reads = ref.Name, map[string]string{}, nil
 					if _, old, err := sourceVM(ctx, &one); err == nil {
 						if err := notManaged(&one, old); err != nil {
 							return err

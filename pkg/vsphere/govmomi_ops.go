@@ -661,8 +661,21 @@ func changedMarkers(have, want map[string]string) map[string]string {
 // SetMarkers merges markers into the VM's extraConfig: keys not named stay
 // as they are, and an empty value deletes its key (vSphere removes an
 // extraConfig key set to ""). Keys without the wavectl. prefix get it.
+// It writes without reading the VM first (one task, no read): callers
+// know the VM's markers from their own read and write only a change.
 func (g *Govmomi) SetMarkers(ctx context.Context, ref string, markers map[string]string) error {
-	return g.Reconfigure(ctx, ref, ReconfigureSpec{Markers: markers})
+	const op = "reconfigure"
+	if len(markers) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(markers))
+	for k, v := range markers {
+		m[markerKey(k)] = v
+	}
+	_, err := g.run(ctx, op, ref, func() (*object.Task, error) {
+		return object.NewVirtualMachine(g.c, vmRef(ref)).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: markerOptions(m)})
+	})
+	return err
 }
 
 // UpgradeHardware upgrades the VM's hardware version ("vmx-19" or "19").
@@ -726,17 +739,11 @@ func alreadyIn(err error, state types.VirtualMachinePowerState) bool {
 	return false
 }
 
-// PowerOn powers the VM on; one already on is left as it is.
+// PowerOn powers the VM on; one already on is left as it is (vCenter's
+// refusal, InvalidPowerState, says so: no read first).
 func (g *Govmomi) PowerOn(ctx context.Context, ref string) error {
 	const op = "power-on"
-	state, _, err := g.powerState(ctx, ref)
-	if err != nil {
-		return g.fault(op, ref, err)
-	}
-	if state == types.VirtualMachinePowerStatePoweredOn {
-		return nil
-	}
-	_, err = g.run(ctx, op, ref, func() (*object.Task, error) {
+	_, err := g.run(ctx, op, ref, func() (*object.Task, error) {
 		return object.NewVirtualMachine(g.c, vmRef(ref)).PowerOn(ctx)
 	})
 	if alreadyIn(err, types.VirtualMachinePowerStatePoweredOn) {
@@ -745,17 +752,10 @@ func (g *Govmomi) PowerOn(ctx context.Context, ref string) error {
 	return err
 }
 
-// PowerOff powers the VM off at once; one already off is left as it is.
+// PowerOff powers the VM off at once; one already off is left as it is
+// (vCenter's refusal says so: no read first).
 func (g *Govmomi) PowerOff(ctx context.Context, ref string) error {
-	const op = "power-off"
-	state, _, err := g.powerState(ctx, ref)
-	if err != nil {
-		return g.fault(op, ref, err)
-	}
-	if state == types.VirtualMachinePowerStatePoweredOff {
-		return nil
-	}
-	return g.powerOff(ctx, op, ref)
+	return g.powerOff(ctx, "power-off", ref)
 }
 
 func (g *Govmomi) powerOff(ctx context.Context, op, ref string) error {
