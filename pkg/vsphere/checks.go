@@ -33,7 +33,7 @@ func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, 
 	if g.c.ServiceContent.VmProvisioningChecker == nil {
 		return nil, nil
 	}
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return nil, g.fault(op, ref, err)
 	}
@@ -124,7 +124,7 @@ func (g *Govmomi) ScheduleHardwareUpgrade(ctx context.Context, ref, version stri
 	if err != nil {
 		return invalid(op, ref, "hardware version %q: write it as vmx-NN", version)
 	}
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}
@@ -148,7 +148,7 @@ func (g *Govmomi) ScheduleHardwareUpgrade(ctx context.Context, ref, version stri
 // upgrade is pending.
 func (g *Govmomi) CancelHardwareUpgrade(ctx context.Context, ref string) error {
 	const op = "cancel-hardware-upgrade"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}

@@ -31,8 +31,10 @@ type Govmomi struct {
 	dcs      map[string]*dcInfo  // by name and by path
 	index    map[string]*dcIndex // by datacenter ref value
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
-	peers    map[string]*peer // other vCenters, by plan name and by URL, for cross-vCenter moves
-	poll     *poller          // every task and VM wait of the driver, in one read per tick (poller.go)
+	peers    map[string]*peer                                              // other vCenters, by plan name and by URL, for cross-vCenter moves
+	poll     *poller                                                       // every task and VM wait of the driver, in one read per tick (poller.go)
+	handoff  handoff                                                       // VMs just read, for the change that follows (handoff.go)
+	views    map[types.ManagedObjectReference]types.ManagedObjectReference // container views of VM folders, for searches (handoff.go)
 }
 
 var _ Driver = (*Govmomi)(nil)
@@ -48,6 +50,7 @@ func NewGovmomi(name string, c *vim25.Client) *Govmomi {
 		backings: map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo{},
 		peers:    map[string]*peer{},
 		poll:     newPoller(c),
+		views:    map[types.ManagedObjectReference]types.ManagedObjectReference{},
 	}
 }
 

@@ -23,6 +23,11 @@ import (
 // run starts a vCenter task and waits for it, turning a failure into a
 // *Fault with the fault's own text.
 func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object.Task, error)) (*types.TaskInfo, error) {
+	// obj is the VM's ref for a change to a VM (a name for a new one):
+	// a record read before the change is not handed to the next.
+	ref := vmRef(obj).Value
+	g.handoff.changed(ref)
+	defer g.handoff.changed(ref)
 	t, err := start()
 	if err != nil {
 		return nil, g.fault(op, obj, err)
@@ -267,7 +272,7 @@ func markerOptions(markers map[string]string) []types.BaseOptionValue {
 // must exist.
 func (g *Govmomi) Clone(ctx context.Context, spec CloneSpec) (*VM, error) {
 	const op = "clone"
-	src, err := g.record(ctx, vmRef(spec.Source))
+	src, err := g.recordForChange(ctx, vmRef(spec.Source))
 	if err != nil {
 		return nil, g.fault(op, spec.Name, err)
 	}
@@ -556,7 +561,7 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 // AddPeer so its names can be resolved). NICs are remapped on the way.
 func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) error {
 	const op = "relocate"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}
@@ -613,7 +618,7 @@ func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) e
 // what already has the asked value (no task at all when nothing differs).
 func (g *Govmomi) Reconfigure(ctx context.Context, ref string, spec ReconfigureSpec) error {
 	const op = "reconfigure"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}
@@ -688,7 +693,9 @@ func (g *Govmomi) UpgradeHardware(ctx context.Context, ref, version string) erro
 		return invalid(op, ref, "hardware version %q: give it as vmx-NN", version)
 	}
 	var m mo.VirtualMachine
-	if err := g.props(ctx, ref, []string{"config.version"}, &m); err != nil {
+	if rec := g.handoff.take(vmRef(ref).Value); rec != nil {
+		m = rec.m
+	} else if err := g.props(ctx, ref, []string{"config.version"}, &m); err != nil {
 		return g.fault(op, ref, err)
 	}
 	if m.Config != nil {
@@ -710,10 +717,13 @@ func (g *Govmomi) props(ctx context.Context, ref string, ps []string, dst *mo.Vi
 	return property.DefaultCollector(g.c).RetrieveOne(ctx, vmRef(ref), ps, dst)
 }
 
-// powerState reads a VM's power state and tools status.
+// powerState reads a VM's power state and tools status (or takes them
+// from the record the caller's step just read).
 func (g *Govmomi) powerState(ctx context.Context, ref string) (types.VirtualMachinePowerState, string, error) {
 	var m mo.VirtualMachine
-	if err := g.props(ctx, ref, []string{"runtime.powerState", "guest.toolsRunningStatus"}, &m); err != nil {
+	if rec := g.handoff.take(vmRef(ref).Value); rec != nil {
+		m = rec.m
+	} else if err := g.props(ctx, ref, []string{"runtime.powerState", "guest.toolsRunningStatus"}, &m); err != nil {
 		return "", "", err
 	}
 	tools := ""
@@ -785,6 +795,8 @@ func (g *Govmomi) Shutdown(ctx context.Context, ref string, timeout time.Duratio
 		return g.powerOff(ctx, op, ref)
 	}
 	vm := object.NewVirtualMachine(g.c, vmRef(ref))
+	g.handoff.changed(vm.Reference().Value)
+	defer g.handoff.changed(vm.Reference().Value)
 	if err := vm.ShutdownGuest(ctx); err != nil {
 		if alreadyIn(err, types.VirtualMachinePowerStatePoweredOff) {
 			return nil
@@ -821,7 +833,7 @@ func (g *Govmomi) Shutdown(ctx context.Context, ref string, timeout time.Duratio
 // one, so a step re-run after a crash does not leave two.
 func (g *Govmomi) CreateSnapshot(ctx context.Context, ref, name, description string) (Snapshot, error) {
 	const op = "snapshot"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return Snapshot{}, g.fault(op, ref, err)
 	}
@@ -845,7 +857,7 @@ func (g *Govmomi) CreateSnapshot(ctx context.Context, ref, name, description str
 
 // snapshot finds a VM's snapshot by ref or, failing that, by name.
 func (g *Govmomi) snapshot(ctx context.Context, op, ref, snap string) (*types.ManagedObjectReference, error) {
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return nil, g.fault(op, ref, err)
 	}
@@ -934,7 +946,7 @@ func (g *Govmomi) Rename(ctx context.Context, ref, name string) error {
 // vm folder; "" is the vm folder itself). The folder must exist.
 func (g *Govmomi) MoveToFolder(ctx context.Context, ref, datacenter, folder string) error {
 	const op = "move"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}

@@ -185,7 +185,7 @@ func (g *Govmomi) findVMs(ctx context.Context, op, datacenter string, props []st
 	if err != nil {
 		return nil, g.fault(op, datacenter, err)
 	}
-	content, err := g.retrieveView(ctx, dc.vmFolder, []types.PropertySpec{{Type: "VirtualMachine", PathSet: props}}, []string{"VirtualMachine"})
+	content, err := g.searchVMs(ctx, dc.vmFolder, props)
 	if err != nil {
 		return nil, g.fault(op, datacenter, err)
 	}
@@ -243,6 +243,10 @@ func (g *Govmomi) readVMs(ctx context.Context, refs []types.ManagedObjectReferen
 			ReportMissingObjectsInResults: types.NewBool(true),
 		})
 	}
+	gens := make([]uint64, len(refs))
+	for i, ref := range refs {
+		gens[i] = g.handoff.gen(ref.Value)
+	}
 	res, err := property.DefaultCollector(g.c).RetrieveProperties(ctx, req)
 	if err != nil {
 		return nil, err
@@ -264,9 +268,13 @@ func (g *Govmomi) readVMs(ctx context.Context, refs []types.ManagedObjectReferen
 		l.add(v)
 	}
 	var recs []*vmRecord
-	for _, ref := range refs {
+	for i, ref := range refs {
 		if m, ok := vms[ref]; ok && m.Name != "" {
-			recs = append(recs, buildVM(m, &l.ix.entities))
+			rec := buildVM(m, &l.ix.entities)
+			recs = append(recs, rec)
+			// Its own copy for the change that may follow (changes edit
+			// a record's devices to build their specs).
+			g.handoff.keep(buildVM(m, &l.ix.entities), gens[i])
 		}
 	}
 	return recs, nil
