@@ -118,31 +118,43 @@ func (c *requestCounter) byMethod() string {
 // requestBudgets are the most vCenter requests per migrated VM (or
 // server) that a small fixed plan of each strategy may make, counted at
 // the HTTP transport against the in-process simulator with no task
-// delays: reads, changes, task waits and marker writes together.
+// delays: reads, searches, changes, task waits and marker writes together.
 //
-// Each budget was set at about 10% (at least one request) above what the
-// run measured when it was set (issue 17, see the comment at each), so
-// that a change that adds a request per step fails here; lower a budget
-// when a change makes fewer requests. Task waits are polled in batches
-// (govmomi_tasks.go), so their share varies a little with timing: that is
-// what the margin is for.
+// How they were set (issue 17, 2 December 2026, on the 2-core machine the
+// tests run on, busy with other builds): each plan ran several times; the
+// budget is 15-20% above the highest count seen, which puts it below
+// the count of any one extra request per step (a step is 1/3 to 1/9 of a
+// VM's requests here). The counts vary a little from run to run because
+// task waits are batched reads per tick (pkg/vsphere/poller.go): how many
+// waits share a read depends on timing. Measured then, per VM, before and
+// after issue 17's changes (by method: go test -v -run
+// TestVCenterRequestsPerVMStayWithinBudget ./pkg/engine):
+//
+//	redeploy        76.8 -> 21-23
+//	remediate cold 127.2 -> 26-29
+//	remediate live  77.0 -> 21-23
+//	replace         49.2 -> 17-18
+//	virtualise      35.5 ->  9-12
+//
+// Lower a budget when a change makes fewer requests; raise one only with
+// the reason in the commit.
 var requestBudgets = []struct {
 	name   string
 	apps   string
 	budget float64
 }{
 	{"redeploy", `  - {name: app, strategy: redeploy, template: tpl, vms: [r-01, r-02, r-03, r-04]}
-`, 1000},
+`, 27},
 	{"remediate cold", `  - name: app
     strategy: remediate
     move: cold
     vms: [c-01, c-02, c-03, c-04]
     remediate: {hardwareVersion: vmx-19, cpus: 4, memoryMB: 8192}
-`, 1000},
+`, 34},
 	{"remediate live", `  - {name: app, strategy: remediate, vms: [l-01, l-02, l-03, l-04]}
-`, 1000},
+`, 27},
 	{"replace", `  - {name: app, strategy: replace, vms: [x-01, x-02, x-03], replacement: {template: tpl, name: x-new}}
-`, 1000},
+`, 20},
 	{"virtualise", `  - name: app
     strategy: virtualise
     servers:
@@ -150,7 +162,7 @@ var requestBudgets = []struct {
       - {name: v-02, cpus: 2, memoryMB: 4096, disksGB: [40], networks: [VM Network]}
       - {name: v-03, cpus: 2, memoryMB: 4096, disksGB: [40], networks: [VM Network]}
       - {name: v-04, cpus: 2, memoryMB: 4096, disksGB: [40], networks: [VM Network]}
-`, 1000},
+`, 14},
 }
 
 // TestVCenterRequestsPerVMStayWithinBudget runs a small plan of each

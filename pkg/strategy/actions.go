@@ -142,10 +142,23 @@ func ActionFor(st Step) Action {
 // is done, and the Do that follows at once (engine.attempt) would read the
 // same VM again to act on it. Each is handed over once: the Do's later
 // reads, and Verify's, which must see the act's effect, read afresh.
+//
+// A Do that makes the unit's new VM gets it back from vCenter as the task
+// left it (the driver reads it after the task); it hands that read to its
+// Verify (made), which would otherwise read the VM again at once.
 type stepReads struct {
 	checking bool
 	source   *held
 	own      *vsphere.VM
+	made     *vsphere.VM
+}
+
+// madeVM hands the new VM a Do made, as read after its task, to Verify.
+func madeVM(rt *Runtime, vm *vsphere.VM) {
+	if rt.reads == nil {
+		rt.reads = &stepReads{}
+	}
+	rt.reads.made = vm
 }
 
 type held struct {
@@ -188,14 +201,30 @@ func guard(a Action) Action {
 			return f(ctx, rt)
 		}
 	}
-	out := Action{Verify: fresh(wrap(a.Verify)), Undo: fresh(wrap(a.Undo))}
+	out := Action{Undo: fresh(wrap(a.Undo))}
+	if verify := wrap(a.Verify); verify != nil {
+		out.Verify = func(ctx context.Context, rt *Runtime) error {
+			if rt != nil {
+				defer func() { rt.reads = nil }()
+			}
+			return verify(ctx, rt)
+		}
+	}
 	if do := wrap(a.Do); do != nil {
 		out.Do = func(ctx context.Context, rt *Runtime) error {
 			if rt != nil && rt.reads != nil {
 				rt.reads.checking = false
-				defer func() { rt.reads = nil }()
 			}
-			return do(ctx, rt)
+			err := do(ctx, rt)
+			if rt != nil {
+				// Only what the Do made goes on to Verify.
+				if r := rt.reads; err == nil && r != nil && r.made != nil {
+					rt.reads = &stepReads{own: r.made}
+				} else {
+					rt.reads = nil
+				}
+			}
+			return err
 		}
 	}
 	if a.Check != nil {

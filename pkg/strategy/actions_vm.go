@@ -86,6 +86,7 @@ func createVM() Action {
 				return takeOwnDuplicate(ctx, rt, err)
 			}
 			rt.Outputs[OutVM] = vm.Ref
+			madeVM(rt, vm)
 			return nil
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
@@ -319,6 +320,7 @@ func cloneVM() Action {
 				return takeOwnDuplicate(ctx, rt, err)
 			}
 			rt.Outputs[OutVM] = vm.Ref
+			madeVM(rt, vm)
 			return nil
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {

@@ -35,6 +35,7 @@ type Govmomi struct {
 	poll     *poller                                                       // every task and VM wait of the driver, in one read per tick (poller.go)
 	handoff  handoff                                                       // VMs just read, for the change that follows (handoff.go)
 	views    map[types.ManagedObjectReference]types.ManagedObjectReference // container views of VM folders, for searches (handoff.go)
+	viewMu   sync.Mutex                                                    // held while a view is made
 }
 
 var _ Driver = (*Govmomi)(nil)

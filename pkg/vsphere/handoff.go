@@ -153,17 +153,22 @@ func (g *Govmomi) vmView(ctx context.Context, folder types.ManagedObjectReferenc
 	if ok {
 		return v, nil
 	}
+	// One search makes it; the others that start meanwhile wait for it
+	// rather than each making one.
+	g.viewMu.Lock()
+	defer g.viewMu.Unlock()
+	g.mu.Lock()
+	v, ok = g.views[folder]
+	g.mu.Unlock()
+	if ok {
+		return v, nil
+	}
 	cv, err := view.NewManager(g.c).CreateContainerView(ctx, folder, []string{"VirtualMachine"}, true)
 	if err != nil {
 		return types.ManagedObjectReference{}, err
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if old, ok := g.views[folder]; ok {
-		// Another search made one meanwhile: keep that, drop this.
-		_ = cv.Destroy(context.WithoutCancel(ctx))
-		return old, nil
-	}
 	g.views[folder] = cv.Reference()
+	g.mu.Unlock()
 	return cv.Reference(), nil
 }
