@@ -290,6 +290,23 @@ func progressed(rt *Runtime, vm *vsphere.VM, kind string) bool {
 	return at >= 0 && me >= 0 && at > me
 }
 
+// setMarkers writes the markers of want that vm does not already carry
+// as asked: the driver writes without reading the VM, and an empty value
+// for a key the VM does not have would leave an empty key behind (in
+// govmomi's simulator) rather than nothing.
+func setMarkers(ctx context.Context, d vsphere.Driver, vm *vsphere.VM, want map[string]string) error {
+	diff := map[string]string{}
+	for k, v := range want {
+		if have, ok := vm.Markers[k]; (ok && have != v) || (!ok && v != "") {
+			diff[k] = v
+		}
+	}
+	if len(diff) == 0 {
+		return nil
+	}
+	return d.SetMarkers(ctx, vm.Ref, diff)
+}
+
 // markPast makes the VM's step marker say the unit got past evidence (a
 // step whose Check reads its effect in the VM) before kind's act removes
 // that effect: after it, only the marker tells a run that lost its record
@@ -303,7 +320,7 @@ func markPast(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM
 	if e, k := slices.Index(kinds, evidence), slices.Index(kinds, kind); e < 0 || k < e || progressed(rt, vm, evidence) {
 		return nil // no such step before kind in this unit (the old VM's power-off comes after a new VM's power-on)
 	}
-	return d.SetMarkers(ctx, vm.Ref, marks(rt, kind))
+	return setMarkers(ctx, d, vm, marks(rt, kind))
 }
 
 // rewind sets the VM's step marker back to the step before kind, once
@@ -314,7 +331,7 @@ func rewind(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, 
 	if me <= 0 || !ours(rt, vm) || slices.Index(kinds, vm.Markers[vsphere.MarkerStep]) < me {
 		return nil
 	}
-	return d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerStep: kinds[me-1]})
+	return setMarkers(ctx, d, vm, map[string]string{vsphere.MarkerStep: kinds[me-1]})
 }
 
 func now(rt *Runtime) time.Time {

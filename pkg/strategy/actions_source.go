@@ -79,7 +79,7 @@ func recordState() Action {
 			}
 			rec := record(vm)
 			b, _ := json.Marshal(rec)
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRecordState, MarkerRecorded, string(b))); err != nil {
+			if err := setMarkers(ctx, d, vm, marks(rt, plan.StepRecordState, MarkerRecorded, string(b))); err != nil {
 				return err
 			}
 			for k, v := range rec {
@@ -106,7 +106,7 @@ func recordState() Action {
 				delete(rt.Outputs, OutSourceMarked)
 				return nil
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, clear); err != nil {
+			if err := setMarkers(ctx, d, vm, clear); err != nil {
 				return err
 			}
 			delete(rt.Outputs, OutSourceMarked)
@@ -573,13 +573,13 @@ func retire() Action {
 				return err
 			}
 			if !replace(rt) {
-				return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRetire, vsphere.MarkerState, StateSuperseded))
+				return setMarkers(ctx, d, vm, marks(rt, plan.StepRetire, vsphere.MarkerState, StateSuperseded))
 			}
 			at := vm.Markers[vsphere.MarkerRetiredAt]
 			if !ours(rt, vm) || vm.Markers[vsphere.MarkerState] != StateRetired || at == "" {
 				at = now(rt).UTC().Format(time.RFC3339)
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRetire, vsphere.MarkerState, StateRetired, vsphere.MarkerRetiredAt, at)); err != nil {
+			if err := setMarkers(ctx, d, vm, marks(rt, plan.StepRetire, vsphere.MarkerState, StateRetired, vsphere.MarkerRetiredAt, at)); err != nil {
 				return err
 			}
 			rt.Outputs[OutRetiredAt] = at
@@ -596,7 +596,7 @@ func retire() Action {
 				}
 			}
 			delete(rt.Outputs, OutRetiredAt)
-			if err := d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerState: "", vsphere.MarkerRetiredAt: ""}); err != nil {
+			if err := setMarkers(ctx, d, vm, map[string]string{vsphere.MarkerState: "", vsphere.MarkerRetiredAt: ""}); err != nil {
 				return err
 			}
 			return rewind(ctx, rt, d, vm, plan.StepRetire)
