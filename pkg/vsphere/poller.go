@@ -152,6 +152,9 @@ func (p *poller) loop() {
 			}
 			w.next = now.Add(min(max(now.Sub(w.since)/8, pollMin), pollMax))
 		}
+		if failures >= pollAttempts {
+			failures = 0 // those waits have ended; a new one gets its own tries
+		}
 		p.mu.Unlock()
 	}
 }
