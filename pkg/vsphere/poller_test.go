@@ -139,3 +139,50 @@ func TestOnePollerWaitsForManyTasksInFlightAtOnce(t *testing.T) {
 	}
 	t.Logf("%d tasks waited for in %d reads of tasks (%v)", tasks, len(rec.reads), rec.reads)
 }
+
+// failingReads fails the first n reads of tasks.
+type failingReads struct {
+	soap.RoundTripper
+	mu sync.Mutex
+	n  int
+}
+
+func (r *failingReads) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	if b, ok := req.(*methods.RetrievePropertiesExBody); ok && readsTask(b.Req) {
+		r.mu.Lock()
+		fail := r.n > 0
+		r.n--
+		r.mu.Unlock()
+		if fail {
+			return errors.New("connection reset by peer")
+		}
+	}
+	return r.RoundTripper.RoundTrip(ctx, req, res)
+}
+
+// A wait carries on across reads that fail (a network blip, a session
+// being logged in again) and gives up, with the read's error, only after
+// three in a row.
+func TestATaskWaitOutlastsFailingReadsAndGivesUpAfterThree(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
+	ctx := context.Background()
+	c := s.client.Client
+	fr := &failingReads{RoundTripper: c.RoundTripper, n: 2}
+	c.RoundTripper = fr
+	d := vsphere.NewGovmomi("sim", c)
+	vm := s.vm(t, "DC0", "DC0_C0_RP0_VM0").Reference().Value
+	if err := d.PowerOff(ctx, vm); err != nil {
+		t.Fatalf("power off across two failed reads: %v", err)
+	}
+	fr.mu.Lock()
+	fr.n = 3
+	fr.mu.Unlock()
+	err := d.PowerOn(ctx, vm)
+	if err == nil || !strings.Contains(err.Error(), "connection reset by peer") {
+		t.Errorf("power on with three failed reads: %v, want the read's error", err)
+	}
+	// The task itself went on in vCenter.
+	if got, err := d.VM(ctx, vm); err != nil || got.PowerState != vsphere.PoweredOn {
+		t.Errorf("after the wait gave up: %+v %v", got, err)
+	}
+}
