@@ -32,7 +32,7 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 	if err != nil {
 		return nil, g.fault(op, obj, err)
 	}
-	info, err := g.waitTask(ctx, t)
+	info, err := g.waitTaskOf(ctx, op, t)
 	if err != nil {
 		return nil, g.fault(op, obj, err)
 	}
@@ -46,8 +46,18 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 // task's whole TaskInfo (queue, start and complete times included); a
 // task that failed returns it too, with a task.Error.
 func (g *Govmomi) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
+	return g.waitTaskOf(ctx, "", t)
+}
+
+// waitTaskOf is waitTask for a task of a kind (run's op), whose past
+// durations tell the poller when to read it.
+func (g *Govmomi) waitTaskOf(ctx context.Context, kind string, t *object.Task) (*types.TaskInfo, error) {
 	var info types.TaskInfo
-	err := g.poll.await(ctx, t.Reference(), []string{"info"}, func(oc types.ObjectContent) bool {
+	var expect time.Duration
+	if kind != "" {
+		expect = g.took.expect(kind)
+	}
+	err := g.poll.await(ctx, t.Reference(), []string{"info"}, expect, func(oc types.ObjectContent) bool {
 		for _, p := range oc.PropSet {
 			if ti, ok := p.Val.(types.TaskInfo); ok && p.Name == "info" {
 				info = ti
@@ -57,6 +67,9 @@ func (g *Govmomi) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo
 	})
 	if err != nil {
 		return nil, err
+	}
+	if kind != "" {
+		g.took.ended(kind, &info)
 	}
 	if info.State == types.TaskInfoStateError {
 		f := info.Error

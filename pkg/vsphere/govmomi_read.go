@@ -496,7 +496,7 @@ func orNone(s string) string {
 // is tried again (poller.go); an object that is gone ends the wait with
 // an error wrapping ErrNotFound.
 func (g *Govmomi) wait(ctx context.Context, ref types.ManagedObjectReference, ps []string, done func([]types.PropertyChange) bool) error {
-	return g.poll.await(ctx, ref, ps, func(oc types.ObjectContent) bool {
+	return g.poll.await(ctx, ref, ps, 0, func(oc types.ObjectContent) bool {
 		changes := make([]types.PropertyChange, 0, len(ps))
 		for _, name := range ps {
 			c := types.PropertyChange{Name: name, Op: types.PropertyChangeOpRemove}

@@ -42,27 +42,44 @@ type poller struct {
 // watch is one wait: ref's props are read at every tick until done says
 // the wait is over.
 type watch struct {
-	ref   types.ManagedObjectReference
-	props []string
-	done  func(types.ObjectContent) bool // called on the poll goroutine only
-	since time.Time
-	next  time.Time
-	end   chan error
+	ref    types.ManagedObjectReference
+	props  []string
+	done   func(types.ObjectContent) bool // called on the poll goroutine only
+	since  time.Time
+	next   time.Time
+	expect time.Duration // how long it is expected to take; 0: unknown
+	end    chan error
 }
 
+// When a wait is read:
+//   - pollFirst after it starts: long enough for a few waits that start
+//     together to share the read, short enough to cost a quick task little
+//     (govmomi's simulator itself only hands out property changes every
+//     20ms);
+//   - then, when it is expected to take a while (a task of a kind the
+//     driver has seen end before, see taskTimes), when it is expected to
+//     end, so that a long task costs two or three reads, not a read every
+//     few hundred milliseconds;
+//   - then, or when nothing is expected, after an eighth of its age,
+//     between pollMin and pollMax: it is seen to end at most 1/8 of its
+//     duration (or pollMin) late.
+//
+// Every read serves every wait in flight, so a wait that is due brings the
+// others' reads forward too.
 const (
-	// pollFirst is how soon a new wait is first read: long enough for a
-	// few waits that start together to share the read, short enough to
-	// cost a quick task little (govmomi's simulator itself only hands
-	// out property changes every 20ms).
-	pollFirst = 20 * time.Millisecond
-	// A wait is read again after an eighth of its age, between pollMin
-	// and pollMax: a task is seen to end at most 1/8 of its duration (or
-	// pollMin) late, and a long one costs a read every few seconds.
+	pollFirst    = 20 * time.Millisecond
 	pollMin      = 20 * time.Millisecond
 	pollMax      = 3 * time.Second
 	pollAttempts = 3
 )
+
+// nextRead is when a wait is read again, after a read at now.
+func (w *watch) nextRead(now time.Time) time.Time {
+	if end := w.since.Add(w.expect); w.expect > 0 && end.After(now.Add(pollMin)) {
+		return end
+	}
+	return now.Add(min(max(now.Sub(w.since)/8, pollMin), pollMax))
+}
 
 func newPoller(c *vim25.Client) *poller {
 	return &poller{c: c, watches: map[*watch]struct{}{}, wake: make(chan struct{}, 1)}
@@ -70,9 +87,9 @@ func newPoller(c *vim25.Client) *poller {
 
 // await blocks until done reports the wait over (nil), ref is gone (an
 // error wrapping ErrNotFound), reads keep failing, or ctx ends.
-func (p *poller) await(ctx context.Context, ref types.ManagedObjectReference, props []string, done func(types.ObjectContent) bool) error {
+func (p *poller) await(ctx context.Context, ref types.ManagedObjectReference, props []string, expect time.Duration, done func(types.ObjectContent) bool) error {
 	now := time.Now()
-	w := &watch{ref: ref, props: props, done: done, since: now, next: now.Add(pollFirst), end: make(chan error, 1)}
+	w := &watch{ref: ref, props: props, done: done, since: now, next: now.Add(pollFirst), expect: expect, end: make(chan error, 1)}
 	p.mu.Lock()
 	p.watches[w] = struct{}{}
 	if !p.running {
@@ -150,7 +167,7 @@ func (p *poller) loop() {
 				w.end <- err
 				continue
 			}
-			w.next = now.Add(min(max(now.Sub(w.since)/8, pollMin), pollMax))
+			w.next = w.nextRead(now)
 		}
 		if failures >= pollAttempts {
 			failures = 0 // those waits have ended; a new one gets its own tries
@@ -253,4 +270,40 @@ func only(oc types.ObjectContent, props []string) types.ObjectContent {
 		}
 	}
 	return out
+}
+
+// taskTimes are how long the driver's tasks of each kind took, as vCenter
+// timed them (queued to complete), for the poller to read a task around
+// when it should end.
+type taskTimes struct {
+	mu   sync.Mutex
+	took map[string]time.Duration
+}
+
+// expect is how long a task of kind should take; 0 when none was seen.
+func (t *taskTimes) expect(kind string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.took[kind]
+}
+
+// ended records a task of kind that ended, as a moving average that
+// follows a change of pace within a few tasks.
+func (t *taskTimes) ended(kind string, info *types.TaskInfo) {
+	if info == nil || info.CompleteTime == nil || info.QueueTime.IsZero() {
+		return
+	}
+	d := info.CompleteTime.Sub(info.QueueTime)
+	if d < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.took == nil {
+		t.took = map[string]time.Duration{}
+	}
+	if old, ok := t.took[kind]; ok {
+		d = (old*7 + d*3) / 10
+	}
+	t.took[kind] = d
 }

@@ -186,3 +186,44 @@ func TestATaskWaitOutlastsFailingReadsAndGivesUpAfterThree(t *testing.T) {
 		t.Errorf("after the wait gave up: %+v %v", got, err)
 	}
 }
+
+// A task of a kind the driver has seen end is read around when it should
+// end, not every few tens of milliseconds while it runs: once the first
+// power-ons have taught it that they take about 300ms, each further one
+// costs a few reads.
+func TestALongTaskOfAKnownKindIsReadAFewTimes(t *testing.T) {
+	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
+	old := simulator.TaskDelay
+	simulator.TaskDelay = simulator.DelayConfig{MethodDelay: map[string]int{"PowerOn": 300, "LockHandoff": 0}}
+	t.Cleanup(func() { simulator.TaskDelay = old })
+	ctx := context.Background()
+	c := s.client.Client
+	rec := &taskReads{RoundTripper: c.RoundTripper}
+	c.RoundTripper = rec
+	d := vsphere.NewGovmomi("sim", c)
+	vm := s.vm(t, "DC0", "DC0_C0_RP0_VM0").Reference().Value
+	reads := func() int {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.reads)
+	}
+	var per []int
+	for i := 0; i < 5; i++ {
+		if err := d.PowerOff(ctx, vm); err != nil {
+			t.Fatal(err)
+		}
+		before := reads()
+		if err := d.PowerOn(ctx, vm); err != nil {
+			t.Fatal(err)
+		}
+		per = append(per, reads()-before)
+	}
+	t.Logf("reads of each 300ms power-on: %v", per)
+	// Unknown, the first is read every 20ms for 160ms and then every
+	// eighth of its age: about 14 reads.
+	for i, n := range per[2:] {
+		if n > 4 {
+			t.Errorf("power-on #%d of a kind seen before took %d reads (all: %v), want at most 4", i+3, n, per)
+		}
+	}
+}
