@@ -33,7 +33,7 @@ type Govmomi struct {
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
 	peers    map[string]*peer                                              // other vCenters, by plan name and by URL, for cross-vCenter moves
 	poll     *poller                                                       // every task and VM wait of the driver, in one read per tick (poller.go)
-	took     taskTimes                                                     // how long its tasks took, by kind (poller.go)
+	took     taskDurations                                                 // how long its tasks took, by kind (poller.go)
 	handoff  handoff                                                       // VMs just read, for the change that follows (handoff.go)
 	views    map[types.ManagedObjectReference]types.ManagedObjectReference // container views of VM folders, for searches (handoff.go)
 	viewMu   sync.Mutex                                                    // held while a view is made

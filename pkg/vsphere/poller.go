@@ -57,7 +57,7 @@ type watch struct {
 //     (govmomi's simulator itself only hands out property changes every
 //     20ms);
 //   - then, when it is expected to take a while (a task of a kind the
-//     driver has seen end before, see taskTimes), when it is expected to
+//     driver has seen end before, see taskDurations), when it is expected to
 //     end, so that a long task costs two or three reads, not a read every
 //     few hundred milliseconds;
 //   - then, or when nothing is expected, after an eighth of its age,
@@ -272,16 +272,16 @@ func only(oc types.ObjectContent, props []string) types.ObjectContent {
 	return out
 }
 
-// taskTimes are how long the driver's tasks of each kind took, as vCenter
+// taskDurations are how long the driver's tasks of each kind took, as vCenter
 // timed them (queued to complete), for the poller to read a task around
 // when it should end.
-type taskTimes struct {
+type taskDurations struct {
 	mu   sync.Mutex
 	took map[string]time.Duration
 }
 
 // expect is how long a task of kind should take; 0 when none was seen.
-func (t *taskTimes) expect(kind string) time.Duration {
+func (t *taskDurations) expect(kind string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.took[kind]
@@ -289,7 +289,7 @@ func (t *taskTimes) expect(kind string) time.Duration {
 
 // ended records a task of kind that ended, as a moving average that
 // follows a change of pace within a few tasks.
-func (t *taskTimes) ended(kind string, info *types.TaskInfo) {
+func (t *taskDurations) ended(kind string, info *types.TaskInfo) {
 	if info == nil || info.CompleteTime == nil || info.QueueTime.IsZero() {
 		return
 	}
