@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -251,14 +252,25 @@ func (g *Govmomi) remapNICs(ctx context.Context, op, obj string, ix *dcIndex, ni
 		if err != nil {
 			return nil, g.fault(op, obj, err)
 		}
-		card := n.device.GetVirtualEthernetCard()
-		card.Backing = b
+		// An edited copy: the record read may be shared (handoff.go), and
+		// a request being sent may hold the same device.
+		dev := copyDevice(n.device.(types.BaseVirtualDevice))
+		dev.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().Backing = b
 		changes = append(changes, &types.VirtualDeviceConfigSpec{
 			Operation: types.VirtualDeviceConfigSpecOperationEdit,
-			Device:    n.device.(types.BaseVirtualDevice),
+			Device:    dev,
 		})
 	}
 	return changes, nil
+}
+
+// copyDevice is a shallow copy of a device: its own struct (and so its own
+// backing field), whatever its concrete type.
+func copyDevice(d types.BaseVirtualDevice) types.BaseVirtualDevice {
+	v := reflect.ValueOf(d).Elem()
+	c := reflect.New(v.Type())
+	c.Elem().Set(v)
+	return c.Interface().(types.BaseVirtualDevice)
 }
 
 // markerOptions are markers as extraConfig options, in key order. An empty
