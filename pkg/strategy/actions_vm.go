@@ -419,9 +419,13 @@ func verify() Action {
 				rt.Log.Info().Str("vm", vm.Name).Msg("left powered off as it was before the migration: no IP, TCP or hook checks")
 				return nil
 			}
-			ip, err := d.WaitForIP(ctx, vm.Ref, verifyTimeout(rt))
-			if err != nil {
-				return err
+			// The read that found the VM says whether it is up already;
+			// only when it is not is there anything to wait for.
+			ip := vm.IP
+			if vm.PowerState != vsphere.PoweredOn || !vm.ToolsRunning || ip == "" {
+				if ip, err = d.WaitForIP(ctx, vm.Ref, verifyTimeout(rt)); err != nil {
+					return err
+				}
 			}
 			rt.Outputs[OutIP] = ip
 			for _, c := range rt.App.Checks {
