@@ -122,17 +122,17 @@ func (c *requestCounter) byMethod() string {
 //
 // How they were set (issue 17, 2 December 2026, on the 2-core machine the
 // tests run on, busy with other builds): each plan ran several times; the
-// budget is 15-20% above the highest count seen, which puts it below
-// the count of any one extra request per step (a step is 1/3 to 1/9 of a
-// VM's requests here). The counts vary a little from run to run because
+// budget is 10-20% above the highest count seen, which puts it below
+// the count of any one extra request per step (a VM has 3 to 9 steps
+// here). The counts vary a little from run to run because
 // task waits are batched reads per tick (pkg/vsphere/poller.go): how many
 // waits share a read depends on timing. Measured then, per VM, before and
 // after issue 17's changes (by method: go test -v -run
 // TestVCenterRequestsPerVMStayWithinBudget ./pkg/engine):
 //
-//	redeploy        76.8 -> 21-23
+//	redeploy        76.8 -> 20-23
 //	remediate cold 127.2 -> 26-29
-//	remediate live  77.0 -> 21-23
+//	remediate live  77.0 -> 20-23
 //	replace         49.2 -> 17-18
 //	virtualise      35.5 ->  9-12
 //
