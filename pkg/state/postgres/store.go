@@ -31,7 +31,11 @@ import (
 //
 // A snapshot of the whole record is written now and then, made from the
 // database (the newest snapshot and the rows after it), never from one
-// writer's memory.
+// writer's memory: once the rows this store wrote since its last snapshot
+// hold as many bytes as that snapshot, so that a reader replays at most
+// about one record's worth of rows, and no sooner than SnapshotEvery
+// after the last one; and when the store closes. It is written beside the
+// writer, not in its way: commits go on meanwhile.
 type Store struct {
 	db        *DB
 	programme string
@@ -48,27 +52,37 @@ type Store struct {
 	// run is the run this store began (BeginRun), found again by who ran it.
 	run *state.Run
 
-	kick      chan struct{}
-	done      chan struct{}
-	closeErr  error
+	kick     chan struct{}
+	done     chan struct{}
+	closeErr error
+	// lastSnap and sinceSnap (the bytes of the rows written since) are
+	// the writer's; snapSize is the size of the last snapshot, snapping
+	// says one is being written, snapMu lets one be written at a time.
 	lastSnap  time.Time
-	sinceSnap int
+	sinceSnap int64
+	snapSize  atomic.Int64
+	snapping  atomic.Bool
+	snapMu    sync.Mutex
 
-	commits atomic.Int64
-	busy    atomic.Int64
+	// pace spaces the writer's commits (see state.Pacer); the writer's.
+	pace state.Pacer
+
+	updates   atomic.Int64
+	commits   atomic.Int64
+	snapshots atomic.Int64
+	busy      atomic.Int64
+	snapBusy  atomic.Int64
 }
 
 var _ state.Store = (*Store)(nil)
 
-// SnapshotEvery is how often a writer snapshots the record (and after
-// SnapshotRows rows, whichever comes first).
-var (
-	SnapshotEvery = 30 * time.Second
-	SnapshotRows  = 5000
-)
+// SnapshotEvery is the least time between two snapshots of one writer
+// (see Store).
+var SnapshotEvery = 30 * time.Second
 
 type group struct {
 	entries []json.RawMessage
+	n       int // the updates it holds
 	done    chan struct{}
 	err     error
 }
@@ -79,38 +93,40 @@ var ErrClosed = errors.New("the state store is closed")
 // Read loads a programme's record as it is now: its newest snapshot with
 // the rows after it replayed.
 func (db *DB) Read(ctx context.Context, programme string) (*state.State, error) {
-	st, _, err := db.read(ctx, programme)
+	st, _, _, err := db.read(ctx, programme)
 	return st, err
 }
 
-func (db *DB) read(ctx context.Context, programme string) (*state.State, int64, error) {
+// read is Read, with the sequence number the record is at and the size of
+// the snapshot it started from.
+func (db *DB) read(ctx context.Context, programme string) (*state.State, int64, int, error) {
 	p, err := db.Find(ctx, programme)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if p.Format > state.FormatVersion {
-		return nil, 0, &state.VersionError{Path: db.Name(p.Name), Found: p.Format, Supported: state.FormatVersion}
+		return nil, 0, 0, &state.VersionError{Path: db.Name(p.Name), Found: p.Format, Supported: state.FormatVersion}
 	}
 	snapSeq, body, rows, err := db.Load(ctx, p.Name)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	st, err := state.Decode(db.Name(p.Name), body)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if st.Lineage != p.Lineage {
-		return nil, 0, &ForeignError{Name: p.Name, Have: p.Lineage, Want: st.Lineage}
+		return nil, 0, 0, &ForeignError{Name: p.Name, Have: p.Lineage, Want: st.Lineage}
 	}
 	seq := snapSeq
 	for _, r := range rows {
 		if err := replayRow(st, r); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		seq = r.Seq
 	}
 	st.Serial = seq
-	return st, seq, nil
+	return st, seq, len(body), nil
 }
 
 // Name names a programme in this database for people: the URL without its
@@ -213,12 +229,13 @@ func containsHook(hs []state.HookRun, h state.HookRun) bool {
 
 // Open opens a programme's record for a run holding lease.
 func (db *DB) Open(ctx context.Context, programme string, lease *Lease) (*Store, error) {
-	st, seq, err := db.read(ctx, programme)
+	st, seq, size, err := db.read(ctx, programme)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{db: db, programme: programme, lease: lease, st: st, seq: seq,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), lastSnap: time.Now()}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), lastSnap: time.Now(), pace: state.Pace}
+	s.snapSize.Store(int64(size))
 	go s.writer()
 	return s, nil
 }
@@ -237,9 +254,10 @@ func (s *Store) View(fn func(*state.State)) {
 }
 
 // Stats says what keeping the record durable has cost so far (Writes
-// counts snapshots).
+// counts snapshots), measured as state.Stats says.
 func (s *Store) Stats() state.Stats {
-	return state.Stats{Commits: s.commits.Load(), Busy: time.Duration(s.busy.Load())}
+	return state.Stats{Updates: s.updates.Load(), Commits: s.commits.Load(), Writes: s.snapshots.Load(),
+		Busy: time.Duration(s.busy.Load()), Checkpoints: time.Duration(s.snapBusy.Load())}
 }
 
 // Update changes the record's own fields or several applications.
@@ -359,14 +377,19 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 		s.mu.Unlock()
 		return s.failed
 	}
-	at := time.Now().UTC()
+	// Finding and encoding the entries is persisting: Busy counts it (and
+	// the caller's change itself, which is a few assignments).
+	start := time.Now()
+	at := start.UTC()
 	es, err := change(s.st, at)
 	if err != nil {
+		s.busy.Add(int64(time.Since(start)))
 		s.mu.Unlock()
 		return err
 	}
 	s.st.Updated = at
 	if len(es) == 0 {
+		s.busy.Add(int64(time.Since(start)))
 		s.mu.Unlock()
 		return nil
 	}
@@ -374,10 +397,13 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 	frozen := make([]json.RawMessage, len(es))
 	for i := range es {
 		if frozen[i], err = json.Marshal(&es[i]); err != nil {
+			s.busy.Add(int64(time.Since(start)))
 			s.mu.Unlock()
 			return err
 		}
 	}
+	s.busy.Add(int64(time.Since(start)))
+	s.updates.Add(1)
 	if s.pending == nil {
 		s.pending = &group{done: make(chan struct{})}
 		select {
@@ -387,6 +413,7 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 	}
 	g := s.pending
 	g.entries = append(g.entries, frozen...)
+	g.n++
 	s.mu.Unlock()
 	<-g.done
 	return g.err
@@ -397,22 +424,34 @@ func (s *Store) writer() {
 	defer close(s.done)
 	for {
 		_, open := <-s.kick
+		// While updates come back to back, let more join this commit.
+		if open && state.Wait(s.pace.Delay(time.Now()), s.kick) {
+			open = false
+		}
 		s.flush()
 		if !open {
 			s.mu.Lock()
 			failed := s.failed
 			s.mu.Unlock()
 			if failed == nil {
+				// After the one being written, if any (snapMu).
 				if err := s.snapshot(); err != nil {
 					s.mu.Lock()
 					s.closeErr = err
 					s.mu.Unlock()
 				}
+			} else {
+				s.snapMu.Lock() // let one being written end
+				s.snapMu.Unlock()
 			}
 			return
 		}
-		if time.Since(s.lastSnap) > SnapshotEvery || s.sinceSnap >= SnapshotRows {
-			_ = s.snapshot() // a failed snapshot loses nothing: the rows stay
+		if s.sinceSnap >= s.snapSize.Load() && time.Since(s.lastSnap) >= SnapshotEvery && !s.snapping.Swap(true) {
+			s.lastSnap, s.sinceSnap = time.Now(), 0
+			go func() {
+				defer s.snapping.Store(false)
+				_ = s.snapshot() // a failed snapshot loses nothing: the rows stay
+			}()
 		}
 	}
 }
@@ -427,7 +466,9 @@ func (s *Store) flush() {
 	}
 	start := time.Now()
 	err := s.append(g)
-	s.busy.Add(int64(time.Since(start)))
+	end := time.Now()
+	s.busy.Add(int64(end.Sub(start)))
+	s.pace.Committed(start, end, g.n)
 	g.err = err
 	if err != nil {
 		s.mu.Lock()
@@ -453,7 +494,7 @@ func (s *Store) append(g *group) error {
 		return fmt.Errorf("state %s: %w", s.Path(), err)
 	}
 	s.commits.Add(1)
-	s.sinceSnap++
+	s.sinceSnap += int64(len(body))
 	// Catch up with the rows other runs wrote since the last commit: rows
 	// are numbered in commit order, so every row before ours is committed
 	// and readable now. When ours follows our last one, there are none.
@@ -483,11 +524,17 @@ func (s *Store) append(g *group) error {
 
 // snapshot writes the record as the database has it now.
 func (s *Store) snapshot() error {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	defer func() { s.busy.Add(int64(time.Since(start))) }()
-	st, seq, err := s.db.read(ctx, s.programme)
+	defer func() {
+		d := int64(time.Since(start))
+		s.busy.Add(d)
+		s.snapBusy.Add(d)
+	}()
+	st, seq, _, err := s.db.read(ctx, s.programme)
 	if err != nil {
 		return err
 	}
@@ -495,8 +542,12 @@ func (s *Store) snapshot() error {
 	if err != nil {
 		return err
 	}
-	s.lastSnap, s.sinceSnap = time.Now(), 0
-	return s.db.Snapshot(ctx, s.programme, seq, body)
+	if err := s.db.Snapshot(ctx, s.programme, seq, body); err != nil {
+		return err
+	}
+	s.snapSize.Store(int64(len(body)))
+	s.snapshots.Add(1)
+	return nil
 }
 
 // Close commits what is pending, snapshots the record and stops the
