@@ -3,10 +3,8 @@ package engine_test
 import (
 	"context"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -28,7 +26,6 @@ func BenchmarkApplyStoresWaves(b *testing.B) {
 	if w := os.Getenv("WAVECTL_BENCH_WAVES"); w != "" {
 		scope.Waves = strings.Split(w, ",")
 	}
-	benchPace(b)
 	b.Run("file", func(b *testing.B) {
 		for b.Loop() {
 			r := runAgainstSim(b, p, sched, sim.Options{}, scope)
@@ -89,24 +86,4 @@ func reportStore(b *testing.B, r benchRun) {
 	b.ReportMetric(float64(r.store.Writes), "writes")
 	b.ReportMetric(float64(r.store.Updates), "updates")
 	b.ReportMetric(100*r.store.Checkpoints.Seconds()/r.wall.Seconds(), "snapshot%")
-}
-
-// benchPace sets the stores' pacing from WAVECTL_BENCH_PACE ("0" for none,
-// "SHARE,MAX" such as "0.04,100ms"), to compare.
-func benchPace(b *testing.B) {
-	v := os.Getenv("WAVECTL_BENCH_PACE")
-	if v == "" {
-		return
-	}
-	prev := state.Pace
-	b.Cleanup(func() { state.Pace = prev })
-	share, maxWait, _ := strings.Cut(v, ",")
-	p := state.Pacer{}
-	if f, err := strconv.ParseFloat(share, 64); err == nil {
-		p.Share = f
-	}
-	if d, err := time.ParseDuration(maxWait); err == nil {
-		p.Max = d
-	}
-	state.Pace = p
 }

@@ -144,6 +144,5 @@ func (s *File) change(entry func(*State) (Entry, error)) error {
 	if err != nil {
 		return err
 	}
-	<-c.done
-	return c.err
+	return s.wait(c)
 }

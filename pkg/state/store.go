@@ -96,6 +96,16 @@ type Store interface {
 	// UpdateStepOf changes one step's record, its unit's and its
 	// application's, in one commit: the engine's step transitions.
 	UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error
+	// QueueStepOf is UpdateStepOf that does not wait for the change to be
+	// durable: it returns once the change is made and queued for the next
+	// commit (or with the error that kept it from being made). Commits are
+	// made in order, so the next update that waits returns only once the
+	// queued change is durable too, or with the error of the commit that
+	// failed to make it so; Close makes it durable, or says it is not. For
+	// a change that the caller's next waited update covers anyway: a
+	// step's end, which the next step's start (or the unit's end) follows
+	// before anything else is done, in one commit instead of two.
+	QueueStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error
 	Close() error
 }
 
@@ -136,8 +146,10 @@ type File struct {
 
 	kick chan struct{} // wakes the writer; buffered, one is enough
 	done chan struct{} // closed when the writer has stopped
-	// closeErr is the last write's error when the store closed.
-	closeErr error
+	// closeErr is the last write's error when the store closed; queuedErr
+	// that of a commit of queued changes, for the next update that waits.
+	closeErr  error
+	queuedErr error
 
 	// last is the file as this store last wrote (or read) it; the writer's.
 	last fs.FileInfo
@@ -156,9 +168,8 @@ type File struct {
 	busy           atomic.Int64
 	checkpointBusy atomic.Int64
 
-	// pace spaces the writer's commits (see Pacer); checkpointing says a
-	// checkpoint is being written beside the writer; both the writer's.
-	pace          Pacer
+	// checkpointing says a checkpoint is being written beside the
+	// writer; the writer's.
 	checkpointing bool
 
 	// every is how long the writer waits between checkpoints
@@ -213,9 +224,8 @@ type Stats struct {
 	// snapshots of the whole record (marshalling, checksums, writing,
 	// syncing, renaming, reading the database's record back), and the
 	// updating goroutines' time encoding their changes into journal
-	// entries. Not counted: the time the pacer has the writer wait for
-	// more updates to join a commit (it does nothing then), and the time
-	// an update waits for its commit (the writer's time already).
+	// entries. Not counted: the time an update waits for its commit (the
+	// writer's time already).
 	Busy time.Duration
 	// Checkpoints is the part of Busy spent on checkpoints (file) or
 	// snapshots (database) of the whole record.
@@ -232,7 +242,9 @@ func (s *File) Stats() Stats {
 type commit struct {
 	done chan struct{}
 	err  error
-	n    int // the updates it holds
+	// queued is how many of them nobody waits for (QueueStepOf): its
+	// error is kept for the next update that waits.
+	queued int
 }
 
 // Create writes st as a new state file at path and returns its store. It
@@ -325,7 +337,6 @@ func newStore(path string, st *State) *File {
 
 		every:          checkpointEvery,
 		lastCheckpoint: time.Now(),
-		pace:           Pace,
 		checkpointed:   make(chan struct{}, 1),
 	}
 }
@@ -345,12 +356,26 @@ func (s *File) Path() string { return s.path }
 // covers become one line (running to done, say). UpdateApp and UpdateStep
 // journal each change as it is made.
 func (s *File) Update(fn func(*State)) error {
-	c, err := s.apply("", func(st *State) error { fn(st); return nil })
+	c, err := s.apply("", false, func(st *State) error { fn(st); return nil })
 	if err != nil {
 		return err
 	}
+	return s.wait(c)
+}
+
+// wait waits for the commit c and returns its error, or else that of an
+// earlier commit of queued changes (QueueStepOf) that failed: c is durable
+// only with them.
+func (s *File) wait(c *commit) error {
 	<-c.done
-	return c.err
+	if c.err != nil {
+		return c.err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.queuedErr
+	s.queuedErr = nil
+	return err
 }
 
 // UpdateApp is Update for a change to one application's record: fn gets
@@ -358,7 +383,7 @@ func (s *File) Update(fn func(*State)) error {
 // each step, unit and application field fn changed, at once. It fails
 // without calling fn when there is no such application.
 func (s *File) UpdateApp(app string, fn func(*App)) error {
-	c, err := s.apply(app, func(st *State) error {
+	c, err := s.apply(app, false, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
 			return fmt.Errorf("state file %s: no application %q in the record", s.path, app)
@@ -369,8 +394,7 @@ func (s *File) UpdateApp(app string, fn func(*App)) error {
 	if err != nil {
 		return err
 	}
-	<-c.done
-	return c.err
+	return s.wait(c)
 }
 
 // UpdateStep is UpdateApp for a change to one step (and its unit): the
@@ -384,7 +408,22 @@ func (s *File) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Uni
 // for a change to the application that goes with the step's (its outage
 // starting or ending): one commit instead of two.
 func (s *File) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
-	c, err := s.apply(app, func(st *State) error {
+	c, err := s.applyStep(app, unit, kind, phase, false, fn)
+	if err != nil {
+		return err
+	}
+	return s.wait(c)
+}
+
+// QueueStepOf is UpdateStepOf that returns once the change is made and
+// queued for the next commit, without waiting for it (see Store).
+func (s *File) QueueStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
+	_, err := s.applyStep(app, unit, kind, phase, true, fn)
+	return err
+}
+
+func (s *File) applyStep(app, unit, kind string, phase int, queued bool, fn func(*App, *Step, *Unit)) (*commit, error) {
+	return s.apply(app, queued, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
 			return fmt.Errorf("state file %s: no application %q in the record", s.path, app)
@@ -400,11 +439,6 @@ func (s *File) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *St
 		fn(a, r, u)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	<-c.done
-	return c.err
 }
 
 func unitName(u string) string {
@@ -415,9 +449,10 @@ func unitName(u string) string {
 }
 
 // apply changes the state with fn under the lock and joins the next
-// commit. With app set, the journal compares that application before fn
-// (catching up with plain Updates) and after it.
-func (s *File) apply(app string, fn func(*State) error) (*commit, error) {
+// commit (queued: without its caller waiting for it). With app set, the
+// journal compares that application before fn (catching up with plain
+// Updates) and after it.
+func (s *File) apply(app string, queued bool, fn func(*State) error) (*commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -440,7 +475,11 @@ func (s *File) apply(app string, fn func(*State) error) (*commit, error) {
 		s.plain = true
 	}
 	s.busy.Add(int64(spent + time.Since(start)))
-	return s.join(), nil
+	c := s.join()
+	if queued {
+		c.queued++
+	}
+	return c, nil
 }
 
 // join adds an update to the pending commit, making one and waking the
@@ -454,7 +493,6 @@ func (s *File) join() *commit {
 		default: // the writer has been woken already
 		}
 	}
-	s.pending.n++
 	return s.pending
 }
 
@@ -469,10 +507,6 @@ func (s *File) writer() {
 	for {
 		select {
 		case _, open := <-s.kick:
-			// While updates come back to back, let more join this commit.
-			if open && Wait(s.pace.Delay(time.Now()), s.kick) {
-				open = false
-			}
 			if !open {
 				if timer != nil {
 					timer.Stop()
@@ -543,7 +577,6 @@ func (s *File) flush() {
 		return
 	}
 	start := time.Now()
-	began := start
 	lines, err := s.j.collect(s.st, s.plain)
 	s.plain = false
 	s.mu.Unlock()
@@ -576,9 +609,11 @@ func (s *File) flush() {
 	end := time.Now()
 	s.busy.Add(int64(end.Sub(start)))
 	s.commits.Add(1)
-	s.pace.Committed(began, end, c.n)
 	s.mu.Lock()
 	s.closeErr = err
+	if err != nil && c.queued > 0 {
+		s.queuedErr = err
+	}
 	s.lastCommit = end
 	s.sinceBytes += int64(len(lines))
 	s.mu.Unlock()

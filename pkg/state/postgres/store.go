@@ -64,9 +64,6 @@ type Store struct {
 	snapping  atomic.Bool
 	snapMu    sync.Mutex
 
-	// pace spaces the writer's commits (see state.Pacer); the writer's.
-	pace state.Pacer
-
 	updates   atomic.Int64
 	commits   atomic.Int64
 	snapshots atomic.Int64
@@ -82,7 +79,7 @@ var SnapshotEvery = 30 * time.Second
 
 type group struct {
 	entries []json.RawMessage
-	n       int // the updates it holds
+	queued  int // how many of them nobody waits for (QueueStepOf)
 	done    chan struct{}
 	err     error
 }
@@ -234,7 +231,7 @@ func (db *DB) Open(ctx context.Context, programme string, lease *Lease) (*Store,
 		return nil, err
 	}
 	s := &Store{db: db, programme: programme, lease: lease, st: st, seq: seq,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), lastSnap: time.Now(), pace: state.Pace}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), lastSnap: time.Now()}
 	s.snapSize.Store(int64(size))
 	go s.writer()
 	return s, nil
@@ -328,7 +325,24 @@ func (s *Store) UpdateApp(app string, fn func(*state.App)) error {
 // UpdateStepOf changes one step's record, its unit's and its
 // application's, in one commit.
 func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) error {
-	return s.commit(func(st *state.State, at time.Time) ([]state.Entry, error) {
+	g, err := s.queue(s.stepChange(app, unit, kind, phase, fn), false)
+	if err != nil || g == nil {
+		return err
+	}
+	<-g.done
+	return g.err
+}
+
+// QueueStepOf is UpdateStepOf without waiting for the commit (see
+// state.Store). When that commit fails, the store fails: every later
+// update returns the error, and so does Close.
+func (s *Store) QueueStepOf(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) error {
+	_, err := s.queue(s.stepChange(app, unit, kind, phase, fn), true)
+	return err
+}
+
+func (s *Store) stepChange(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) func(*state.State, time.Time) ([]state.Entry, error) {
+	return func(st *state.State, at time.Time) ([]state.Entry, error) {
 		a := st.App(app)
 		if a == nil {
 			return nil, fmt.Errorf("state %s: no application %q in the record", s.Path(), app)
@@ -350,7 +364,7 @@ func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*state.A
 			{Type: state.EntryApp, Time: at, Application: &own},
 			{Type: state.EntryStep, Time: at, App: app, Unit: unit, From: from, Step: &step, UnitStatus: u.Status, Outputs: copyMap(u.Outputs)},
 		}, nil
-	})
+	}
 }
 
 func copyMap(m map[string]string) map[string]string {
@@ -368,14 +382,26 @@ func copyMap(m map[string]string) map[string]string {
 // now, so that later changes cannot alter them) and waits until the row
 // that holds them is committed.
 func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, error)) error {
+	g, err := s.queue(change, false)
+	if err != nil || g == nil {
+		return err
+	}
+	<-g.done
+	return g.err
+}
+
+// queue applies a change under the lock and queues its entries for the
+// next row; it returns the group they are in (nil when the change needs no
+// entry). queued says nobody waits for it.
+func (s *Store) queue(change func(*state.State, time.Time) ([]state.Entry, error), queued bool) (*group, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if s.failed != nil {
 		s.mu.Unlock()
-		return s.failed
+		return nil, s.failed
 	}
 	// Finding and encoding the entries is persisting: Busy counts it (and
 	// the caller's change itself, which is a few assignments).
@@ -385,13 +411,13 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 	if err != nil {
 		s.busy.Add(int64(time.Since(start)))
 		s.mu.Unlock()
-		return err
+		return nil, err
 	}
 	s.st.Updated = at
 	if len(es) == 0 {
 		s.busy.Add(int64(time.Since(start)))
 		s.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	// Marshal now: the entries point into the record, which changes.
 	frozen := make([]json.RawMessage, len(es))
@@ -399,7 +425,7 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 		if frozen[i], err = json.Marshal(&es[i]); err != nil {
 			s.busy.Add(int64(time.Since(start)))
 			s.mu.Unlock()
-			return err
+			return nil, err
 		}
 	}
 	s.busy.Add(int64(time.Since(start)))
@@ -413,10 +439,11 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 	}
 	g := s.pending
 	g.entries = append(g.entries, frozen...)
-	g.n++
+	if queued {
+		g.queued++
+	}
 	s.mu.Unlock()
-	<-g.done
-	return g.err
+	return g, nil
 }
 
 // writer commits the pending groups, one row each, until the store closes.
@@ -424,10 +451,6 @@ func (s *Store) writer() {
 	defer close(s.done)
 	for {
 		_, open := <-s.kick
-		// While updates come back to back, let more join this commit.
-		if open && state.Wait(s.pace.Delay(time.Now()), s.kick) {
-			open = false
-		}
 		s.flush()
 		if !open {
 			s.mu.Lock()
@@ -460,21 +483,29 @@ func (s *Store) flush() {
 	s.mu.Lock()
 	g := s.pending
 	s.pending = nil
+	failed := s.failed
 	s.mu.Unlock()
 	if g == nil {
+		return
+	}
+	if failed != nil {
+		// An earlier row was refused or lost: none after it is written.
+		g.err = failed
+		close(g.done)
 		return
 	}
 	start := time.Now()
 	err := s.append(g)
 	end := time.Now()
 	s.busy.Add(int64(end.Sub(start)))
-	s.pace.Committed(start, end, g.n)
 	g.err = err
 	if err != nil {
 		s.mu.Lock()
 		s.closeErr = err
 		var fe *FencedError
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) || g.queued > 0 {
+			// Fenced, or queued changes nobody will hear of are lost: the
+			// record in the database is not the one in memory any more.
 			s.failed = err
 		}
 		s.mu.Unlock()
