@@ -224,8 +224,9 @@ type Stats struct {
 	// snapshots of the whole record (marshalling, checksums, writing,
 	// syncing, renaming, reading the database's record back), and the
 	// updating goroutines' time encoding their changes into journal
-	// entries. Not counted: the time an update waits for its commit (the
-	// writer's time already).
+	// entries. The times are summed: a checkpoint written beside a commit
+	// counts in full, as if they had taken turns. Not counted: the time an
+	// update waits for its commit (the writer's time already).
 	Busy time.Duration
 	// Checkpoints is the part of Busy spent on checkpoints (file) or
 	// snapshots (database) of the whole record.
