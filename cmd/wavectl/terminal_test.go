@@ -146,6 +146,15 @@ func (r *termRun) hung(doing string) {
 	r.t.Fatalf("wavectl hung on a terminal (%s, %s limit); its goroutines:\n%s", doing, hangLimit, tail(r.output(), 20000))
 }
 
+// ctrlC types Ctrl-C on the terminal, as a person does: the terminal
+// echoes "^C" where the cursor is and sends SIGINT to the foreground
+// process group.
+func (r *termRun) ctrlC() {
+	if _, err := r.tty.Write([]byte{0x03}); err != nil {
+		r.t.Fatalf("typing Ctrl-C: %v", err)
+	}
+}
+
 func (r *termRun) signal(sig os.Signal) {
 	if err := r.cmd.Process.Signal(sig); err != nil {
 		r.t.Fatalf("signal %v: %v", sig, err)
@@ -299,8 +308,11 @@ func TestApplyOnATerminalNeverHangs(t *testing.T) {
 
 // TestCtrlCOnATerminal interrupts apply on a terminal while its bars are
 // drawn: once (in-flight steps finish), and twice (they are abandoned).
-// The run must end, exit 130, and the "stopping:" line must still be on
-// the screen afterwards, not drawn over by the bars' next frame.
+// Ctrl-C is typed on the terminal, so the terminal's echo of "^C" moves
+// the cursor under the bars. The run must end, exit 130, and the
+// "stopping:" line must still be on the screen afterwards, whole, at the
+// start of its line: not drawn over by the bars' next frame, nor drawn
+// from where the echo left the cursor (it once read "ovstopping:").
 func TestCtrlCOnATerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo's apply on a pseudo-terminal; skipped with -short")
@@ -331,14 +343,19 @@ func TestCtrlCOnATerminal(t *testing.T) {
 					// waits for it, so the second finds it.
 					r.waitFor(verifying)
 				}
-				r.signal(os.Interrupt)
+				r.ctrlC()
 				landed := true
 				if tc.presses == 2 {
 					// Signals sent back to back merge into one: the second
 					// goes once the first is seen, if the run is still going
 					// (an interrupted demo ends in moments).
 					r.waitFor(stopping)
-					landed = r.cmd.Process.Signal(os.Interrupt) == nil
+					select {
+					case <-r.done:
+						landed = false
+					default:
+						r.ctrlC()
+					}
 				}
 				code := r.wait()
 				out := screen(r.output())

@@ -415,6 +415,12 @@ func writeSummary(io *IOStreams, store state.Store, res *engine.Result, path str
 			fmt.Fprintf(w, ": %s", res.Note)
 		}
 		fmt.Fprintln(w)
+		if res.Tasks > 0 {
+			// vCenter's own task times: a task over vCenter's budgets waits
+			// queued before it runs (see limits in the README).
+			fmt.Fprintf(w, "vCenter tasks: %d, queued in vCenter %s, running %s\n", res.Tasks,
+				taskTime(res.VCenterQueued), taskTime(res.VCenterRunning))
+		}
 		counts := map[string]int{}
 		var down []*report.DownApp
 		for _, a := range st.Apps {
@@ -475,4 +481,14 @@ func takeLock(ctx context.Context, f *Factory, b state.Backend, command string, 
 		f.Log.Warn().Str("state", b.Name()).Msg(w)
 	}
 	return lock, nil
+}
+
+// taskTime prints a total of vCenter task time: to the second, as other
+// durations, from 10 seconds up; below that to the hundredth (a
+// simulator's tasks take milliseconds, which "0s" would hide).
+func taskTime(d time.Duration) string {
+	if d > 0 && d < 10*time.Second {
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return schedule.Seconds(d).String()
 }

@@ -324,6 +324,7 @@ func writePlanText(w io.Writer, s *schedule.Schedule, detail bool) {
 	fmt.Fprintf(w, "Plan %s (%s, sha256 %s)\n", s.Plan, s.File, short(s.Hash))
 	fmt.Fprintf(w, "Limits: %d in flight, %d per host, %d per datastore, %d retries\n",
 		s.Limits.Concurrency, s.Limits.PerHost, s.Limits.PerDatastore, s.Limits.Retries)
+	fmt.Fprintln(w, budgetsText(s.Limits))
 	for _, wv := range s.Waves {
 		fmt.Fprintf(w, "\nWave %s%s, on failure: %s\n", wv.Name, windowText(wv.Window), wv.OnFailure)
 		fmt.Fprintf(w, "  %s %s; %s, %s; %s %s\n", report.NameEstimate,
@@ -471,4 +472,21 @@ func placementText(t plan.Placement) string {
 	add("datastore", t.Datastore)
 	add("folder", t.Folder)
 	return strings.Join(parts, ", ")
+}
+
+// budgetsText is the plan's vCenter cost model in a line: the budgets, and
+// the step costs the plan changed from vCenter's.
+func budgetsText(l plan.Limits) string {
+	h, d, n := l.Budgets()
+	out := fmt.Sprintf("vCenter budgets: host %d, datastore %d, vMotion network %d", h, d, n)
+	var changed []string
+	for _, k := range plan.CostKinds {
+		if c, ok := l.Costs[k]; ok && c != plan.DefaultCosts[k] {
+			changed = append(changed, fmt.Sprintf("%s %s", k, c))
+		}
+	}
+	if len(changed) > 0 {
+		return out + "; costs set by the plan: " + strings.Join(changed, "; ")
+	}
+	return out + " (vCenter's documented costs)"
 }

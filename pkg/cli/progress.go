@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -100,7 +101,7 @@ func (a *appBar) label(decor.Statistics) string {
 
 func newBarProgress(w io.Writer, waveOf map[string]string) *barProgress {
 	b := &barProgress{
-		p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond),
+		p: mpb.New(mpb.WithConsoleWriter(columnZero{cupwriter.New(w, false)}), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond),
 			// Drawn even when w is no terminal: --progress bars asks for it.
 			mpb.WithAutoRefresh()),
 		events: make(chan barItem, 256), done: make(chan struct{}),
@@ -108,6 +109,30 @@ func newBarProgress(w io.Writer, waveOf map[string]string) *barProgress {
 	}
 	go b.drain()
 	return b
+}
+
+// columnZero is mpb's own console writer with a carriage return before
+// each redraw. A redraw moves the cursor up over the last frame and erases
+// from there to the end of the screen, but keeps the cursor's column:
+// whatever the terminal echoed since the last frame (the "^C" of a
+// Ctrl-C, a key pressed) leaves the cursor a few columns right, so the
+// start of the old frame's top line stayed in front of the next one
+// ("ovstopping: ..."). Returning to column 0 first erases all of it.
+type columnZero struct{ *cupwriter.Writer }
+
+func (c columnZero) Flush(lines int) error {
+	if err := c.Writer.Flush(lines); err != nil {
+		return err
+	}
+	// Flush wrote the frame out and left only the next redraw's cursor
+	// movement in the buffer (nothing when the output is no terminal).
+	if c.Len() == 0 {
+		return nil
+	}
+	next := append([]byte{'\r'}, c.Bytes()...)
+	c.Reset()
+	_, err := c.Write(next)
+	return err
 }
 
 // Event hands ev to the display. It may wait for the drain goroutine to

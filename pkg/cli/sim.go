@@ -183,7 +183,7 @@ func simRun(cmd *cobra.Command, f *Factory, opts *SimOptions) error {
 		sum := s.Summary()
 		f.Log.Info().Str("url", s.URL().Redacted()).Strs("vcenters", e.VCenters(s)).Str("plan", p.Metadata.Name).
 			Int("datacenters", sum.Datacenters).Int("clusters", sum.Clusters).Int("hosts", sum.Hosts).
-			Int("vms", sum.VMs).Int("templates", sum.Templates).Msg("simulator serving; Ctrl-C stops it")
+			Int("vms", sum.VMs).Int("templates", sum.Templates).Str("budgets", budgetsText(p.Limits)).Msg("simulator serving; Ctrl-C stops it")
 	}
 	<-cmd.Context().Done()
 	f.Log.Info().Msg("simulator stopped")

@@ -376,6 +376,13 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		Log: e.log.With().Str("app", app).Str("unit", unit).Str("step", st.Kind).Logger(), Now: e.now}
 	act := e.opts.Actions(st.Step)
 
+	// vCenter's budgets (limits.go): taken while the step runs.
+	release, err := e.limits.charge(ctx, e.costOf(ar.app, st), place.Host, place.Datastore)
+	if err != nil {
+		return errStopped
+	}
+	defer release()
+
 	started := e.now()
 	// The step's start, and the application's outage when the step takes
 	// its service down, in one commit. A step whose start is not on disk
@@ -393,7 +400,9 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 
 	call := e.hard // in-flight vCenter work stops only on a second interrupt
 	for attempt := 1; ; attempt++ {
-		err := e.attempt(call, act, rt)
+		times := &vsphere.TaskTimes{}
+		err := e.attempt(vsphere.WithTaskTimes(call, times), act, rt)
+		vc := e.taskTimes(times) // tasktimes.go: recorded with the step's own update below
 		now := e.now()
 		var d deferral
 		switch {
@@ -403,6 +412,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 			// end, waits for its commit before anything else is done, and
 			// both go in one commit instead of two.
 			_ = e.saved(e.store.QueueStepOf(app, unit, st.Kind, st.Phase, func(a *state.App, r *state.Step, u *state.Unit) {
+				vc(r)
 				r.Status, r.Ended, r.Error, r.Attempts = state.Done, &now, "", r.Attempts+1
 				u.Outputs = maps.Clone(rt.Outputs)
 				if st.Outage && (a.OutageEnd == nil || a.OutageEnd.Before(now)) {
@@ -414,6 +424,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		case errors.As(err, &d):
 			nb := d.NotBefore()
 			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+				vc(r)
 				r.Status, r.NotBefore, r.Ended, r.Error = state.Deferred, &nb, &now, ""
 				u.Outputs = maps.Clone(rt.Outputs)
 			})
@@ -421,6 +432,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 			return nil
 		case vsphere.IsTransient(err) && attempt <= e.p.Limits.Retries && ctx.Err() == nil && call.Err() == nil:
 			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+				vc(r)
 				r.Attempts++
 				r.Retried = append(r.Retried, err.Error())
 				r.Error = err.Error()
@@ -435,6 +447,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		case st.Kind == plan.StepPostHook:
 			// A post hook reports; it does not undo a verified migration.
 			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+				vc(r)
 				r.Status, r.Ended, r.Attempts = state.Done, &now, r.Attempts+1
 				r.Error = "post hook failed (reported, not fatal): " + err.Error()
 			})
@@ -442,6 +455,7 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 			return nil
 		default:
 			e.update(app, unit, st, func(r *state.Step, u *state.Unit) {
+				vc(r)
 				r.Status, r.Ended, r.Error, r.Attempts = state.Failed, &now, err.Error(), r.Attempts+1
 				u.Outputs = maps.Clone(rt.Outputs)
 			})

@@ -100,6 +100,11 @@ type Result struct {
 	Apps map[state.Status]int
 	// Failed names the applications that failed, with their reason.
 	Failed map[string]string
+	// Tasks counts this run's vCenter tasks; VCenterQueued and
+	// VCenterRunning add up how long they waited in vCenter's queue and
+	// how long they ran (tasktimes.go).
+	Tasks                         int
+	VCenterQueued, VCenterRunning time.Duration
 }
 
 // Run carries out the plan, or the part of it opts.Scope selects, and
@@ -126,6 +131,7 @@ type engine struct {
 	apps     map[string]*appRun // every scheduled application, by name
 	limits   *limiter
 	hc       hostCache
+	vc       vcTimes // guarded by mu
 
 	mu        sync.Mutex
 	stopWaves bool   // a wave with onFailure: stop had a failure
@@ -879,6 +885,7 @@ func (e *engine) finish(ctx context.Context) (*Result, error) {
 		}
 	}
 	e.mu.Unlock()
+	e.logLimits(res) // tasktimes.go
 	return res, e.closeRun(res)
 }
 

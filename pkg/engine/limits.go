@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/wavectl/wavectl/pkg/plan"
@@ -12,8 +13,17 @@ import (
 // per target ESXi host. It also picks the host for a unit: the least busy
 // host of its cluster that has room, which is what makes the per-host
 // limit hold when vCenter would otherwise place VMs where it liked.
+//
+// It also keeps vCenter's budgets (plan/costs.go): a unit's slots are
+// held for its whole chain of steps, but each step takes its kind's cost
+// from its target host's, datastore's and vMotion network's budget only
+// while it runs (charge). vCenter queues work over those budgets rather
+// than run it; a step the engine sent over budget would count vCenter's
+// queue as its own running time and hold its slots meanwhile, so the
+// engine does not send it until every budget it touches has room.
 type limiter struct {
 	total, perHost, perDS int
+	budget                map[string]int // by resource kind: host, datastore, network
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -24,12 +34,100 @@ type limiter struct {
 	peakTotal int
 	peakHost  map[string]int
 	peakDS    map[string]int
+	// cost in use and its peak, by resource ("host h1", "datastore ds1",
+	// "network h1")
+	cost     map[string]int
+	peakCost map[string]int
 }
 
 func newLimiter(l plan.Limits) *limiter {
+	h, d, n := l.Budgets()
 	return &limiter{total: l.Concurrency, perHost: l.PerHost, perDS: l.PerDatastore,
+		budget:  map[string]int{"host": h, "datastore": d, "network": n},
 		changed: make(chan struct{}), hosts: map[string]int{}, ds: map[string]int{},
-		peakHost: map[string]int{}, peakDS: map[string]int{}}
+		peakHost: map[string]int{}, peakDS: map[string]int{}, cost: map[string]int{}, peakCost: map[string]int{}}
+}
+
+// charge is one resource a step's cost takes from.
+type charge struct {
+	kind, name string // "host", "h1"
+	cost       int
+}
+
+func (c charge) key() string { return c.kind + " " + c.name }
+
+// chargesOf is what a step of cost c placed on host and datastore takes:
+// the target host's budget, the target datastore's, and the target host's
+// vMotion network's. A resource not known (no host when vCenter places
+// the VM) is not charged.
+func chargesOf(c plan.Cost, host, ds string) []charge {
+	var out []charge
+	if c.Host > 0 && host != "" {
+		out = append(out, charge{"host", host, c.Host})
+	}
+	if c.Datastore > 0 && ds != "" {
+		out = append(out, charge{"datastore", ds, c.Datastore})
+	}
+	if c.Network > 0 && host != "" {
+		out = append(out, charge{"network", host, c.Network})
+	}
+	return out
+}
+
+// charge waits until every budget a step of cost c touches has room, takes
+// the cost, and returns its release. A cost above a budget never fits:
+// validation refuses such plans; here it is clamped to the budget, so that
+// the step runs alone rather than never.
+func (l *limiter) charge(ctx context.Context, c plan.Cost, host, ds string) (func(), error) {
+	cs := chargesOf(c, host, ds)
+	if len(cs) == 0 {
+		return func() {}, nil
+	}
+	for i := range cs {
+		cs[i].cost = min(cs[i].cost, l.budget[cs[i].kind])
+	}
+	for {
+		l.mu.Lock()
+		fits := true
+		for _, x := range cs {
+			fits = fits && l.cost[x.key()]+x.cost <= l.budget[x.kind]
+		}
+		if fits {
+			for _, x := range cs {
+				l.cost[x.key()] += x.cost
+				l.peakCost[x.key()] = max(l.peakCost[x.key()], l.cost[x.key()])
+			}
+			l.mu.Unlock()
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					l.mu.Lock()
+					for _, x := range cs {
+						l.cost[x.key()] -= x.cost
+					}
+					close(l.changed)
+					l.changed = make(chan struct{})
+					l.mu.Unlock()
+				})
+			}, nil
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// BudgetPeaks reports the most cost seen in use at once on each budget,
+// keyed "host NAME", "datastore NAME" and "network NAME" (a host's vMotion
+// network), with the budgets they were held to.
+func (l *limiter) BudgetPeaks() (peaks map[string]int, budgets map[string]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.peakCost), maps.Clone(l.budget)
 }
 
 // acquire waits for a slot on datastore ds and on one of hosts (any host
@@ -67,10 +165,14 @@ func (l *limiter) fits(ds string, hosts []string) (string, bool) {
 	if len(hosts) == 0 {
 		return "", true
 	}
-	best, bestN := "", l.perHost
+	// The least busy host with a free slot; between hosts as busy, the
+	// one whose budgets are least spent, so that a VM does not queue for
+	// a host's budget while another's is free.
+	best, bestN, bestCost := "", l.perHost, 0
 	for _, h := range hosts {
-		if n := l.hosts[h]; n < bestN {
-			best, bestN = h, n
+		n, c := l.hosts[h], l.cost["host "+h]+l.cost["network "+h]
+		if n < bestN || (n == bestN && best != "" && c < bestCost) {
+			best, bestN, bestCost = h, n, c
 		}
 	}
 	return best, best != ""

@@ -194,8 +194,9 @@ conveyor: {applications: [small]}
 `,
 			check: func(t *testing.T, r result) {
 				p := r.clean(t)
-				want := plan.Limits{Concurrency: plan.DefaultConcurrency, PerHost: plan.DefaultPerHost, PerDatastore: plan.DefaultPerDatastore, Retries: plan.DefaultRetries}
-				if p.Limits != want {
+				want := plan.Limits{Concurrency: plan.DefaultConcurrency, PerHost: plan.DefaultPerHost, PerDatastore: plan.DefaultPerDatastore, Retries: plan.DefaultRetries,
+					HostBudget: 8, DatastoreBudget: 128, NetworkBudget: 8, Costs: plan.DefaultCosts}
+				if !reflect.DeepEqual(p.Limits, want) {
 					t.Errorf("limits %+v, want %+v", p.Limits, want)
 				}
 				if p.Conveyor.InFlight != plan.DefaultInFlight || p.Conveyor.OnFailure != plan.OnFailureContinue {
@@ -220,8 +221,38 @@ applications: [{name: app, strategy: remediate, vms: [a-01]}]
 waves: [{name: w1, applications: [app]}]
 `,
 			check: func(t *testing.T, r result) {
-				if got, want := r.clean(t).Limits, (plan.Limits{Concurrency: 4, PerHost: 2, PerDatastore: 1, Retries: 7}); got != want {
+				got := r.clean(t).Limits
+				got.Costs = nil
+				if want := (plan.Limits{Concurrency: 4, PerHost: 2, PerDatastore: 1, Retries: 7, HostBudget: 8, DatastoreBudget: 128, NetworkBudget: 8}); !reflect.DeepEqual(got, want) {
 					t.Errorf("got %+v, want %+v", got, want)
+				}
+			},
+		},
+		{
+			name: "a cost overrides the fields it gives, the rest keep vCenter's defaults",
+			yaml: header + target + `limits: {hostBudget: 16, costs: {clone: {host: 2}, power-on: {host: 1}, relocate-live: {network: 2}}}
+applications: [{name: app, strategy: remediate, vms: [a-01]}]
+waves: [{name: w1, applications: [app]}]
+`,
+			check: func(t *testing.T, r result) {
+				l := r.clean(t).Limits
+				for _, c := range []struct {
+					kind string
+					live bool
+					want plan.Cost
+				}{
+					{plan.StepClone, false, plan.Cost{Host: 2, Datastore: 1}},
+					{plan.StepPowerOn, false, plan.Cost{Host: 1}},
+					{plan.StepRelocate, true, plan.Cost{Host: 4, Datastore: 16, Network: 2}},
+					{plan.StepRelocate, false, plan.Cost{Host: 1, Datastore: 1}},
+					{plan.StepSnapshot, false, plan.Cost{}},
+				} {
+					if got := l.CostOf(c.kind, c.live); got != c.want {
+						t.Errorf("%s (live %v) costs %+v, want %+v", c.kind, c.live, got, c.want)
+					}
+				}
+				if h, d, n := l.Budgets(); h != 16 || d != 128 || n != 8 {
+					t.Errorf("budgets %d %d %d, want 16 128 8", h, d, n)
 				}
 			},
 		},

@@ -31,9 +31,9 @@ const (
 	OnFailureRollback = "rollback"
 )
 
-// Defaults applied by Resolve when a plan leaves a setting out. The limits
-// follow vCenter's own: 8 concurrent provisioning operations per host, and a
-// cautious share of the 128 per datastore.
+// Defaults applied by Resolve when a plan leaves a setting out. perHost and
+// perDatastore are caps on VMs in flight on top of vCenter's budgets
+// (costs.go), which decide how many of each kind of operation run at once.
 const (
 	DefaultConcurrency  = 16
 	DefaultPerHost      = 8
@@ -55,7 +55,7 @@ type Plan struct {
 	VCenters     map[string]VCenter  `yaml:"vcenters" req:"true" doc:"vCenter connections by name. No credentials here: they come from flags, WAVECTL_* or GOVC_* env, or the config file."`
 	Source       Source              `yaml:"source" req:"true" doc:"Where the estate lives today."`
 	Target       Placement           `yaml:"target" req:"true" doc:"Default placement in the new data centre; a wave, the conveyor or an application may override any field."`
-	Limits       Limits              `yaml:"limits" doc:"Concurrency bounds, per run, per ESXi host and per datastore."`
+	Limits       Limits              `yaml:"limits" doc:"Concurrency bounds: VMs in flight per run, per ESXi host and per datastore, and vCenter's cost model (a budget per host, datastore and vMotion network, and each step kind's cost against them)."`
 	Estimates    map[string]Duration `yaml:"estimates" doc:"Estimated duration per step kind (e.g. clone: 20m), overriding wavectl's defaults for the whole plan."`
 	Move         string              `yaml:"move" enum:"auto,cold,live" doc:"How remediated VMs move: live (powered on, vMotion) when nothing needs them off (auto, the default), always cold (shut down, move, power on), or always live. An application may override it."`
 	Hooks        *Hooks              `yaml:"hooks" doc:"Commands run for every application (before, after, and to verify it)."`
@@ -114,11 +114,29 @@ type Placement struct {
 }
 
 // Limits bound how much runs at once. Zero means "use the default".
+// Concurrency, PerHost and PerDatastore are caps on VMs in flight: a VM
+// holds its slot for its whole chain of steps in a phase. The budgets and
+// costs are vCenter's own model (costs.go): a step takes its kind's cost
+// from its host's, datastore's and vMotion network's budget only while it
+// runs.
 type Limits struct {
-	Concurrency  int `yaml:"concurrency" json:"concurrency" min:"1" doc:"VM operations in flight across the whole run (default 16)."`
-	PerHost      int `yaml:"perHost" json:"perHost" min:"1" doc:"VM operations in flight per target ESXi host (default 8, vCenter's provisioning limit)."`
-	PerDatastore int `yaml:"perDatastore" json:"perDatastore" min:"1" doc:"VM operations in flight per target datastore (default 8)."`
+	Concurrency  int `yaml:"concurrency" json:"concurrency" min:"1" doc:"VMs in flight across the whole run (default 16)."`
+	PerHost      int `yaml:"perHost" json:"perHost" min:"1" doc:"VMs in flight per target ESXi host, a cap on top of hostBudget; a VM holds its slot for its whole chain of steps and it decides placement (default 8)."`
+	PerDatastore int `yaml:"perDatastore" json:"perDatastore" min:"1" doc:"VMs in flight per target datastore, a cap on top of datastoreBudget (default 8)."`
 	Retries      int `yaml:"retries" json:"retries" min:"0" doc:"Retries of a step after a transient vSphere fault (default 3)."`
+	// vCenter's cost model: see costs.go.
+	HostBudget      int             `yaml:"hostBudget" json:"hostBudget" min:"1" doc:"Cost an ESXi host runs at once, vCenter's maximum cost per host (default 8): a clone or cold move costs 1 of it, a live move with its storage 4."`
+	DatastoreBudget int             `yaml:"datastoreBudget" json:"datastoreBudget" min:"1" doc:"Cost a datastore runs at once, vCenter's maximum cost per datastore (default 128): a live move with its storage costs 16 of it."`
+	NetworkBudget   int             `yaml:"networkBudget" json:"networkBudget" min:"1" doc:"Live moves (vMotions) a target host's vMotion network runs at once, vCenter's maximum network cost per host (default 8, for 10GbE; 4 for 1GbE)."`
+	Costs           map[string]Cost `yaml:"costs" json:"costs,omitempty" doc:"Cost of a step kind (or relocate-live, a relocate of a running VM) against the host, datastore and network budgets, overriding vCenter's documented costs; a field left out keeps its default. Steps with no cost are bound by the caps alone."`
+}
+
+// Cost is what one running step takes from the budgets of its target
+// host, its target datastore and its target host's vMotion network.
+type Cost struct {
+	Host      int `yaml:"host" json:"host" min:"0" doc:"Cost against the target host's hostBudget."`
+	Datastore int `yaml:"datastore" json:"datastore" min:"0" doc:"Cost against the target datastore's datastoreBudget."`
+	Network   int `yaml:"network" json:"network" min:"0" doc:"Cost against the target host's networkBudget (live moves)."`
 }
 
 // Hooks are commands run around an application. Each list entry is one

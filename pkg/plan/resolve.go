@@ -62,6 +62,7 @@ func (p *Plan) Resolve() {
 	if _, set := p.pos["limits.retries"]; !set {
 		p.Limits.Retries = DefaultRetries
 	}
+	p.resolveCosts() // costs.go
 	if p.Target.RetirementFolder == "" {
 		p.Target.RetirementFolder = DefaultRetireFolder
 	}

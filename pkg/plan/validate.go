@@ -27,6 +27,7 @@ func Validate(p *Plan) Problems {
 	v.estimates("estimates", p.Estimates)
 	v.hooks("hooks", p.Hooks)
 	v.evcModes() // evc.go
+	v.costs()    // costs.go
 	return v.probs
 }
 

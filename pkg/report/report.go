@@ -109,8 +109,12 @@ type Figures struct {
 	AppsWithOutage int              `json:"applicationsWithOutage"`
 	UserHoursLost  float64          `json:"userHoursLost"`
 	// LiveMoves counts the VMs that moved live (their switch-over done).
-	LiveMoves int        `json:"liveMoves,omitempty"`
-	Projected *Projected `json:"projected,omitempty"`
+	LiveMoves int `json:"liveMoves,omitempty"`
+	// VCenterQueued and VCenterRunning add up how long the steps' vCenter
+	// tasks waited queued in vCenter (over its budgets) and ran.
+	VCenterQueued  schedule.Seconds `json:"vcenterQueuedSeconds,omitempty"`
+	VCenterRunning schedule.Seconds `json:"vcenterRunningSeconds,omitempty"`
+	Projected      *Projected       `json:"projected,omitempty"`
 
 	userHours float64 // exact, rounded only when shown
 }
@@ -180,6 +184,10 @@ type AppView struct {
 	ChangeAttempted bool `json:"changeAttempted"`
 	Retries         int  `json:"retries"`
 	FailedSteps     int  `json:"failedSteps"`
+	// VCenterQueued and VCenterRunning: its steps' vCenter task time,
+	// queued in vCenter and running.
+	VCenterQueued  schedule.Seconds `json:"vcenterQueuedSeconds,omitempty"`
+	VCenterRunning schedule.Seconds `json:"vcenterRunningSeconds,omitempty"`
 
 	OutageStart *time.Time       `json:"outageStart,omitempty"`
 	OutageEnd   *time.Time       `json:"outageEnd,omitempty"`
@@ -457,6 +465,8 @@ func appView(a *state.App, as *AppStatus, g *Group, lastEnd *time.Time, now time
 		for _, s := range u.Steps {
 			av.ChangeAttempted = av.ChangeAttempted || attempted(s)
 			av.Retries += len(s.Retried)
+			av.VCenterQueued += s.VCenterQueued
+			av.VCenterRunning += s.VCenterRunning
 			if s.Status == state.Failed {
 				av.FailedSteps++
 			}
@@ -530,6 +540,8 @@ func (f *Figures) addApp(av *AppView) {
 	}
 	f.Retries += av.Retries
 	f.FailedSteps += av.FailedSteps
+	f.VCenterQueued += av.VCenterQueued
+	f.VCenterRunning += av.VCenterRunning
 	if av.OutageStart != nil {
 		f.AppsWithOutage++
 		f.Outage += av.Outage

@@ -291,6 +291,14 @@ func (r *Report) glanceRows() [][]string {
 			row("Projected user-hours lost", func(f *Figures) string { return projHours(f.Projected) }),
 			row("Estimated outage (sum)", func(f *Figures) string { return projOutage(f.Projected) }))
 	}
+	for _, f := range figs {
+		if f.VCenterQueued > 0 || f.VCenterRunning > 0 {
+			rows = append(rows, row("vCenter tasks: queued in vCenter / running", func(f *Figures) string {
+				return duration(f.VCenterQueued) + " / " + duration(f.VCenterRunning)
+			}))
+			break
+		}
+	}
 	rows = append(rows, row("Took", func(f *Figures) string { return tookText(f.Started, f.Duration) }))
 	if r.Projections.Available {
 		rows = append(rows, row("Estimated duration", func(f *Figures) string { return projEstimate(f.Projected) }))

@@ -83,6 +83,11 @@ type Totals struct {
 	RetriedFaults int `json:"retriedFaults"`
 	HookRuns      int `json:"hookRuns"`
 	HookFailures  int `json:"hookFailures"`
+	// VCenterQueued and VCenterRunning add up how long the steps' vCenter
+	// tasks waited in vCenter's queue (over its host, datastore or network
+	// budget) and ran, by vCenter's own task times.
+	VCenterQueued  schedule.Seconds `json:"vcenterQueuedSeconds"`
+	VCenterRunning schedule.Seconds `json:"vcenterRunningSeconds"`
 }
 
 // Counts is a number of records by status.
@@ -183,6 +188,10 @@ type StepStatus struct {
 	Error     string           `json:"error,omitempty"`
 	Retried   []string         `json:"retried,omitempty"`
 	NotBefore *time.Time       `json:"notBefore,omitempty"`
+	// VCenterQueued and VCenterRunning split the time of the step's
+	// vCenter tasks: queued in vCenter, and running.
+	VCenterQueued  schedule.Seconds `json:"vcenterQueuedSeconds,omitempty"`
+	VCenterRunning schedule.Seconds `json:"vcenterRunningSeconds,omitempty"`
 }
 
 // HookStatus is one hook command's run.
@@ -290,6 +299,8 @@ func StatusWith(st *state.State, now time.Time, opts Options) *StatusReport {
 		for _, u := range as.Units {
 			for _, s := range u.Steps {
 				r.Totals.RetriedFaults += len(s.Retried)
+				r.Totals.VCenterQueued += s.VCenterQueued
+				r.Totals.VCenterRunning += s.VCenterRunning
 			}
 		}
 	}
@@ -354,7 +365,8 @@ func appStatus(a *state.App, now time.Time) *AppStatus {
 		}
 		for _, s := range u.Steps {
 			ss := &StepStatus{Kind: s.Kind, Phase: s.Phase, Status: s.Status, Attempts: s.Attempts,
-				Started: s.Started, Ended: s.Ended, Error: s.Error, Retried: s.Retried, NotBefore: s.NotBefore}
+				Started: s.Started, Ended: s.Ended, Error: s.Error, Retried: s.Retried, NotBefore: s.NotBefore,
+				VCenterQueued: ms(s.VCenterQueuedMs), VCenterRunning: ms(s.VCenterRunningMs)}
 			if s.Status == state.Running || s.Ended != nil {
 				ss.Duration = span(s.Started, s.Ended, now)
 			}
@@ -540,3 +552,5 @@ func sameFile(a, b string) bool {
 	absB, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && absA == absB
 }
+
+func ms(n int64) schedule.Seconds { return schedule.Seconds(time.Duration(n) * time.Millisecond) }

@@ -47,6 +47,10 @@ func WriteText(w io.Writer, r *StatusReport, detail bool) error {
 	p.wrap("Total: ", "  ", fmt.Sprintf("%s; %s; %s (%d done, %d deferred); %s retried; %s, %d failed.",
 		countsText(t.Apps, "application"), countsText(t.VMs, "VM"), plural(t.Steps.Total, "step"), t.Steps.Done, t.Steps.Deferred,
 		plural(t.RetriedFaults, "transient fault"), plural(t.HookRuns, "hook run"), t.HookFailures))
+	if t.VCenterQueued > 0 || t.VCenterRunning > 0 {
+		p.wrap("vCenter tasks: ", "  ", fmt.Sprintf("queued in vCenter %s, running %s (a task over vCenter's host, datastore or network budget waits queued).",
+			t.VCenterQueued, t.VCenterRunning))
+	}
 	writeGovernance(p, r.Approvals, r.Aborts)
 	return p.err
 }

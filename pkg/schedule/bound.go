@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/wavectl/wavectl/pkg/plan"
 )
 
 // Bound is a lower bound on how long a schedule can take under the plan's
@@ -44,6 +47,11 @@ type WaveBound struct {
 //   - all the work divided by the run's concurrency,
 //   - the longest chain of applications through dependsOn, each taking its
 //     phases one after another and each phase as long as its longest unit,
+//   - vCenter's budgets (plan/costs.go): each step holds its kind's cost
+//     while it runs, so each datastore's cost-weighted step time divided by
+//     datastoreBudget, and each host's (or cluster's, hosts x the budget,
+//     when hosts gives its number of hosts) divided by hostBudget and by
+//     networkBudget,
 //
 // all bound the wave; the largest is its bound. Waves run one after
 // another; the conveyor runs beside them, inFlight applications at a time,
@@ -104,13 +112,40 @@ type load struct {
 	ds    map[string]time.Duration
 	// cluster work, keyed by cluster name; fixed hosts by "host NAME"
 	cluster map[string]time.Duration
+	// budget work: step time x cost, by datastore, and by cluster or
+	// fixed host (keyed as cluster) for the host and network budgets
+	bds, bhost, bnet map[string]time.Duration
 }
 
 func newLoad(s *Schedule, hosts map[string]int) *load {
-	return &load{s: s, hosts: hosts, ds: map[string]time.Duration{}, cluster: map[string]time.Duration{}}
+	return &load{s: s, hosts: hosts, ds: map[string]time.Duration{}, cluster: map[string]time.Duration{},
+		bds: map[string]time.Duration{}, bhost: map[string]time.Duration{}, bnet: map[string]time.Duration{}}
 }
 
 func (l *load) add(a *App) {
+	t := a.Target
+	where := t.Cluster
+	if t.Host != "" {
+		where = "host " + t.Host
+	}
+	for _, st := range a.Steps {
+		if st.Deferred || st.Unit == "" {
+			continue
+		}
+		c := l.s.Limits.CostOf(st.Kind, st.Kind == plan.StepRelocate && a.movesLive(st.Unit))
+		d := time.Duration(st.Estimate)
+		if c.Datastore > 0 && t.Datastore != "" {
+			l.bds[t.Datastore] = sat(l.bds[t.Datastore], satMul(d, c.Datastore))
+		}
+		if where != "" {
+			if c.Host > 0 {
+				l.bhost[where] = sat(l.bhost[where], satMul(d, c.Host))
+			}
+			if c.Network > 0 {
+				l.bnet[where] = sat(l.bnet[where], satMul(d, c.Network))
+			}
+		}
+	}
 	for _, c := range unitChains(a) {
 		l.total = sat(l.total, c)
 		t := a.Target
@@ -156,6 +191,28 @@ func (l *load) bound(name string, apps []*App) WaveBound {
 		}
 		slots := n * lim.PerHost
 		consider(l.cluster[c]/time.Duration(slots), fmt.Sprintf("%s: %s of work, %d at a time (%d host(s) x %d)", clusterName(c), Seconds(l.cluster[c]), slots, n, lim.PerHost))
+	}
+	hb, db, nb := lim.Budgets()
+	for _, ds := range slices.Sorted(maps.Keys(l.bds)) {
+		consider(l.bds[ds]/time.Duration(db), fmt.Sprintf("datastore %s's budget: %s of cost-weighted work, budget %d", ds, Seconds(l.bds[ds]), db))
+	}
+	for _, x := range []struct {
+		work   map[string]time.Duration
+		budget int
+		what   string
+	}{{l.bhost, hb, "host budget"}, {l.bnet, nb, "vMotion network budget"}} {
+		for _, c := range slices.Sorted(maps.Keys(x.work)) {
+			n := 1
+			if !strings.HasPrefix(c, "host ") {
+				// A cluster whose hosts are not counted: vCenter's placement
+				// spreads its work, as the estimate assumes.
+				if n = l.hosts[c]; n <= 0 {
+					continue
+				}
+			}
+			consider(x.work[c]/time.Duration(n*x.budget), fmt.Sprintf("%s's %s: %s of cost-weighted work, %d host(s) x %d",
+				clusterName(c), x.what, Seconds(x.work[c]), n, x.budget))
+		}
 	}
 	if apps != nil {
 		if d, path := longestChain(apps); d > 0 {

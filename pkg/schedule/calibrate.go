@@ -96,7 +96,10 @@ func FitModel(records []*state.State, names []string, includeRehearsals bool) *M
 					if s.Status != state.Done || s.Started == nil || s.Ended == nil || s.Ended.Before(*s.Started) {
 						continue
 					}
-					d := s.Ended.Sub(*s.Started).Seconds()
+					// Time queued in vCenter is not the step's own: the
+					// estimate queues steps itself, by vCenter's budgets.
+					d := (s.Ended.Sub(*s.Started) - time.Duration(s.VCenterQueuedMs)*time.Millisecond).Seconds()
+					d = max(d, 0)
 					steps[s.Kind] = append(steps[s.Kind], d)
 					if Driver(s.Kind) == PerVM {
 						rates[s.Kind] = append(rates[s.Kind], d)

@@ -94,3 +94,18 @@ conveyor: {applications: [c]}
 		t.Errorf("recorded estimate %+v: want defaults, both groups, a's clone at 600 s", e)
 	}
 }
+
+// A step's time queued in vCenter is not its own: the estimate queues
+// steps itself by vCenter's budgets, so a fit from a run whose clones
+// waited in vCenter's queue takes only their running time.
+func TestCalibrationLeavesOutTimeQueuedInVCenter(t *testing.T) {
+	rec := measured(10, 3*time.Minute, 3*time.Minute, 3*time.Minute)
+	for _, u := range rec.Apps[0].Units {
+		u.Steps[0].VCenterQueuedMs = (2 * time.Minute).Milliseconds() // 2 of its 3 minutes queued
+	}
+	m := schedule.FitModel([]*state.State{rec}, nil, false)
+	p50, _, ok := m.Predict(plan.StepClone, 10)
+	if !ok || p50 != time.Minute {
+		t.Errorf("a 10 GB clone predicted at %s (ok %v), want the 1m it ran", p50, ok)
+	}
+}

@@ -15,3 +15,15 @@ func sat(a, b time.Duration) time.Duration {
 	}
 	return math.MaxInt64
 }
+
+// satMul is d*n for a duration and a count that are never negative,
+// stopping at the largest duration.
+func satMul(d time.Duration, n int) time.Duration {
+	if n <= 0 || d <= 0 {
+		return 0
+	}
+	if d > math.MaxInt64/time.Duration(n) {
+		return math.MaxInt64
+	}
+	return d * time.Duration(n)
+}

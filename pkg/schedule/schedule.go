@@ -314,23 +314,27 @@ func compileApp(p *plan.Plan, a *plan.Application, m *Model) *App {
 	}
 	ca.ProjectedUserHours = round2(float64(a.Users) * time.Duration(ca.Outage).Hours())
 	moves(p, a, ca) // moves.go
+	// On its own, an application is bound by vCenter's budgets only: its
+	// steps' costs against its hosts and datastores.
 	var ts tasks
-	addApp(&ts, ca, nil, nil, false)
-	ca.Estimate = Seconds(ts.run(nil))
+	caps := map[string]int{}
+	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps), false)
+	ca.Estimate = Seconds(ts.run(caps))
 	ts = nil
-	addApp(&ts, ca, nil, nil, true)
-	ca.EstimateP90 = Seconds(ts.run(nil))
+	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps), true)
+	ca.EstimateP90 = Seconds(ts.run(caps))
 	return ca
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 // addApp adds an application's work to ts: each phase's units as parallel
-// chains, phases one after another. It returns the index of a zero-length
-// task that completes with the application.
-func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 bool) int {
+// chains of steps, phases one after another. charge, when given, says what
+// a step costs against vCenter's budgets (see budgetsOf). It returns the
+// index of a zero-length task that completes with the application.
+func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, charge func(Step) map[string]int, p90 bool) int {
 	prev := deps
-	phases := map[int]map[string]time.Duration{}
+	phases := map[int]map[string][]seg{}
 	var phaseOrder []int
 	var unitOrder = map[int][]string{}
 	for _, st := range a.Steps {
@@ -338,7 +342,7 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 b
 			continue
 		}
 		if phases[st.Phase] == nil {
-			phases[st.Phase] = map[string]time.Duration{}
+			phases[st.Phase] = map[string][]seg{}
 			phaseOrder = append(phaseOrder, st.Phase)
 		}
 		if _, ok := phases[st.Phase][st.Unit]; !ok {
@@ -348,7 +352,11 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 b
 		if p90 {
 			d = st.EstimateP90
 		}
-		phases[st.Phase][st.Unit] = sat(phases[st.Phase][st.Unit], time.Duration(d))
+		sg := seg{dur: time.Duration(d)}
+		if charge != nil && st.Unit != "" {
+			sg.cost = charge(st)
+		}
+		phases[st.Phase][st.Unit] = append(phases[st.Phase][st.Unit], sg)
 	}
 	sort.Ints(phaseOrder)
 	for _, ph := range phaseOrder {
@@ -358,7 +366,7 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 b
 			if u != "" && res != nil {
 				r = res(u)
 			}
-			ids = append(ids, ts.add(phases[ph][u], r, prev...))
+			ids = append(ids, ts.addChain(phases[ph][u], r, prev...))
 		}
 		prev = []int{ts.add(0, nil, ids...)}
 	}
@@ -368,8 +376,52 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, p90 b
 	return ts.add(0, nil, prev...)
 }
 
+// budgetsOf returns what a step of a costs against vCenter's budgets
+// (plan/costs.go), keyed as the estimate's capacities are: its target
+// host's ("bh:"), datastore's ("bd:") and host's vMotion network's
+// ("bn:"). The host's budgets are charged where the plan fixes the host;
+// for a cluster the estimate does not know its hosts, and leaves them to
+// vCenter's placement as it leaves perHost.
+func budgetsOf(p *plan.Plan, a *App, caps map[string]int) func(Step) map[string]int {
+	hb, db, nb := p.Limits.Budgets()
+	t := a.Target
+	return func(st Step) map[string]int {
+		c := p.Limits.CostOf(st.Kind, st.Kind == plan.StepRelocate && a.movesLive(st.Unit))
+		if c.Zero() {
+			return nil
+		}
+		out := map[string]int{}
+		if c.Datastore > 0 && t.Datastore != "" {
+			out["bd:"+t.Datastore] = c.Datastore
+			caps["bd:"+t.Datastore] = db
+		}
+		if t.Host != "" {
+			if c.Host > 0 {
+				out["bh:"+t.Host] = c.Host
+				caps["bh:"+t.Host] = hb
+			}
+			if c.Network > 0 {
+				out["bn:"+t.Host] = c.Network
+				caps["bn:"+t.Host] = nb
+			}
+		}
+		return out
+	}
+}
+
+// movesLive reports whether the application's VM named unit moves live.
+func (a *App) movesLive(unit string) bool {
+	for _, m := range a.Moves {
+		if m.VM == unit {
+			return m.Live
+		}
+	}
+	return false
+}
+
 // estimateWave simulates a wave under the plan's limits: overall
-// concurrency, per datastore, and per host where a host is fixed.
+// concurrency, per datastore, and per host where a host is fixed, with
+// each step's cost against vCenter's budgets.
 func estimateWave(p *plan.Plan, apps []*App, p90 bool) time.Duration {
 	var ts tasks
 	var spans [][2]int
@@ -396,7 +448,7 @@ func estimateWave(p *plan.Plan, apps []*App, p90 bool) time.Duration {
 			}
 			return r
 		}
-		done[a.Name] = addApp(&ts, a, deps, res, p90)
+		done[a.Name] = addApp(&ts, a, deps, res, budgetsOf(p, a, caps), p90)
 		spans[len(spans)-1][1] = len(ts)
 	}
 	makespan := ts.run(caps)

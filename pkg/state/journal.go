@@ -563,7 +563,8 @@ func sameAppFields(a, b *App) bool {
 func sameStep(a, b *Step) bool {
 	return a.Kind == b.Kind && a.Phase == b.Phase && a.Status == b.Status && a.Attempts == b.Attempts &&
 		sameTime(a.Started, b.Started) && sameTime(a.Ended, b.Ended) && a.Error == b.Error &&
-		slices.Equal(a.Retried, b.Retried) && sameTime(a.NotBefore, b.NotBefore) && a.Size == b.Size
+		slices.Equal(a.Retried, b.Retried) && sameTime(a.NotBefore, b.NotBefore) && a.Size == b.Size &&
+		a.VCenterQueuedMs == b.VCenterQueuedMs && a.VCenterRunningMs == b.VCenterRunningMs
 }
 
 func sameTime(a, b *time.Time) bool {

@@ -173,6 +173,13 @@ type Step struct {
 	// disk for a clone, relocation, VM creation or image import, hook
 	// commands for a hook step; 0 when unknown or one per VM.
 	Size int `json:"size,omitempty"`
+	// VCenterQueuedMs and VCenterRunningMs are how long the step's vCenter
+	// tasks, over all its attempts, waited in vCenter's queue (over its
+	// host, datastore or network budget) and ran, in milliseconds, from
+	// vCenter's own task times: the step's duration holds both, and its
+	// reads besides. 0 for a step that ran no task.
+	VCenterQueuedMs  int64 `json:"vcenterQueuedMs,omitempty"`
+	VCenterRunningMs int64 `json:"vcenterRunningMs,omitempty"`
 }
 
 // HookRun is one hook command's run.

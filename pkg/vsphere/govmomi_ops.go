@@ -28,6 +28,7 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 		return nil, g.fault(op, obj, err)
 	}
 	info, err := g.waitTask(ctx, t)
+	noteTaskTimes(ctx, info) // tasktimes.go
 	if err != nil {
 		return nil, g.fault(op, obj, err)
 	}

@@ -44,6 +44,8 @@ import (
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/wavectl/wavectl/pkg/plan"
 )
 
 // crossRelocate serves a RelocateVM_Task with spec.service.
@@ -115,7 +117,10 @@ func (w *vmOverride) crossRelocate(ctx *simulator.Context, req *types.RelocateVM
 	pool := *spec.Pool
 	self := w.Self
 	w.sim.moving.Store(self, true)
-	ref := startTask(ctx, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+	// The move costs the destination vCenter's budgets: it waits queued
+	// there while they are spent (budgets.go).
+	costs := peer.budgets.costsOf(plan.StepRelocate, w.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, hostName(pctx, &host), ds.Name)
+	ref := startQueuedTask(ctx, peer.budgets, costs, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
 		defer w.sim.moving.Delete(self)
 		time.Sleep(delay)
 		var cs types.VirtualMachineConfigSpec

@@ -58,6 +58,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/wavectl/wavectl/pkg/plan"
 )
 
 var (
@@ -321,7 +323,10 @@ func (w *vmOverride) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task
 	inner.Spec.PowerOn = false
 	powerOn := req.Spec.PowerOn && !req.Spec.Template
 
-	ref := startTask(ctx, w.Self, "cloneVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+	// A clone is a provisioning operation: it waits queued while its host's
+	// or datastore's budget is spent (budgets.go).
+	cs := w.sim.budgets.costsOf(plan.StepClone, false, hostName(ctx, host), dsName)
+	ref := startQueuedTask(ctx, w.sim.budgets, cs, w.Self, "cloneVm", func() (types.AnyType, *types.LocalizedMethodFault) {
 		time.Sleep(delay)
 		if fault != nil {
 			return nil, fault
@@ -450,8 +455,26 @@ func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateV
 	if host != nil {
 		attachDatastores(ctx, *host, w.Datastore)
 	}
+	// A relocate is a migration: cold, or a vMotion with its storage when
+	// the VM runs; it waits queued while a budget it needs is spent
+	// (budgets.go).
+	dsName := vmDatastore(w.VirtualMachine)
+	if spec.Datastore != nil {
+		dsName = datastoreName(ctx, spec.Datastore)
+	}
+	cs := w.sim.budgets.costsOf(plan.StepRelocate, w.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, hostName(ctx, host), dsName)
 	if len(spec.DeviceChange) == 0 || host == nil || w.Runtime.Host == nil || *host == *w.Runtime.Host {
-		return w.VirtualMachine.RelocateVMTask(ctx, req)
+		if len(cs) == 0 {
+			return w.VirtualMachine.RelocateVMTask(ctx, req)
+		}
+		vm, inner := w.VirtualMachine, *req
+		ref := startQueuedTask(ctx, w.sim.budgets, cs, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+			var b soap.HasFault
+			ctx.WithLock(vm, func() { b = vm.RelocateVMTask(ctx, &inner) })
+			return awaitBody(ctx, b)
+		})
+		body.Res = &types.RelocateVM_TaskResponse{Returnval: ref}
+		return body
 	}
 	// The simulator changes NICs before it moves the VM to its new host, so
 	// a NIC on the new host's distributed switch fails its membership check
@@ -460,7 +483,7 @@ func (w *vmOverride) RelocateVMTask(ctx *simulator.Context, req *types.RelocateV
 	move := *req
 	move.Spec.DeviceChange = nil
 	nics := types.VirtualMachineConfigSpec{DeviceChange: spec.DeviceChange}
-	ref := startTask(ctx, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+	ref := startQueuedTask(ctx, w.sim.budgets, cs, w.Self, "relocateVm", func() (types.AnyType, *types.LocalizedMethodFault) {
 		var b soap.HasFault
 		ctx.WithLock(vm, func() { b = vm.RelocateVMTask(ctx, &move) })
 		if _, lf := awaitBody(ctx, b); lf != nil {
@@ -638,7 +661,8 @@ func (w *folderOverride) CreateVMTask(ctx *simulator.Context, req *types.CreateV
 	// creates of one name (a run killed mid-task, then resumed) would both
 	// succeed here as they cannot there. The check and the create happen
 	// under the folder's lock, as one.
-	ref := startTask(ctx, w.Self, "createVm", func() (types.AnyType, *types.LocalizedMethodFault) {
+	cs := w.sim.budgets.costsOf(plan.StepCreateVM, false, hostName(ctx, req.Host), dsName)
+	ref := startQueuedTask(ctx, w.sim.budgets, cs, w.Self, "createVm", func() (types.AnyType, *types.LocalizedMethodFault) {
 		time.Sleep(delay)
 		if fault != nil {
 			return nil, fault

@@ -15,6 +15,8 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/wavectl/wavectl/pkg/plan"
 )
 
 // Options make the simulator slow and unreliable on purpose. The zero value
@@ -42,6 +44,15 @@ type Options struct {
 	// Concurrent callers still race for the sequence: determinism holds
 	// for a given order of calls.
 	Seed int64
+
+	// Limits is the cost model the simulator enforces as vCenter does
+	// (budgets.go): a clone, create-VM or relocate over its host's,
+	// datastore's or vMotion network's budget waits queued until others
+	// finish. Nil takes the plan's limits (vCenter's documented defaults
+	// unless the plan sets its own); NoBudgets runs every task at once,
+	// as govmomi's simulator does.
+	Limits    *plan.Limits
+	NoBudgets bool
 
 	// HostsPerCluster is the least number of ESXi hosts in each cluster
 	// (default 4); big plans get more, so that clusters hold their VMs.

@@ -48,6 +48,7 @@ type Sim struct {
 
 	guest    *guestAgent
 	faults   *faultSet
+	budgets  *budgets // vCenter's cost model (budgets.go)
 	sessions sessionOverrides
 	placed   atomic.Int64 // round-robin host placement, see pickHost
 
@@ -130,6 +131,11 @@ func newInstance(ctx context.Context, p *plan.Plan, opts Options, vcenters map[s
 		si.Content.About.InstanceUuid = instanceUUID(slices.Sorted(maps.Keys(vcenters)))
 	}
 	s := &Sim{model: model, opts: opts, vcenters: vcenters}
+	limits := p.Limits
+	if opts.Limits != nil {
+		limits = *opts.Limits
+	}
+	s.budgets = newBudgets(limits, opts.NoBudgets)
 	s.homeDir = homeDir(model)
 	s.guest = newGuestAgent(model.Map(), &s.sessions)
 	s.guest.next = uint32(index) << 16

@@ -35,21 +35,26 @@ func startTask(ctx *simulator.Context, entity types.ManagedObjectReference, name
 	})
 	go func() {
 		res, fault := work()
-		state := types.TaskInfoStateSuccess
-		var errv any
-		if fault != nil {
-			state = types.TaskInfoStateError
-			errv = *fault
-			res = nil
-		}
-		ctx.Map.AtomicUpdate(ctx, t, []types.PropertyChange{
-			{Name: "info.completeTime", Val: time.Now()},
-			{Name: "info.state", Val: state},
-			{Name: "info.result", Val: res},
-			{Name: "info.error", Val: errv},
-		})
+		finishTask(ctx, t, res, fault)
 	}()
 	return t.Self
+}
+
+// finishTask records a task's end: its result, or its fault.
+func finishTask(ctx *simulator.Context, t *simulator.Task, res types.AnyType, fault *types.LocalizedMethodFault) {
+	state := types.TaskInfoStateSuccess
+	var errv any
+	if fault != nil {
+		state = types.TaskInfoStateError
+		errv = *fault
+		res = nil
+	}
+	ctx.Map.AtomicUpdate(ctx, t, []types.PropertyChange{
+		{Name: "info.completeTime", Val: time.Now()},
+		{Name: "info.state", Val: state},
+		{Name: "info.result", Val: res},
+		{Name: "info.error", Val: errv},
+	})
 }
 
 // failedTask starts a task that runs for d and then fails with fault,
