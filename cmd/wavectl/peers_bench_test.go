@@ -591,7 +591,7 @@ func peerWant(before []invVM, w peerWave, recorded bool) ([]normVM, error) {
 			Networks: []string{p.Portgroup},
 			Markers: map[string]string{
 				"wavectl.plan": w.Name, "wavectl.application": p.App,
-				"wavectl.step": "power-on", "wavectl.source": p.Name,
+				"wavectl.step": "clone", "wavectl.source": p.Name,
 			},
 		})
 	}

@@ -416,7 +416,7 @@ func TestThePromptOnATerminal(t *testing.T) {
 				"vCenter:       the embedded simulator (nothing real changes)",
 				"waves:         wave-1 (4 applications), the conveyor (2 applications)",
 				"applications:  6, with 13 VMs and 78 steps",
-				"estimate:      48m10s; projected outage 827 user-hours",
+				"estimate:      1h06m; projected outage 827 user-hours",
 				"windows:       ignored (--ignore-windows)",
 			} {
 				if !strings.Contains(shown, want) {

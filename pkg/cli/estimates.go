@@ -114,20 +114,26 @@ func fitFrom(refs []string, dir string, includeRehearsals bool) (*schedule.Model
 // calibrated compiles the plan with estimates fitted from refs (from the
 // command line) or else the plan's calibration.from.
 func calibrated(p *plan.Plan, refs []string, includeRehearsals bool) (*schedule.Schedule, plan.Problems, error) {
+	return calibratedHosts(p, refs, includeRehearsals, nil)
+}
+
+// calibratedHosts is calibrated knowing the target clusters' host counts
+// (see schedule.CompileHosts).
+func calibratedHosts(p *plan.Plan, refs []string, includeRehearsals bool, hosts map[string]int) (*schedule.Schedule, plan.Problems, error) {
 	dir := ""
 	if len(refs) == 0 && p.Calibration != nil {
 		refs, dir = p.Calibration.From, filepath.Dir(p.File)
 		includeRehearsals = includeRehearsals || p.Calibration.IncludeRehearsals
 	}
 	if len(refs) == 0 {
-		s, probs := schedule.Compile(p)
+		s, probs := schedule.CompileHosts(p, nil, hosts)
 		return s, probs, nil
 	}
 	m, err := fitFrom(refs, dir, includeRehearsals)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, probs := schedule.CompileWith(p, m)
+	s, probs := schedule.CompileHosts(p, m, hosts)
 	return s, probs, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -140,16 +141,24 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		}
 		gates, record = gate.All(p, approvals), shown
 	}
-	opts.Log.Debug().Str("plan", opts.Plan).Int("applications", s.Totals.Applications).Int("units", s.Totals.Units).
-		Int("steps", s.Totals.Steps).Dur("estimate", time.Duration(s.Totals.Estimate)).Msg("compiled schedule")
-	for _, w := range warnings {
-		fmt.Fprintln(opts.IO.ErrOut, w.String())
-	}
 	var check *preflightResult
+	offline := s
 	if !opts.Offline {
 		if check, err = runPreflight(ctx, opts, p); err != nil {
 			return err
 		}
+		// vCenter told how many hosts each target cluster has: the
+		// estimate charges perHost and the hosts' budgets over them.
+		if len(check.Summary.Hosts) > 0 {
+			if s, warnings, err = calibratedHosts(p, opts.Calibrate, opts.IncludeRehearsals, check.Summary.Hosts); err != nil {
+				return err
+			}
+		}
+	}
+	opts.Log.Debug().Str("plan", opts.Plan).Int("applications", s.Totals.Applications).Int("units", s.Totals.Units).
+		Int("steps", s.Totals.Steps).Dur("estimate", time.Duration(s.Totals.Estimate)).Msg("compiled schedule")
+	for _, w := range warnings {
+		fmt.Fprintln(opts.IO.ErrOut, w.String())
 	}
 	if opts.Output == "json" {
 		enc := json.NewEncoder(opts.IO.Out)
@@ -168,6 +177,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		}
 	} else {
 		writePlanText(opts.IO.Out, s, opts.Detail)
+		writeHostsText(opts.IO.Out, s, offline)
 		writeGovernanceText(opts.IO.Out, p, s, gates, record)
 		if check != nil {
 			writePreflightText(opts.IO.Out, check)
@@ -346,6 +356,25 @@ func writePlanText(w io.Writer, s *schedule.Schedule, detail bool) {
 			plural(t.LiveMoves, "VM"), hours(t.UserHoursAvoided), NameHoursAvoided)
 	}
 	fmt.Fprintln(w, "Steps marked * are outage: the application's service is down while they run.")
+}
+
+// writeHostsText says, when the estimate counted the target clusters'
+// hosts (read from vCenter), how many, what that changed against the
+// offline estimate, which cannot count them, and the run's lower bound
+// with what sets it.
+func writeHostsText(w io.Writer, s, offline *schedule.Schedule) {
+	if len(s.Hosts) == 0 {
+		return
+	}
+	var counts []string
+	for _, c := range slices.Sorted(maps.Keys(s.Hosts)) {
+		counts = append(counts, fmt.Sprintf("%s %s", c, plural(s.Hosts[c], "host")))
+	}
+	hb, _, nb := s.Limits.Budgets()
+	fmt.Fprintf(w, "\nHosts counted in vCenter's target clusters: %s. The estimate charges each cluster %d per host and each host's budgets (host %d, vMotion network %d) over its hosts: %s, against %s offline (--offline cannot count them and leaves a cluster's hosts to vCenter's placement).\n",
+		strings.Join(counts, ", "), s.Limits.PerHost, hb, nb, s.Totals.Estimate, offline.Totals.Estimate)
+	b := schedule.LowerBound(s, nil)
+	fmt.Fprintf(w, "Lower bound with these hosts: %s (%s).\n", schedule.Seconds(b.Total), b.Binding)
 }
 
 func writeApps(w io.Writer, apps []*schedule.App, detail bool) {

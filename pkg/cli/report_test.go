@@ -70,7 +70,7 @@ func TestReportSetsTheRecordAgainstThePlan(t *testing.T) {
 	}
 	out := opts.IO.Out.(*bytes.Buffer).String()
 	for _, w := range []string{
-		"**demo: 5 of 6 applications migrated (1 rolled back); 12 of 13 VMs; change success rate 83.3% (5 of 6); 852.8 user-hours lost (projected 826.6); 0 of 1 VM planned live moved live, 43.9 projected user-hours avoided against moving them cold (without live moves: projected 870.5, measured about 896.7); took 1h03m (estimated 48m10s).**",
+		"**demo: 5 of 6 applications migrated (1 rolled back); 12 of 13 VMs; change success rate 83.3% (5 of 6); 852.8 user-hours lost (projected 826.6); 0 of 1 VM planned live moved live, 43.9 projected user-hours avoided against moving them cold (without live moves: projected 870.5, measured about 896.7); took 1h03m (estimated 1h06m).**",
 		"| care-case-mgmt | wave-1 | remediate | migrated | 1800 | 24m (20:10 to 20:34) | 720.0 | 23m | 690.0 |",
 		"| Change success rate | 75% (3 of 4) | 100% (2 of 2) | 83.3% (5 of 6) |",
 	} {

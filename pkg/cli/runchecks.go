@@ -403,6 +403,11 @@ func confirmText(opts *ApplyOptions, p *plan.Plan, s *schedule.Schedule) string 
 			est = max(est, time.Duration(s.Conveyor.Estimate))
 		}
 	}
+	if apps == s.Totals.Applications {
+		// The whole plan: the run's estimate, with the waves and the
+		// conveyor sharing their slots and budgets.
+		est = max(est, time.Duration(s.Totals.Estimate))
+	}
 	verb := "migrate"
 	switch command {
 	case "resume":

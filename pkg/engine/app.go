@@ -376,12 +376,14 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		Log: e.log.With().Str("app", app).Str("unit", unit).Str("step", st.Kind).Logger(), Now: e.now}
 	act := e.opts.Actions(st.Step)
 
-	// vCenter's budgets (limits.go): taken while the step runs.
-	release, err := e.limits.charge(ctx, e.costOf(ar.app, st), place.Host, place.Datastore)
+	// vCenter's budgets (limits.go): taken while the step runs, given
+	// back while it backs off before a retry.
+	cost := e.costOf(ar.app, st)
+	release, err := e.limits.charge(ctx, cost, place.Host, place.Datastore)
 	if err != nil {
 		return errStopped
 	}
-	defer release()
+	defer func() { release() }()
 
 	started := e.now()
 	// The step's start, and the application's outage when the step takes
@@ -439,9 +441,17 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 				u.Outputs = maps.Clone(rt.Outputs)
 			})
 			e.prog.Event(Event{Kind: StepRetry, App: app, Unit: unit, Step: st.Kind, Attempt: attempt, Err: err, Time: now})
+			// A step backing off runs nothing in vCenter: its budget is
+			// another step's meanwhile, and taken again for the retry.
+			release()
 			if e.sleep(e.backoff(attempt)) != nil {
 				return e.interruptedStep(app, unit, st, err)
 			}
+			again, cerr := e.limits.charge(ctx, cost, place.Host, place.Datastore)
+			if cerr != nil {
+				return e.interruptedStep(app, unit, st, err)
+			}
+			release = again
 		case call.Err() != nil:
 			return e.interruptedStep(app, unit, st, err)
 		case st.Kind == plan.StepPostHook:
@@ -513,60 +523,6 @@ func (e *engine) update(app, unit string, st schedule.Step, fn func(*state.Step,
 // updateOf is update with the application's record too.
 func (e *engine) updateOf(app, unit string, st schedule.Step, fn func(*state.App, *state.Step, *state.Unit)) error {
 	return e.saved(e.store.UpdateStepOf(app, unit, st.Kind, st.Phase, fn))
-}
-
-// rollback undoes an application's completed steps in reverse order.
-func (e *engine) rollback(ar *appRun) error {
-	ctx := e.hard
-	src, tgt, err := e.drivers(ctx, ar.app)
-	if err != nil {
-		return err
-	}
-	steps := ar.sched.Steps
-	for i := len(steps) - 1; i >= 0; i-- {
-		st := steps[i]
-		if err := e.storeFailed(); err != nil {
-			// An undo whose record cannot be written does not start.
-			return err
-		}
-		var status state.Status
-		var outputs map[string]string
-		e.store.View(func(s *state.State) {
-			u := s.App(ar.sched.Name).Unit(st.Unit)
-			status, outputs = u.Step(st.Kind, st.Phase).Status, maps.Clone(u.Outputs)
-		})
-		// A step that failed or was cut off may have taken effect in
-		// part; undoing is idempotent, so it is undone too.
-		if status != state.Done && status != state.Running && status != state.Failed {
-			continue
-		}
-		act := e.opts.Actions(st.Step)
-		if act.Undo != nil {
-			rt := &strategy.Runtime{Plan: e.p, App: ar.app, Unit: st.Unit, Step: st.Step, Source: src, Target: tgt,
-				Placement: placement(ar.app.Resolved), Outputs: outputs, VerifyTimeout: e.opts.VerifyTimeout, Log: e.log, Now: e.now}
-			var err error
-			for attempt := 1; attempt <= e.p.Limits.Retries+1; attempt++ {
-				if err = act.Undo(ctx, rt); err == nil || !vsphere.IsTransient(err) {
-					break
-				}
-				if e.sleep(e.backoff(attempt)) != nil {
-					break
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("undo %s of %s: %w", st.Kind, unitName(st.Unit), err)
-			}
-			outputs = rt.Outputs
-		}
-		now := e.now()
-		e.update(ar.sched.Name, st.Unit, st, func(r *state.Step, u *state.Unit) {
-			r.Status, r.Ended = state.RolledBack, &now
-			u.Outputs = maps.Clone(outputs)
-			u.Status = state.RolledBack
-		})
-		e.prog.Event(Event{Kind: StepRolledBack, App: ar.sched.Name, Unit: st.Unit, Step: st.Kind, Time: now})
-	}
-	return nil
 }
 
 func containsString(list []string, s string) bool {

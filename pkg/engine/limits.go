@@ -130,20 +130,23 @@ func (l *limiter) BudgetPeaks() (peaks map[string]int, budgets map[string]int) {
 	return maps.Clone(l.peakCost), maps.Clone(l.budget)
 }
 
-// acquire waits for a slot on datastore ds and on one of hosts (any host
-// when hosts is empty) and returns the host chosen and a release function.
+// acquire waits for a slot on datastore ds (none when ds is "") and on
+// one of hosts (any host when hosts is empty) and returns the host chosen
+// and a release function.
 func (l *limiter) acquire(ctx context.Context, ds string, hosts []string) (string, func(), error) {
 	for {
 		l.mu.Lock()
 		if host, ok := l.fits(ds, hosts); ok {
 			l.inUse++
-			l.ds[ds]++
+			if ds != "" {
+				l.ds[ds]++
+				l.peakDS[ds] = max(l.peakDS[ds], l.ds[ds])
+			}
 			if host != "" {
 				l.hosts[host]++
 				l.peakHost[host] = max(l.peakHost[host], l.hosts[host])
 			}
 			l.peakTotal = max(l.peakTotal, l.inUse)
-			l.peakDS[ds] = max(l.peakDS[ds], l.ds[ds])
 			l.mu.Unlock()
 			var once sync.Once
 			return host, func() { once.Do(func() { l.release(ds, host) }) }, nil
@@ -181,7 +184,9 @@ func (l *limiter) fits(ds string, hosts []string) (string, bool) {
 func (l *limiter) release(ds, host string) {
 	l.mu.Lock()
 	l.inUse--
-	l.ds[ds]--
+	if ds != "" {
+		l.ds[ds]--
+	}
 	if host != "" {
 		l.hosts[host]--
 	}

@@ -3,11 +3,16 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/wavectl/wavectl/pkg/plan"
+	"github.com/wavectl/wavectl/pkg/schedule"
 	"github.com/wavectl/wavectl/pkg/state"
+	"github.com/wavectl/wavectl/pkg/strategy"
+	"github.com/wavectl/wavectl/pkg/vsphere"
 )
 
 // RollbackError is a rollback that cannot be done as asked.
@@ -167,4 +172,143 @@ func (e *engine) finishRollback(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, e.closeRun(res)
+}
+
+// rollback undoes an application's completed steps in reverse order: its
+// phases last first, each phase's units side by side as apply ran them
+// (each holding a slot of the run's concurrency), each unit's steps in
+// reverse. An undo that moves a VM back takes its cost from vCenter's
+// budgets of the host and datastore it moves to, as apply's steps do
+// (undoCharge). The first failure is returned once the phase's other
+// units have done what they could; earlier phases are then left alone.
+func (e *engine) rollback(ar *appRun) error {
+	ctx := e.hard
+	src, tgt, err := e.drivers(ctx, ar.app)
+	if err != nil {
+		return err
+	}
+	units := map[int][]string{}
+	var phases []int
+	for _, st := range ar.sched.Steps {
+		if _, ok := units[st.Phase]; !ok {
+			phases = append(phases, st.Phase)
+		}
+		if !containsString(units[st.Phase], st.Unit) {
+			units[st.Phase] = append(units[st.Phase], st.Unit)
+		}
+	}
+	slices.Sort(phases)
+	for i := len(phases) - 1; i >= 0; i-- {
+		ph := phases[i]
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var first error
+		for _, unit := range units[ph] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := e.undoUnit(ctx, ar, unit, ph, src, tgt); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if first != nil {
+			return first
+		}
+	}
+	return nil
+}
+
+// undoUnit undoes one unit's steps of one phase, newest first.
+func (e *engine) undoUnit(ctx context.Context, ar *appRun, unit string, phase int, src, tgt vsphere.Driver) error {
+	if unit != "" {
+		_, release, err := e.limits.acquire(ctx, "", nil)
+		if err != nil {
+			return fmt.Errorf("undo %s: %w", unitName(unit), err)
+		}
+		defer release()
+	}
+	steps := ar.sched.Steps
+	for i := len(steps) - 1; i >= 0; i-- {
+		st := steps[i]
+		if st.Unit != unit || st.Phase != phase {
+			continue
+		}
+		if err := e.storeFailed(); err != nil {
+			// An undo whose record cannot be written does not start.
+			return err
+		}
+		var status state.Status
+		var outputs map[string]string
+		e.store.View(func(s *state.State) {
+			u := s.App(ar.sched.Name).Unit(st.Unit)
+			status, outputs = u.Step(st.Kind, st.Phase).Status, maps.Clone(u.Outputs)
+		})
+		// A step that failed or was cut off may have taken effect in
+		// part; undoing is idempotent, so it is undone too.
+		if status != state.Done && status != state.Running && status != state.Failed {
+			continue
+		}
+		act := e.opts.Actions(st.Step)
+		if act.Undo != nil {
+			rt := &strategy.Runtime{Plan: e.p, App: ar.app, Unit: st.Unit, Step: st.Step, Source: src, Target: tgt,
+				Placement: placement(ar.app.Resolved), Outputs: outputs, VerifyTimeout: e.opts.VerifyTimeout, Log: e.log, Now: e.now}
+			if err := e.undo(ctx, ar.app, st, act, rt); err != nil {
+				return fmt.Errorf("undo %s of %s: %w", st.Kind, unitName(st.Unit), err)
+			}
+			outputs = rt.Outputs
+		}
+		now := e.now()
+		e.update(ar.sched.Name, st.Unit, st, func(r *state.Step, u *state.Unit) {
+			r.Status, r.Ended = state.RolledBack, &now
+			u.Outputs = maps.Clone(outputs)
+			u.Status = state.RolledBack
+		})
+		e.prog.Event(Event{Kind: StepRolledBack, App: ar.sched.Name, Unit: st.Unit, Step: st.Kind, Time: now})
+	}
+	return nil
+}
+
+// undo runs a step's Undo, retrying transient faults with backoff, each
+// attempt holding its cost against vCenter's budgets and none held while
+// it backs off.
+func (e *engine) undo(ctx context.Context, a *plan.Application, st schedule.Step, act strategy.Action, rt *strategy.Runtime) error {
+	var err error
+	for attempt := 1; attempt <= e.p.Limits.Retries+1; attempt++ {
+		release, cerr := e.undoCharge(ctx, a, st, rt.Outputs)
+		if cerr != nil {
+			if err == nil {
+				err = cerr
+			}
+			return err
+		}
+		err = act.Undo(ctx, rt)
+		release()
+		if err == nil || !vsphere.IsTransient(err) {
+			return err
+		}
+		if e.sleep(e.backoff(attempt)) != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// undoCharge takes what a step's undo costs from vCenter's budgets. A
+// relocate's undo is the one that moves a VM: back to the host and
+// datastore recorded before the move, cold or live as the move was (a
+// live move home that vCenter refuses is made cold, which costs less), so
+// it is charged there. Every other undo (deleting a VM wavectl made,
+// reverting a snapshot, power, size, markers, folders) is no migration or
+// provisioning operation and costs nothing (plan/costs.go).
+func (e *engine) undoCharge(ctx context.Context, a *plan.Application, st schedule.Step, outputs map[string]string) (func(), error) {
+	if st.Kind != plan.StepRelocate {
+		return func() {}, nil
+	}
+	return e.limits.charge(ctx, e.costOf(a, st), outputs[strategy.OutHost], outputs[strategy.OutDatastore])
 }

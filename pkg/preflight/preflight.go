@@ -30,6 +30,10 @@ type Summary struct {
 	// LiveChecked counts live moves vCenter's compatibility checks passed.
 	LiveChecked int         `json:"liveMovesChecked"`
 	Capacity    []*Capacity `json:"capacity"`
+	// Hosts counts each target cluster's usable hosts (connected, not in
+	// maintenance), by cluster name as the plan writes it: the estimate
+	// charges perHost and the hosts' budgets over them.
+	Hosts map[string]int `json:"hosts,omitempty"`
 }
 
 // Capacity is one cluster's or datastore's use by the plan, cumulated over
@@ -84,6 +88,7 @@ func Check(ctx context.Context, p *plan.Plan, drivers Drivers) (plan.Problems, *
 		return nil, nil, err
 	}
 	c.capacity()
+	c.hosts()
 	c.probs.Sort()
 	return c.probs, &c.sum, nil
 }
@@ -561,4 +566,23 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// hosts counts the usable hosts of every target cluster the plan places
+// VMs in without fixing their host.
+func (c *checker) hosts() {
+	for _, a := range c.p.Applications {
+		t := a.Resolved
+		if t.Cluster == "" || t.Host != "" {
+			continue
+		}
+		inv := c.targetInv(a)
+		if inv == nil || inv.Clusters[t.Cluster] == nil {
+			continue
+		}
+		if c.sum.Hosts == nil {
+			c.sum.Hosts = map[string]int{}
+		}
+		c.sum.Hosts[t.Cluster] = len(inv.Clusters[t.Cluster].Hosts)
+	}
 }

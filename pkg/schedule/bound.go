@@ -42,8 +42,10 @@ type WaveBound struct {
 //
 //   - each datastore's work divided by perDatastore,
 //   - each cluster's work divided by perHost times its hosts (hosts names
-//     the number of hosts per target cluster; a cluster it lacks counts as
-//     one host), or a fixed host's work divided by perHost,
+//     the number of hosts per target cluster; nil takes the schedule's own,
+//     s.Hosts; a cluster whose hosts are not counted is left out, as the
+//     estimate leaves it to vCenter's placement), or a fixed host's work
+//     divided by perHost,
 //   - all the work divided by the run's concurrency,
 //   - the longest chain of applications through dependsOn, each taking its
 //     phases one after another and each phase as long as its longest unit,
@@ -58,6 +60,9 @@ type WaveBound struct {
 // and takes slots from the same hosts and datastores, so the run's work on
 // each resource bounds the whole run too.
 func LowerBound(s *Schedule, hosts map[string]int) Bound {
+	if hosts == nil {
+		hosts = s.Hosts
+	}
 	var b Bound
 	all := newLoad(s, hosts)
 	var waves time.Duration
@@ -133,6 +138,10 @@ func (l *load) add(a *App) {
 			continue
 		}
 		c := l.s.Limits.CostOf(st.Kind, st.Kind == plan.StepRelocate && a.movesLive(st.Unit))
+		// A cost above its budget (validation refuses one) runs alone,
+		// holding the whole budget, as the engine and the estimate run it.
+		hb, db, nb := l.s.Limits.Budgets()
+		c.Host, c.Datastore, c.Network = min(c.Host, hb), min(c.Datastore, db), min(c.Network, nb)
 		d := time.Duration(st.Estimate)
 		if c.Datastore > 0 && t.Datastore != "" {
 			l.bds[t.Datastore] = sat(l.bds[t.Datastore], satMul(d, c.Datastore))
@@ -184,9 +193,11 @@ func (l *load) bound(name string, apps []*App) WaveBound {
 			continue
 		}
 		n := 1
-		if len(c) < 5 || c[:5] != "host " {
-			if h := l.hosts[c]; h > 0 {
-				n = h
+		if !strings.HasPrefix(c, "host ") {
+			// A cluster whose hosts are not counted bounds nothing: it
+			// may have any number of them.
+			if n = l.hosts[c]; n <= 0 {
+				continue
 			}
 		}
 		slots := n * lim.PerHost

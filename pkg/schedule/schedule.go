@@ -5,6 +5,7 @@ package schedule
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -24,6 +25,11 @@ type Schedule struct {
 	// Calibration says what the estimates rest on when they were fitted
 	// from recorded runs (nil: the plan's and wavectl's defaults).
 	Calibration *Calibration `json:"calibration,omitempty"`
+	// Hosts are the target clusters' usable hosts, by cluster name, when
+	// they were counted (read from vCenter): the estimate then charges a
+	// cluster perHost and each host's budgets over its hosts. Offline they
+	// are not known and a cluster's hosts are left to vCenter's placement.
+	Hosts map[string]int `json:"hosts,omitempty"`
 }
 
 // Totals sums up a schedule.
@@ -145,7 +151,26 @@ func Compile(p *plan.Plan) (*Schedule, plan.Problems) { return CompileWith(p, ni
 // recorded runs, for the kinds it has data on; an application's own
 // estimates still come first.
 func CompileWith(p *plan.Plan, m *Model) (*Schedule, plan.Problems) {
+	return CompileHosts(p, m, nil)
+}
+
+// CompileHosts is CompileWith knowing how many usable hosts each target
+// cluster has (by cluster name; nil or a cluster missing: not known), as
+// wavectl plan reads them from vCenter. A counted cluster is charged as
+// its hosts together: perHost x hosts units at once, and hostBudget x
+// hosts and networkBudget x hosts of cost (the engine spreads units over
+// the hosts, least busy first).
+func CompileHosts(p *plan.Plan, m *Model, hosts map[string]int) (*Schedule, plan.Problems) {
 	s := &Schedule{Plan: p.Metadata.Name, File: p.File, Hash: p.Hash, Limits: p.Limits, Waves: []*Wave{}}
+	counted := map[string]int{}
+	for c, n := range hosts {
+		if n > 0 {
+			counted[c] = n
+		}
+	}
+	if len(counted) > 0 {
+		s.Hosts = counted
+	}
 	var probs plan.Problems
 	for i, w := range p.Waves {
 		if w == nil {
@@ -153,10 +178,10 @@ func CompileWith(p *plan.Plan, m *Model) (*Schedule, plan.Problems) {
 		}
 		cw := &Wave{Name: w.Name, Window: w.Window, OnFailure: w.OnFailure, Apps: []*App{}}
 		for _, a := range order(p, w.Applications) {
-			cw.Apps = append(cw.Apps, compileApp(p, a, m))
+			cw.Apps = append(cw.Apps, compileApp(p, a, m, s.Hosts))
 		}
-		cw.EstimateP90 = Seconds(estimateWave(p, cw.Apps, true))
-		cw.Estimate = Seconds(estimateWave(p, cw.Apps, false))
+		cw.EstimateP90 = Seconds(estimateWave(p, cw.Apps, true, s.Hosts))
+		cw.Estimate = Seconds(estimateWave(p, cw.Apps, false, s.Hosts))
 		for _, a := range cw.Apps {
 			cw.ProjectedUserHours += a.ProjectedUserHours
 		}
@@ -187,24 +212,24 @@ func CompileWith(p *plan.Plan, m *Model) (*Schedule, plan.Problems) {
 		cc := &Conveyor{InFlight: c.InFlight, OnFailure: c.OnFailure, Window: c.Window, Apps: []*App{}}
 		for _, name := range c.Applications {
 			if a := p.Application(name); a != nil && a.OnConveyor {
-				cc.Apps = append(cc.Apps, compileApp(p, a, m))
+				cc.Apps = append(cc.Apps, compileApp(p, a, m, s.Hosts))
 			}
 		}
-		cc.EstimateP90 = Seconds(estimateConveyor(cc, true))
-		cc.Estimate = Seconds(estimateConveyor(cc, false))
+		cc.EstimateP90 = Seconds(estimateConveyor(p, cc, true, s.Hosts))
+		cc.Estimate = Seconds(estimateConveyor(p, cc, false, s.Hosts))
 		for _, a := range cc.Apps {
 			cc.ProjectedUserHours += a.ProjectedUserHours
 		}
 		s.Conveyor = cc
 	}
-	s.totals()
+	s.totals(p)
 	if m != nil {
 		s.Calibration = calibrationOf(s, m)
 	}
 	return s, probs
 }
 
-func (s *Schedule) totals() {
+func (s *Schedule) totals(p *plan.Plan) {
 	var waves, wavesP90 time.Duration
 	add := func(apps []*App) {
 		for _, a := range apps {
@@ -230,6 +255,10 @@ func (s *Schedule) totals() {
 		add(s.Conveyor.Apps)
 		s.Totals.Estimate = max(s.Totals.Estimate, s.Conveyor.Estimate)
 		s.Totals.EstimateP90 = max(s.Totals.EstimateP90, s.Conveyor.EstimateP90)
+		// The conveyor takes slots and budgets the waves need, and they
+		// its: the run as a whole may take longer than either alone.
+		s.Totals.Estimate = max(s.Totals.Estimate, Seconds(estimateRun(p, s, false)))
+		s.Totals.EstimateP90 = max(s.Totals.EstimateP90, Seconds(estimateRun(p, s, true)))
 	}
 }
 
@@ -286,7 +315,7 @@ func order(p *plan.Plan, names []string) []*plan.Application {
 	return out
 }
 
-func compileApp(p *plan.Plan, a *plan.Application, m *Model) *App {
+func compileApp(p *plan.Plan, a *plan.Application, m *Model, hosts map[string]int) *App {
 	ca := &App{Name: a.Name, Strategy: a.Strategy, Criticality: a.Criticality, Users: a.Users,
 		DependsOn: a.DependsOn, Target: a.Resolved, app: a}
 	seen := map[string]bool{}
@@ -318,10 +347,10 @@ func compileApp(p *plan.Plan, a *plan.Application, m *Model) *App {
 	// steps' costs against its hosts and datastores.
 	var ts tasks
 	caps := map[string]int{}
-	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps), false)
+	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps, hosts), false)
 	ca.Estimate = Seconds(ts.run(caps))
 	ts = nil
-	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps), true)
+	addApp(&ts, ca, nil, nil, budgetsOf(p, ca, caps, hosts), true)
 	ca.EstimateP90 = Seconds(ts.run(caps))
 	return ca
 }
@@ -379,12 +408,14 @@ func addApp(ts *tasks, a *App, deps []int, res func(unit string) []string, charg
 // budgetsOf returns what a step of a costs against vCenter's budgets
 // (plan/costs.go), keyed as the estimate's capacities are: its target
 // host's ("bh:"), datastore's ("bd:") and host's vMotion network's
-// ("bn:"). The host's budgets are charged where the plan fixes the host;
-// for a cluster the estimate does not know its hosts, and leaves them to
-// vCenter's placement as it leaves perHost.
-func budgetsOf(p *plan.Plan, a *App, caps map[string]int) func(Step) map[string]int {
+// ("bn:"). The host's budgets are charged where the plan fixes the host,
+// and on a cluster whose hosts are counted, as its hosts' budgets
+// together; for a cluster whose hosts are not known, the estimate leaves
+// them to vCenter's placement as it leaves perHost.
+func budgetsOf(p *plan.Plan, a *App, caps map[string]int, hosts map[string]int) func(Step) map[string]int {
 	hb, db, nb := p.Limits.Budgets()
 	t := a.Target
+	where, n := hostsOf(t, hosts)
 	return func(st Step) map[string]int {
 		c := p.Limits.CostOf(st.Kind, st.Kind == plan.StepRelocate && a.movesLive(st.Unit))
 		if c.Zero() {
@@ -395,18 +426,31 @@ func budgetsOf(p *plan.Plan, a *App, caps map[string]int) func(Step) map[string]
 			out["bd:"+t.Datastore] = c.Datastore
 			caps["bd:"+t.Datastore] = db
 		}
-		if t.Host != "" {
+		if where != "" {
 			if c.Host > 0 {
-				out["bh:"+t.Host] = c.Host
-				caps["bh:"+t.Host] = hb
+				out["bh:"+where] = c.Host
+				caps["bh:"+where] = n * hb
 			}
 			if c.Network > 0 {
-				out["bn:"+t.Host] = c.Network
-				caps["bn:"+t.Host] = nb
+				out["bn:"+where] = c.Network
+				caps["bn:"+where] = n * nb
 			}
 		}
 		return out
 	}
+}
+
+// hostsOf names the hosts a unit of target t runs on, for the estimate's
+// capacities, and how many they are: the fixed host, or a cluster whose
+// hosts are counted ("cluster C1", with its count); "" when neither.
+func hostsOf(t plan.Placement, hosts map[string]int) (string, int) {
+	switch {
+	case t.Host != "":
+		return t.Host, 1
+	case t.Cluster != "" && hosts[t.Cluster] > 0:
+		return "cluster " + t.Cluster, hosts[t.Cluster]
+	}
+	return "", 0
 }
 
 // movesLive reports whether the application's VM named unit moves live.
@@ -420,37 +464,13 @@ func (a *App) movesLive(unit string) bool {
 }
 
 // estimateWave simulates a wave under the plan's limits: overall
-// concurrency, per datastore, and per host where a host is fixed, with
-// each step's cost against vCenter's budgets.
-func estimateWave(p *plan.Plan, apps []*App, p90 bool) time.Duration {
+// concurrency, per datastore, and per host where a host is fixed or a
+// cluster's hosts are counted, with each step's cost against vCenter's
+// budgets.
+func estimateWave(p *plan.Plan, apps []*App, p90 bool, hosts map[string]int) time.Duration {
 	var ts tasks
-	var spans [][2]int
 	caps := map[string]int{"run": p.Limits.Concurrency}
-	done := map[string]int{}
-	for _, a := range apps {
-		var deps []int
-		for _, d := range a.DependsOn {
-			if id, ok := done[d]; ok {
-				deps = append(deps, id)
-			}
-		}
-		t := a.Target
-		spans = append(spans, [2]int{len(ts), 0})
-		res := func(string) []string {
-			r := []string{"run"}
-			if t.Datastore != "" {
-				r = append(r, "ds:"+t.Datastore)
-				caps["ds:"+t.Datastore] = p.Limits.PerDatastore
-			}
-			if t.Host != "" {
-				r = append(r, "host:"+t.Host)
-				caps["host:"+t.Host] = p.Limits.PerHost
-			}
-			return r
-		}
-		done[a.Name] = addApp(&ts, a, deps, res, budgetsOf(p, a, caps), p90)
-		spans[len(spans)-1][1] = len(ts)
-	}
+	spans, _ := addApps(&ts, caps, p, apps, p90, hosts, nil, 0)
 	makespan := ts.run(caps)
 	if !p90 {
 		for i, a := range apps {
@@ -458,6 +478,65 @@ func estimateWave(p *plan.Plan, apps []*App, p90 bool) time.Duration {
 		}
 	}
 	return makespan
+}
+
+// addApps adds apps to ts in order, each after what it depends on among
+// them and after the tasks of after, under the plan's limits and budgets
+// (see estimateWave); inFlight > 0 lets no more than that many run at
+// once, in order (each after the one inFlight places before it). It
+// returns each application's span of tasks and a task that completes
+// with them all.
+func addApps(ts *tasks, caps map[string]int, p *plan.Plan, apps []*App, p90 bool, hosts map[string]int, after []int, inFlight int) ([][2]int, int) {
+	var spans [][2]int
+	done := map[string]int{}
+	var ends []int
+	for i, a := range apps {
+		deps := slices.Clone(after)
+		for _, d := range a.DependsOn {
+			if id, ok := done[d]; ok {
+				deps = append(deps, id)
+			}
+		}
+		if inFlight > 0 && i >= inFlight {
+			deps = append(deps, ends[i-inFlight])
+		}
+		t := a.Target
+		spans = append(spans, [2]int{len(*ts), 0})
+		res := func(string) []string {
+			r := []string{"run"}
+			if t.Datastore != "" {
+				r = append(r, "ds:"+t.Datastore)
+				caps["ds:"+t.Datastore] = p.Limits.PerDatastore
+			}
+			if where, n := hostsOf(t, hosts); where != "" {
+				r = append(r, "host:"+where)
+				caps["host:"+where] = n * p.Limits.PerHost
+			}
+			return r
+		}
+		done[a.Name] = addApp(ts, a, deps, res, budgetsOf(p, a, caps, hosts), p90)
+		ends = append(ends, done[a.Name])
+		spans[len(spans)-1][1] = len(*ts)
+	}
+	return spans, ts.add(0, nil, append(ends, after...)...)
+}
+
+// estimateRun simulates the whole run: the waves back to back, and the
+// conveyor beside them from the start, sharing the run's concurrency and
+// every host's and datastore's slots and budgets, as the engine runs
+// them.
+func estimateRun(p *plan.Plan, s *Schedule, p90 bool) time.Duration {
+	var ts tasks
+	caps := map[string]int{"run": p.Limits.Concurrency}
+	var after []int
+	for _, w := range s.Waves {
+		_, end := addApps(&ts, caps, p, w.Apps, p90, s.Hosts, after, 0)
+		after = []int{end}
+	}
+	if c := s.Conveyor; c != nil {
+		addApps(&ts, caps, p, c.Apps, p90, s.Hosts, nil, max(c.InFlight, 1))
+	}
+	return ts.run(caps)
 }
 
 func startOf(ts tasks) time.Duration {
@@ -471,27 +550,15 @@ func startOf(ts tasks) time.Duration {
 }
 
 // estimateConveyor runs the conveyor's applications in order, inFlight at
-// a time, each taking its own estimate.
-func estimateConveyor(c *Conveyor, p90 bool) time.Duration {
+// a time, under the plan's limits and budgets as a wave's.
+func estimateConveyor(p *plan.Plan, c *Conveyor, p90 bool, hosts map[string]int) time.Duration {
 	var ts tasks
-	ids := map[string]int{}
-	for _, a := range c.Apps {
-		var deps []int
-		for _, d := range a.DependsOn {
-			if id, ok := ids[d]; ok {
-				deps = append(deps, id)
-			}
-		}
-		d := a.Estimate
-		if p90 {
-			d = a.EstimateP90
-		}
-		ids[a.Name] = ts.add(time.Duration(d), []string{"inflight"}, deps...)
-	}
-	makespan := ts.run(map[string]int{"inflight": c.InFlight})
+	caps := map[string]int{"run": p.Limits.Concurrency}
+	spans, _ := addApps(&ts, caps, p, c.Apps, p90, hosts, nil, max(c.InFlight, 1))
+	makespan := ts.run(caps)
 	if !p90 {
 		for i, a := range c.Apps {
-			a.Start = Seconds(ts[i].start)
+			a.Start = Seconds(startOf(ts[spans[i][0]:spans[i][1]]))
 		}
 	}
 	return makespan

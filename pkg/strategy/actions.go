@@ -13,13 +13,28 @@ package strategy
 //     VM (OutSource); for remediate so do power-on and verify: the VM
 //     itself moves.
 //
-// Every VM wavectl creates or changes carries the markers plan,
-// application and step (the last kind that changed it). A step sets its
-// marker before it acts, not after: when a run dies while vCenter carries
-// out the step's task, the next run's Check finds the effect and skips the
-// step, and the marker must already say so. A VM wavectl made
-// also carries source (the unit it stands for: the old VM's or server's
-// name, or the replacement's), which is how a step finds its earlier work.
+// Every VM wavectl creates or changes carries the markers plan and
+// application, and step: a kind the unit has reached. Most steps' Checks
+// read their effect in the VM itself (it exists, is off, has the size, the
+// hardware, the placement, the snapshot), so the step marker is written
+// only where it costs nothing or where a later step destroys that
+// evidence:
+//   - in the spec of a change that is made anyway: clone, create and
+//     import carry the markers in the new VM's config, reconfigure in its
+//     own config spec, record-state and retire are marker writes;
+//   - before an act that removes the evidence of an earlier step (see
+//     markPast): power-on turns on again a remediated VM that power-off
+//     left off, and remove-snapshot removes the snapshot; unless the
+//     marker already says the unit is past that step (reconfigure's spec).
+// Power-off, snapshot, upgrade-hardware and relocate write none (a power
+// change, a snapshot, an upgrade and a relocate spec carry no
+// extraConfig): each would cost a reconfigure task of its own.
+// A marker is written before the act, not after: when a run dies while
+// vCenter carries out the act's task, the next run's Check finds the
+// effect and skips the step, and the marker must already say so. A VM
+// wavectl made also carries source (the unit it stands for: the old VM's
+// or server's name, or the replacement's), which is how a step finds its
+// earlier work.
 
 import (
 	"context"
@@ -122,8 +137,38 @@ func ActionFor(st Step) Action {
 	return guard(a)
 }
 
+// stepReads are the VMs a step's Check read (the unit's source VM, its
+// new VM), handed to its Do: a Check reads the VM to see whether the step
+// is done, and the Do that follows at once (engine.attempt) would read the
+// same VM again to act on it. Each is handed over once: the Do's later
+// reads, and Verify's, which must see the act's effect, read afresh.
+//
+// A Do that makes the unit's new VM gets it back from vCenter as the task
+// left it (the driver reads it after the task); it hands that read to its
+// Verify (made), which would otherwise read the VM again at once.
+type stepReads struct {
+	checking bool
+	source   *held
+	own      *vsphere.VM
+	made     *vsphere.VM
+}
+
+// madeVM hands the new VM a Do made, as read after its task, to Verify.
+func madeVM(rt *Runtime, vm *vsphere.VM) {
+	if rt.reads == nil {
+		rt.reads = &stepReads{}
+	}
+	rt.reads.made = vm
+}
+
+type held struct {
+	d  vsphere.Driver
+	vm *vsphere.VM
+}
+
 // guard gives every function of a an outputs map to write to and a
-// runtime that names its application.
+// runtime that names its application; it keeps a Check's reads for the Do
+// right after it, and nothing longer.
 func guard(a Action) Action {
 	ready := func(rt *Runtime) error {
 		if rt == nil || rt.Plan == nil || rt.App == nil {
@@ -145,13 +190,54 @@ func guard(a Action) Action {
 			return f(ctx, rt)
 		}
 	}
-	out := Action{Do: wrap(a.Do), Verify: wrap(a.Verify), Undo: wrap(a.Undo)}
+	fresh := func(f func(context.Context, *Runtime) error) func(context.Context, *Runtime) error {
+		if f == nil {
+			return nil
+		}
+		return func(ctx context.Context, rt *Runtime) error {
+			if rt != nil {
+				rt.reads = nil
+			}
+			return f(ctx, rt)
+		}
+	}
+	out := Action{Undo: fresh(wrap(a.Undo))}
+	if verify := wrap(a.Verify); verify != nil {
+		out.Verify = func(ctx context.Context, rt *Runtime) error {
+			if rt != nil {
+				defer func() { rt.reads = nil }()
+			}
+			return verify(ctx, rt)
+		}
+	}
+	if do := wrap(a.Do); do != nil {
+		out.Do = func(ctx context.Context, rt *Runtime) error {
+			if rt != nil && rt.reads != nil {
+				rt.reads.checking = false
+			}
+			err := do(ctx, rt)
+			if rt != nil {
+				// Only what the Do made goes on to Verify.
+				if r := rt.reads; err == nil && r != nil && r.made != nil {
+					rt.reads = &stepReads{own: r.made}
+				} else {
+					rt.reads = nil
+				}
+			}
+			return err
+		}
+	}
 	if a.Check != nil {
 		out.Check = func(ctx context.Context, rt *Runtime) (bool, error) {
 			if err := ready(rt); err != nil {
 				return false, err
 			}
-			return a.Check(ctx, rt)
+			rt.reads = &stepReads{checking: true}
+			done, err := a.Check(ctx, rt)
+			if done || err != nil {
+				rt.reads = nil
+			}
+			return done, err
 		}
 	}
 	return out
@@ -204,6 +290,39 @@ func progressed(rt *Runtime, vm *vsphere.VM, kind string) bool {
 	return at >= 0 && me >= 0 && at > me
 }
 
+// setMarkers writes the markers of want that vm does not already carry
+// as asked: the driver writes without reading the VM, and an empty value
+// for a key the VM does not have would leave an empty key behind (in
+// govmomi's simulator) rather than nothing.
+func setMarkers(ctx context.Context, d vsphere.Driver, vm *vsphere.VM, want map[string]string) error {
+	diff := map[string]string{}
+	for k, v := range want {
+		if have, ok := vm.Markers[k]; (ok && have != v) || (!ok && v != "") {
+			diff[k] = v
+		}
+	}
+	if len(diff) == 0 {
+		return nil
+	}
+	return d.SetMarkers(ctx, vm.Ref, diff)
+}
+
+// markPast makes the VM's step marker say the unit got past evidence (a
+// step whose Check reads its effect in the VM) before kind's act removes
+// that effect: after it, only the marker tells a run that lost its record
+// (TestChecksFindEarlierWorkWithoutTheRecord) that evidence was done, and
+// must not be done again (a second shutdown of the moved VM, a second
+// snapshot). Nothing is written when the unit has no such step before
+// kind, or when the marker already says so (written by reconfigure's
+// spec).
+func markPast(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, evidence, kind string) error {
+	kinds := unitKinds(rt)
+	if e, k := slices.Index(kinds, evidence), slices.Index(kinds, kind); e < 0 || k < e || progressed(rt, vm, evidence) {
+		return nil // no such step before kind in this unit (the old VM's power-off comes after a new VM's power-on)
+	}
+	return setMarkers(ctx, d, vm, marks(rt, kind))
+}
+
 // rewind sets the VM's step marker back to the step before kind, once
 // kind is undone, so that progressed tells the truth after a rollback.
 func rewind(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, kind string) error {
@@ -212,7 +331,7 @@ func rewind(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsphere.VM, 
 	if me <= 0 || !ours(rt, vm) || slices.Index(kinds, vm.Markers[vsphere.MarkerStep]) < me {
 		return nil
 	}
-	return d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerStep: kinds[me-1]})
+	return setMarkers(ctx, d, vm, map[string]string{vsphere.MarkerStep: kinds[me-1]})
 }
 
 func now(rt *Runtime) time.Time {
@@ -323,6 +442,19 @@ func drivers(rt *Runtime) []vsphere.Driver {
 // identity. A VM found at the recorded ref must be the one recorded (see
 // identify): a ref names a VM only within one vCenter's life.
 func sourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
+	if r := rt.reads; r != nil && !r.checking && r.source != nil {
+		h := r.source
+		r.source = nil
+		return h.d, h.vm, nil
+	}
+	d, vm, err := findSourceVM(ctx, rt)
+	if r := rt.reads; err == nil && r != nil && r.checking {
+		r.source = &held{d: d, vm: vm}
+	}
+	return d, vm, err
+}
+
+func findSourceVM(ctx context.Context, rt *Runtime) (vsphere.Driver, *vsphere.VM, error) {
 	if ref := rt.Outputs[OutSource]; ref != "" {
 		d, vm, err := readHeld(ctx, rt, ref) // cross.go: in the vCenter that holds it
 		if err != nil && !vsphere.IsNotFound(err) {
@@ -534,6 +666,19 @@ func findOwn(ctx context.Context, rt *Runtime) (bool, error) {
 
 // newVM reads the unit's new VM: by OutVM, else by its markers.
 func newVM(ctx context.Context, rt *Runtime) (*vsphere.VM, error) {
+	if r := rt.reads; r != nil && !r.checking && r.own != nil {
+		vm := r.own
+		r.own = nil
+		return vm, nil
+	}
+	vm, err := findNewVM(ctx, rt)
+	if r := rt.reads; err == nil && r != nil && r.checking {
+		r.own = vm
+	}
+	return vm, err
+}
+
+func findNewVM(ctx context.Context, rt *Runtime) (*vsphere.VM, error) {
 	if ref := rt.Outputs[OutVM]; ref != "" {
 		vm, err := rt.Target.VM(ctx, ref)
 		switch {

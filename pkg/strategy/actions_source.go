@@ -79,7 +79,7 @@ func recordState() Action {
 			}
 			rec := record(vm)
 			b, _ := json.Marshal(rec)
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRecordState, MarkerRecorded, string(b))); err != nil {
+			if err := setMarkers(ctx, d, vm, marks(rt, plan.StepRecordState, MarkerRecorded, string(b))); err != nil {
 				return err
 			}
 			for k, v := range rec {
@@ -106,7 +106,7 @@ func recordState() Action {
 				delete(rt.Outputs, OutSourceMarked)
 				return nil
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, clear); err != nil {
+			if err := setMarkers(ctx, d, vm, clear); err != nil {
 				return err
 			}
 			delete(rt.Outputs, OutSourceMarked)
@@ -165,9 +165,8 @@ func snapshot() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepSnapshot)); err != nil {
-				return err
-			}
+			// No marker: the snapshot itself, found by name, says it was
+			// taken (see markPast for when that evidence goes).
 			s, err := d.CreateSnapshot(ctx, vm.Ref, SnapshotPrefix+rt.Plan.Metadata.Name,
 				fmt.Sprintf("wavectl: %s before plan %s remediates it (application %s)", vm.Name, rt.Plan.Metadata.Name, rt.App.Name))
 			if err != nil {
@@ -235,9 +234,8 @@ func powerOff() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOff)); err != nil {
-				return err
-			}
+			// No marker: the power state says it is done, until power-on
+			// turns the VM on again (see markPast).
 			return d.Shutdown(ctx, vm.Ref, shutdownTimeout(rt))
 		},
 		Undo: func(ctx context.Context, rt *Runtime) error {
@@ -284,9 +282,7 @@ func upgradeHardware() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepUpgradeHardware)); err != nil {
-				return err
-			}
+			// No marker: the hardware version says it is done.
 			if scheduled(rt) && vm.PowerState == vsphere.PoweredOn {
 				return scheduleUpgrade(ctx, rt, d, vm, want(rt)) // live.go
 			}
@@ -354,6 +350,9 @@ func reconfigure() Action {
 				return err
 			}
 			cpus, mem := want(rt)
+			// The step marker rides in the reconfigure's own spec: it
+			// says the unit is past its snapshot and power-off, so a
+			// later power-on or remove-snapshot need not write it.
 			return d.Reconfigure(ctx, vm.Ref, vsphere.ReconfigureSpec{CPUs: cpus, MemoryMB: mem, Markers: marks(rt, plan.StepReconfigure)})
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
@@ -434,9 +433,8 @@ func relocate() Action {
 					return err
 				}
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRelocate)); err != nil {
-				return arrivedAnyway(ctx, rt, err) // cross.go
-			}
+			// No marker: the placement says it is done (and a relocate
+			// spec carries no extraConfig).
 			return relocateAcross(ctx, rt, d, vm, rt.Target, spec) // cross.go
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
@@ -523,7 +521,7 @@ func removeSnapshot() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRemoveSnapshot)); err != nil {
+			if err := markPast(ctx, rt, d, vm, plan.StepSnapshot, plan.StepRemoveSnapshot); err != nil {
 				return err
 			}
 			// Every one of wavectl's, by ref: a run killed while vCenter
@@ -575,13 +573,13 @@ func retire() Action {
 				return err
 			}
 			if !replace(rt) {
-				return d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRetire, vsphere.MarkerState, StateSuperseded))
+				return setMarkers(ctx, d, vm, marks(rt, plan.StepRetire, vsphere.MarkerState, StateSuperseded))
 			}
 			at := vm.Markers[vsphere.MarkerRetiredAt]
 			if !ours(rt, vm) || vm.Markers[vsphere.MarkerState] != StateRetired || at == "" {
 				at = now(rt).UTC().Format(time.RFC3339)
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepRetire, vsphere.MarkerState, StateRetired, vsphere.MarkerRetiredAt, at)); err != nil {
+			if err := setMarkers(ctx, d, vm, marks(rt, plan.StepRetire, vsphere.MarkerState, StateRetired, vsphere.MarkerRetiredAt, at)); err != nil {
 				return err
 			}
 			rt.Outputs[OutRetiredAt] = at
@@ -598,7 +596,7 @@ func retire() Action {
 				}
 			}
 			delete(rt.Outputs, OutRetiredAt)
-			if err := d.SetMarkers(ctx, vm.Ref, map[string]string{vsphere.MarkerState: "", vsphere.MarkerRetiredAt: ""}); err != nil {
+			if err := setMarkers(ctx, d, vm, map[string]string{vsphere.MarkerState: "", vsphere.MarkerRetiredAt: ""}); err != nil {
 				return err
 			}
 			return rewind(ctx, rt, d, vm, plan.StepRetire)

@@ -453,7 +453,7 @@ func TestRedeployClonesPowersOnVerifiesAndSupersedesTheOldVM(t *testing.T) {
 		if !slices.Equal(vm.Networks, []string{"pg-dmz"}) || vm.CPUs != 2 || vm.MemoryMB != 3072 {
 			t.Errorf("new web-01 has NICs %v, %d vCPU, %d MB: want the old VM's App-DMZ remapped to pg-dmz, 2 vCPU, 3072 MB", vm.Networks, vm.CPUs, vm.MemoryMB)
 		}
-		wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "redep", "wavectl.source": "web-01", "wavectl.step": "power-on"})
+		wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "redep", "wavectl.source": "web-01", "wavectl.step": "clone"})
 		dialOK(t, w, vm.IP, 18002)
 		old := at(t, inv, "/DC-OLD/vm/web-01")
 		if old.Power != "poweredOff" {
@@ -474,7 +474,7 @@ func TestRemediateRelocatesUpgradesAndResizesAndLeavesNoSnapshot(t *testing.T) {
 			if vm.Cluster != "C2" || !slices.Contains(vm.Datastores, "ds2") || vm.Hardware != "vmx-19" || vm.CPUs != 4 || vm.MemoryMB != 8192 || len(vm.Snapshots) != 0 {
 				t.Errorf("%s: %+v", name, *vm)
 			}
-			wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "remed", "wavectl.step": "remove-snapshot"})
+			wantMarkers(t, vm, map[string]string{"wavectl.plan": "acts", "wavectl.application": "remed", "wavectl.step": "reconfigure"})
 			if inv["/DC-OLD/vm/"+name] != nil {
 				t.Errorf("%s is still in DC-OLD", name)
 			}
@@ -604,6 +604,31 @@ func TestChecksFindEarlierWorkWithoutTheRecord(t *testing.T) {
 				t.Errorf("%s: %s = %q found again, was %q", unit, k, w.outputs[unit][k], was)
 			}
 		}
+	}
+}
+
+// A remediate whose reconfigure has nothing to change writes no marker in
+// a spec: power-on marks the VM before it turns it on again, so a run that
+// lost its record knows the VM was shut down already (and its snapshot
+// taken), and neither shuts it down again nor snapshots it again.
+func TestPowerOnMarksARemediatedVMThatNoSpecMarked(t *testing.T) {
+	text := strings.Replace(actionsPlan, "remediate: {hardwareVersion: vmx-19, cpus: 4, memoryMB: 8192}", "remediate: {hardwareVersion: vmx-19}", 1)
+	w := newWorld(t, text, nil)
+	w.apply("remed")
+	after := w.inventory()
+	app := at(t, after, "/DC1/vm/moved/apps/app-01")
+	wantMarkers(t, app, map[string]string{"wavectl.application": "remed", "wavectl.step": "power-on"})
+	if app.Power != "poweredOn" || len(app.Snapshots) != 0 {
+		t.Fatalf("app-01 after the remediate: %+v", *app)
+	}
+	w.outputs = map[string]map[string]string{}
+	for _, o := range w.apply("remed") {
+		if !o.already && !knowledge(o.step.Kind) {
+			t.Errorf("%s %s: not found done without its record", o.step.Unit, o.step.Kind)
+		}
+	}
+	if got := at(t, w.inventory(), "/DC1/vm/moved/apps/app-01"); got.Power != "poweredOn" || len(got.Snapshots) != 0 {
+		t.Errorf("app-01 after a run without the record: %+v", *got)
 	}
 }
 

@@ -86,6 +86,7 @@ func createVM() Action {
 				return takeOwnDuplicate(ctx, rt, err)
 			}
 			rt.Outputs[OutVM] = vm.Ref
+			madeVM(rt, vm)
 			return nil
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
@@ -266,7 +267,7 @@ func cloneVM() Action {
 						continue
 					}
 					one := *rt
-					one.Unit, one.Outputs = ref.Name, map[string]string{}
+					one.Unit, one.Outputs, one.reads = ref.Name, map[string]string{}, nil
 					if _, old, err := sourceVM(ctx, &one); err == nil {
 						if err := notManaged(&one, old); err != nil {
 							return err
@@ -319,6 +320,7 @@ func cloneVM() Action {
 				return takeOwnDuplicate(ctx, rt, err)
 			}
 			rt.Outputs[OutVM] = vm.Ref
+			madeVM(rt, vm)
 			return nil
 		},
 		Verify: func(ctx context.Context, rt *Runtime) error {
@@ -366,7 +368,10 @@ func powerOn() Action {
 			if err != nil {
 				return err
 			}
-			if err := d.SetMarkers(ctx, vm.Ref, marks(rt, plan.StepPowerOn)); err != nil {
+			// A remediated VM that power-off turned off: the marker must
+			// say so before it is on again (see markPast). A new VM's
+			// power state is all its Check needs.
+			if err := markPast(ctx, rt, d, vm, plan.StepPowerOff, plan.StepPowerOn); err != nil {
 				return err
 			}
 			return d.PowerOn(ctx, vm.Ref)
@@ -414,9 +419,13 @@ func verify() Action {
 				rt.Log.Info().Str("vm", vm.Name).Msg("left powered off as it was before the migration: no IP, TCP or hook checks")
 				return nil
 			}
-			ip, err := d.WaitForIP(ctx, vm.Ref, verifyTimeout(rt))
-			if err != nil {
-				return err
+			// The read that found the VM says whether it is up already;
+			// only when it is not is there anything to wait for.
+			ip := vm.IP
+			if vm.PowerState != vsphere.PoweredOn || !vm.ToolsRunning || ip == "" {
+				if ip, err = d.WaitForIP(ctx, vm.Ref, verifyTimeout(rt)); err != nil {
+					return err
+				}
 			}
 			rt.Outputs[OutIP] = ip
 			for _, c := range rt.App.Checks {

@@ -128,11 +128,6 @@ func relocateAcross(ctx context.Context, rt *Runtime, d vsphere.Driver, vm *vsph
 	return nil
 }
 
-// arrivedAnyway is arrivedAt for the move into the target.
-func arrivedAnyway(ctx context.Context, rt *Runtime, err error) error {
-	return arrivedAt(ctx, rt, err, rt.Target, target(rt).Datacenter)
-}
-
 // arrivedAt turns "the VM is gone" during a cross-vCenter move into
 // success when the VM has arrived in datacenter dc of vCenter to: an
 // earlier move (of a run killed while it ran) finished meanwhile.

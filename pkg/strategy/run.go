@@ -76,6 +76,10 @@ type Runtime struct {
 	// ShutdownTimeout bounds a guest shutdown before the VM is powered
 	// off hard (default DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
+
+	// reads holds what the step's Check read of its VMs, for its Do (see
+	// reuse in actions.go).
+	reads *stepReads
 }
 
 // HookRunner runs one kind of hook (pre, post, verify) for an application

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -32,7 +33,7 @@ func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, 
 	if g.c.ServiceContent.VmProvisioningChecker == nil {
 		return nil, nil
 	}
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return nil, g.fault(op, ref, err)
 	}
@@ -60,9 +61,25 @@ func (g *Govmomi) CheckMove(ctx context.Context, ref string, spec RelocateSpec, 
 	rs := types.VirtualMachineRelocateSpec{Service: locator, Pool: t.pool, Host: t.host, Datastore: t.ds, Folder: t.folder, DeviceChange: nics}
 	tests := []types.CheckTestType{types.CheckTestTypeSourceTests, types.CheckTestTypeHostTests,
 		types.CheckTestTypeResourcePoolTests, types.CheckTestTypeDatastoreTests, types.CheckTestTypeNetworkTests}
-	results, err := object.NewVmProvisioningChecker(g.c).CheckRelocate(ctx, cur.m.Self, rs, tests...)
+	req := types.CheckRelocate_Task{This: *g.c.ServiceContent.VmProvisioningChecker, Vm: cur.m.Self, Spec: rs}
+	for _, tt := range tests {
+		req.TestType = append(req.TestType, string(tt))
+	}
+	// The check's task is waited for by the driver's poller, as every
+	// other task is (govmomi's CheckRelocate makes a collector for it).
+	info, err := g.runMethod(ctx, op, ref, func() (types.ManagedObjectReference, error) {
+		res, err := methods.CheckRelocate_Task(ctx, g.c, &req)
+		if err != nil {
+			return types.ManagedObjectReference{}, err
+		}
+		return res.Returnval, nil
+	})
 	if err != nil {
-		return nil, g.fault(op, ref, err)
+		return nil, err
+	}
+	var results []types.CheckResult
+	if r, ok := info.Result.(types.ArrayOfCheckResult); ok {
+		results = r.CheckResult
 	}
 	var reasons []string
 	for _, r := range results {
@@ -107,7 +124,7 @@ func (g *Govmomi) ScheduleHardwareUpgrade(ctx context.Context, ref, version stri
 	if err != nil {
 		return invalid(op, ref, "hardware version %q: write it as vmx-NN", version)
 	}
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}
@@ -131,7 +148,7 @@ func (g *Govmomi) ScheduleHardwareUpgrade(ctx context.Context, ref, version stri
 // upgrade is pending.
 func (g *Govmomi) CancelHardwareUpgrade(ctx context.Context, ref string) error {
 	const op = "cancel-hardware-upgrade"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}

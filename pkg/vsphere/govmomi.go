@@ -31,7 +31,12 @@ type Govmomi struct {
 	dcs      map[string]*dcInfo  // by name and by path
 	index    map[string]*dcIndex // by datacenter ref value
 	backings map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo
-	peers    map[string]*peer // other vCenters, by plan name and by URL, for cross-vCenter moves
+	peers    map[string]*peer                                              // other vCenters, by plan name and by URL, for cross-vCenter moves
+	poll     *poller                                                       // every task and VM wait of the driver, in one read per tick (poller.go)
+	took     taskDurations                                                 // how long its tasks took, by kind (poller.go)
+	handoff  handoff                                                       // VMs just read, for the change that follows (handoff.go)
+	views    map[types.ManagedObjectReference]types.ManagedObjectReference // container views of VM folders, for searches (handoff.go)
+	viewMu   sync.Mutex                                                    // held while a view is made
 }
 
 var _ Driver = (*Govmomi)(nil)
@@ -46,6 +51,8 @@ func NewGovmomi(name string, c *vim25.Client) *Govmomi {
 		index:    map[string]*dcIndex{},
 		backings: map[types.ManagedObjectReference]types.BaseVirtualDeviceBackingInfo{},
 		peers:    map[string]*peer{},
+		poll:     newPoller(c),
+		views:    map[types.ManagedObjectReference]types.ManagedObjectReference{},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -23,11 +24,16 @@ import (
 // run starts a vCenter task and waits for it, turning a failure into a
 // *Fault with the fault's own text.
 func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object.Task, error)) (*types.TaskInfo, error) {
+	// obj is the VM's ref for a change to a VM (a name for a new one):
+	// a record read before the change is not handed to the next.
+	ref := vmRef(obj).Value
+	g.handoff.changed(ref)
+	defer g.handoff.changed(ref)
 	t, err := start()
 	if err != nil {
 		return nil, g.fault(op, obj, err)
 	}
-	info, err := g.waitTask(ctx, t)
+	info, err := g.waitTaskOf(ctx, op, t)
 	noteTaskTimes(ctx, info) // tasktimes.go
 	if err != nil {
 		return nil, g.fault(op, obj, err)
@@ -35,21 +41,46 @@ func (g *Govmomi) run(ctx context.Context, op, obj string, start func() (*object
 	return info, nil
 }
 
-// waitTask waits for a task to end. Waiting goes through a property
-// collector that lives in the session: when the session ends mid-wait
-// (and the client logs in again), the collector is gone but the task is
-// not, so the wait starts again with a new collector instead of reporting
-// a task that may well succeed as failed.
+// waitTask waits for a task to end, through the driver's poller
+// (poller.go), which reads all its tasks' info in one call per tick: a
+// session that ends mid-wait (and is logged in again) fails a read, not
+// the task, and the next read carries on. The info it returns is the
+// task's whole TaskInfo (queue, start and complete times included); a
+// task that failed returns it too, with a task.Error.
 func (g *Govmomi) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		var info *types.TaskInfo
-		info, err = t.WaitForResult(ctx)
-		if err == nil || ctx.Err() != nil || taskFailed(err) {
-			return info, err
-		}
+	return g.waitTaskOf(ctx, "", t)
+}
+
+// waitTaskOf is waitTask for a task of a kind (run's op), whose past
+// durations tell the poller when to read it.
+func (g *Govmomi) waitTaskOf(ctx context.Context, kind string, t *object.Task) (*types.TaskInfo, error) {
+	var info types.TaskInfo
+	var expect time.Duration
+	if kind != "" {
+		expect = g.took.expect(kind)
 	}
-	return nil, err
+	err := g.poll.await(ctx, t.Reference(), []string{"info"}, expect, func(oc types.ObjectContent) bool {
+		for _, p := range oc.PropSet {
+			if ti, ok := p.Val.(types.TaskInfo); ok && p.Name == "info" {
+				info = ti
+			}
+		}
+		return info.State == types.TaskInfoStateSuccess || info.State == types.TaskInfoStateError
+	})
+	if err != nil {
+		return nil, err
+	}
+	if kind != "" {
+		g.took.ended(kind, &info)
+	}
+	if info.State == types.TaskInfoStateError {
+		f := info.Error
+		if f == nil {
+			f = &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: "the task failed without a fault"}, LocalizedMessage: "the task failed without saying why"}
+		}
+		return &info, task.Error{LocalizedMethodFault: f, Description: info.Description}
+	}
+	return &info, nil
 }
 
 // taskFailed reports whether err is the task's own failure rather than a
@@ -221,14 +252,25 @@ func (g *Govmomi) remapNICs(ctx context.Context, op, obj string, ix *dcIndex, ni
 		if err != nil {
 			return nil, g.fault(op, obj, err)
 		}
-		card := n.device.GetVirtualEthernetCard()
-		card.Backing = b
+		// An edited copy: the record read may be shared (handoff.go), and
+		// a request being sent may hold the same device.
+		dev := copyDevice(n.device.(types.BaseVirtualDevice))
+		dev.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().Backing = b
 		changes = append(changes, &types.VirtualDeviceConfigSpec{
 			Operation: types.VirtualDeviceConfigSpecOperationEdit,
-			Device:    n.device.(types.BaseVirtualDevice),
+			Device:    dev,
 		})
 	}
 	return changes, nil
+}
+
+// copyDevice is a shallow copy of a device: its own struct (and so its own
+// backing field), whatever its concrete type.
+func copyDevice(d types.BaseVirtualDevice) types.BaseVirtualDevice {
+	v := reflect.ValueOf(d).Elem()
+	c := reflect.New(v.Type())
+	c.Elem().Set(v)
+	return c.Interface().(types.BaseVirtualDevice)
 }
 
 // markerOptions are markers as extraConfig options, in key order. An empty
@@ -256,7 +298,7 @@ func markerOptions(markers map[string]string) []types.BaseOptionValue {
 // must exist.
 func (g *Govmomi) Clone(ctx context.Context, spec CloneSpec) (*VM, error) {
 	const op = "clone"
-	src, err := g.record(ctx, vmRef(spec.Source))
+	src, err := g.recordForChange(ctx, vmRef(spec.Source))
 	if err != nil {
 		return nil, g.fault(op, spec.Name, err)
 	}
@@ -545,7 +587,7 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 // AddPeer so its names can be resolved). NICs are remapped on the way.
 func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) error {
 	const op = "relocate"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}
@@ -602,7 +644,7 @@ func (g *Govmomi) Relocate(ctx context.Context, ref string, spec RelocateSpec) e
 // what already has the asked value (no task at all when nothing differs).
 func (g *Govmomi) Reconfigure(ctx context.Context, ref string, spec ReconfigureSpec) error {
 	const op = "reconfigure"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}
@@ -650,8 +692,21 @@ func changedMarkers(have, want map[string]string) map[string]string {
 // SetMarkers merges markers into the VM's extraConfig: keys not named stay
 // as they are, and an empty value deletes its key (vSphere removes an
 // extraConfig key set to ""). Keys without the wavectl. prefix get it.
+// It writes without reading the VM first (one task, no read): callers
+// know the VM's markers from their own read and write only a change.
 func (g *Govmomi) SetMarkers(ctx context.Context, ref string, markers map[string]string) error {
-	return g.Reconfigure(ctx, ref, ReconfigureSpec{Markers: markers})
+	const op = "reconfigure"
+	if len(markers) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(markers))
+	for k, v := range markers {
+		m[markerKey(k)] = v
+	}
+	_, err := g.run(ctx, op, ref, func() (*object.Task, error) {
+		return object.NewVirtualMachine(g.c, vmRef(ref)).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: markerOptions(m)})
+	})
+	return err
 }
 
 // UpgradeHardware upgrades the VM's hardware version ("vmx-19" or "19").
@@ -664,7 +719,9 @@ func (g *Govmomi) UpgradeHardware(ctx context.Context, ref, version string) erro
 		return invalid(op, ref, "hardware version %q: give it as vmx-NN", version)
 	}
 	var m mo.VirtualMachine
-	if err := g.props(ctx, ref, []string{"config.version"}, &m); err != nil {
+	if rec := g.handoff.take(vmRef(ref).Value); rec != nil {
+		m = rec.m
+	} else if err := g.props(ctx, ref, []string{"config.version"}, &m); err != nil {
 		return g.fault(op, ref, err)
 	}
 	if m.Config != nil {
@@ -686,10 +743,13 @@ func (g *Govmomi) props(ctx context.Context, ref string, ps []string, dst *mo.Vi
 	return property.DefaultCollector(g.c).RetrieveOne(ctx, vmRef(ref), ps, dst)
 }
 
-// powerState reads a VM's power state and tools status.
+// powerState reads a VM's power state and tools status (or takes them
+// from the record the caller's step just read).
 func (g *Govmomi) powerState(ctx context.Context, ref string) (types.VirtualMachinePowerState, string, error) {
 	var m mo.VirtualMachine
-	if err := g.props(ctx, ref, []string{"runtime.powerState", "guest.toolsRunningStatus"}, &m); err != nil {
+	if rec := g.handoff.take(vmRef(ref).Value); rec != nil {
+		m = rec.m
+	} else if err := g.props(ctx, ref, []string{"runtime.powerState", "guest.toolsRunningStatus"}, &m); err != nil {
 		return "", "", err
 	}
 	tools := ""
@@ -715,17 +775,11 @@ func alreadyIn(err error, state types.VirtualMachinePowerState) bool {
 	return false
 }
 
-// PowerOn powers the VM on; one already on is left as it is.
+// PowerOn powers the VM on; one already on is left as it is (vCenter's
+// refusal, InvalidPowerState, says so: no read first).
 func (g *Govmomi) PowerOn(ctx context.Context, ref string) error {
 	const op = "power-on"
-	state, _, err := g.powerState(ctx, ref)
-	if err != nil {
-		return g.fault(op, ref, err)
-	}
-	if state == types.VirtualMachinePowerStatePoweredOn {
-		return nil
-	}
-	_, err = g.run(ctx, op, ref, func() (*object.Task, error) {
+	_, err := g.run(ctx, op, ref, func() (*object.Task, error) {
 		return object.NewVirtualMachine(g.c, vmRef(ref)).PowerOn(ctx)
 	})
 	if alreadyIn(err, types.VirtualMachinePowerStatePoweredOn) {
@@ -734,17 +788,10 @@ func (g *Govmomi) PowerOn(ctx context.Context, ref string) error {
 	return err
 }
 
-// PowerOff powers the VM off at once; one already off is left as it is.
+// PowerOff powers the VM off at once; one already off is left as it is
+// (vCenter's refusal says so: no read first).
 func (g *Govmomi) PowerOff(ctx context.Context, ref string) error {
-	const op = "power-off"
-	state, _, err := g.powerState(ctx, ref)
-	if err != nil {
-		return g.fault(op, ref, err)
-	}
-	if state == types.VirtualMachinePowerStatePoweredOff {
-		return nil
-	}
-	return g.powerOff(ctx, op, ref)
+	return g.powerOff(ctx, "power-off", ref)
 }
 
 func (g *Govmomi) powerOff(ctx context.Context, op, ref string) error {
@@ -774,6 +821,8 @@ func (g *Govmomi) Shutdown(ctx context.Context, ref string, timeout time.Duratio
 		return g.powerOff(ctx, op, ref)
 	}
 	vm := object.NewVirtualMachine(g.c, vmRef(ref))
+	g.handoff.changed(vm.Reference().Value)
+	defer g.handoff.changed(vm.Reference().Value)
 	if err := vm.ShutdownGuest(ctx); err != nil {
 		if alreadyIn(err, types.VirtualMachinePowerStatePoweredOff) {
 			return nil
@@ -810,7 +859,7 @@ func (g *Govmomi) Shutdown(ctx context.Context, ref string, timeout time.Duratio
 // one, so a step re-run after a crash does not leave two.
 func (g *Govmomi) CreateSnapshot(ctx context.Context, ref, name, description string) (Snapshot, error) {
 	const op = "snapshot"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return Snapshot{}, g.fault(op, ref, err)
 	}
@@ -834,7 +883,7 @@ func (g *Govmomi) CreateSnapshot(ctx context.Context, ref, name, description str
 
 // snapshot finds a VM's snapshot by ref or, failing that, by name.
 func (g *Govmomi) snapshot(ctx context.Context, op, ref, snap string) (*types.ManagedObjectReference, error) {
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return nil, g.fault(op, ref, err)
 	}
@@ -923,7 +972,7 @@ func (g *Govmomi) Rename(ctx context.Context, ref, name string) error {
 // vm folder; "" is the vm folder itself). The folder must exist.
 func (g *Govmomi) MoveToFolder(ctx context.Context, ref, datacenter, folder string) error {
 	const op = "move"
-	cur, err := g.record(ctx, vmRef(ref))
+	cur, err := g.recordForChange(ctx, vmRef(ref))
 	if err != nil {
 		return g.fault(op, ref, err)
 	}

@@ -185,7 +185,7 @@ func (g *Govmomi) findVMs(ctx context.Context, op, datacenter string, props []st
 	if err != nil {
 		return nil, g.fault(op, datacenter, err)
 	}
-	content, err := g.retrieveView(ctx, dc.vmFolder, []types.PropertySpec{{Type: "VirtualMachine", PathSet: props}}, []string{"VirtualMachine"})
+	content, err := g.searchVMs(ctx, dc.vmFolder, props)
 	if err != nil {
 		return nil, g.fault(op, datacenter, err)
 	}
@@ -243,6 +243,10 @@ func (g *Govmomi) readVMs(ctx context.Context, refs []types.ManagedObjectReferen
 			ReportMissingObjectsInResults: types.NewBool(true),
 		})
 	}
+	gens := make([]uint64, len(refs))
+	for i, ref := range refs {
+		gens[i] = g.handoff.gen(ref.Value)
+	}
 	res, err := property.DefaultCollector(g.c).RetrieveProperties(ctx, req)
 	if err != nil {
 		return nil, err
@@ -264,9 +268,13 @@ func (g *Govmomi) readVMs(ctx context.Context, refs []types.ManagedObjectReferen
 		l.add(v)
 	}
 	var recs []*vmRecord
-	for _, ref := range refs {
+	for i, ref := range refs {
 		if m, ok := vms[ref]; ok && m.Name != "" {
-			recs = append(recs, buildVM(m, &l.ix.entities))
+			rec := buildVM(m, &l.ix.entities)
+			recs = append(recs, rec)
+			// Its own copy for the change that may follow (changes edit
+			// a record's devices to build their specs).
+			g.handoff.keep(buildVM(m, &l.ix.entities), gens[i])
 		}
 	}
 	return recs, nil
@@ -482,23 +490,23 @@ func orNone(s string) string {
 	return s
 }
 
-// wait calls done with each change of the object's properties (the first
-// call has their current values) until it returns true or ctx ends. A wait
-// broken by anything else (the session ended and its collector with it)
-// starts again, twice at most.
+// wait calls done with the object's properties (each of ps, as an assign
+// with its value or, when it has none, a remove) every time the driver's
+// poller reads them, until it returns true or ctx ends. A read that fails
+// is tried again (poller.go); an object that is gone ends the wait with
+// an error wrapping ErrNotFound.
 func (g *Govmomi) wait(ctx context.Context, ref types.ManagedObjectReference, ps []string, done func([]types.PropertyChange) bool) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		err = property.Wait(ctx, property.DefaultCollector(g.c), ref, ps, done)
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		if f, ok := classify("wait", ref.Value, err).(*Fault); ok && f.Kind == "ManagedObjectNotFound" {
-			// The VM itself, or the collector of a session that ended.
-			if _, rerr := g.record(ctx, ref); rerr != nil {
-				return err
+	return g.poll.await(ctx, ref, ps, 0, func(oc types.ObjectContent) bool {
+		changes := make([]types.PropertyChange, 0, len(ps))
+		for _, name := range ps {
+			c := types.PropertyChange{Name: name, Op: types.PropertyChangeOpRemove}
+			for _, p := range oc.PropSet {
+				if p.Name == name {
+					c.Op, c.Val = types.PropertyChangeOpAssign, p.Val
+				}
 			}
+			changes = append(changes, c)
 		}
-	}
-	return err
+		return done(changes)
+	})
 }

@@ -660,9 +660,8 @@ func TestGovmomiIsSafeForConcurrentUse(t *testing.T) {
 }
 
 // sessionKiller ends the session, from an administrator's client, right
-// after the first WaitForUpdatesEx of a task wait returns: the wait's
-// collector, which lives in that session, is gone when the next call logs
-// in again.
+// after the first read of a task wait returns: the next read finds the
+// session gone, logs in again and carries on.
 type sessionKiller struct {
 	soap.RoundTripper
 	admin  *govmomi.Client
@@ -672,7 +671,7 @@ type sessionKiller struct {
 
 func (k *sessionKiller) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	err := k.RoundTripper.RoundTrip(ctx, req, res)
-	if _, ok := req.(*methods.WaitForUpdatesExBody); ok && !k.done && err == nil {
+	if r, ok := req.(*methods.RetrievePropertiesExBody); ok && readsTask(r.Req) && !k.done && err == nil {
 		k.done = true
 		us, uerr := session.NewManager(k.victim.Client).UserSession(ctx)
 		if uerr == nil && us != nil {
@@ -686,12 +685,24 @@ func (k *sessionKiller) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	return err
 }
 
+// readsTask reports whether a read asks for a task's properties.
+func readsTask(req *types.RetrievePropertiesEx) bool {
+	for _, spec := range req.SpecSet {
+		for _, ps := range spec.PropSet {
+			if ps.Type == "Task" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func TestASessionEndingWhileATaskRunsDoesNotFailTheStep(t *testing.T) {
 	s := newSim(t, func(m *simulator.Model) { m.Datacenter = 1 })
 	ctx := context.Background()
 	sess := s.session(t)
 
-	// The clone runs for a second, so the wait makes a second call.
+	// The clone runs for a second, so the wait reads it more than once.
 	old := simulator.TaskDelay
 	simulator.TaskDelay = simulator.DelayConfig{MethodDelay: map[string]int{"CloneVm": 1000, "LockHandoff": 0}}
 	t.Cleanup(func() { simulator.TaskDelay = old })

@@ -50,7 +50,7 @@ redeploy_one() {
 	"$GOVC" vm.clone -dc "$DC" -vm "/$DC/vm/templates/$TEMPLATE" -on=false \
 		-pool "/$DC/host/$CLUSTER/Resources" -ds "$ds" -folder "/$DC/vm/$FOLDER" \
 		-net "$pg" -c "$cpus" -m "$mem" "$vm" >/dev/null
-	"$GOVC" vm.change -vm "$new" "${mark[@]}" -e wavectl.step=power-on -e "wavectl.source=$vm"
+	"$GOVC" vm.change -vm "$new" "${mark[@]}" -e wavectl.step=clone -e "wavectl.source=$vm"
 	"$GOVC" vm.power -on "$new" >/dev/null
 	"$GOVC" vm.ip -wait "$IP_WAIT" "$new" >/dev/null
 
