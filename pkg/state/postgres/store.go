@@ -57,12 +57,14 @@ type Store struct {
 	closeErr error
 	// lastSnap and sinceSnap (the bytes of the rows written since) are
 	// the writer's; snapSize is the size of the last snapshot, snapping
-	// says one is being written, snapMu lets one be written at a time.
+	// says one is being written beside the writer (snapWG waits for it),
+	// snapMu lets one be written at a time.
 	lastSnap  time.Time
 	sinceSnap int64
 	snapSize  atomic.Int64
 	snapping  atomic.Bool
 	snapMu    sync.Mutex
+	snapWG    sync.WaitGroup
 
 	updates   atomic.Int64
 	commits   atomic.Int64
@@ -456,22 +458,21 @@ func (s *Store) writer() {
 			s.mu.Lock()
 			failed := s.failed
 			s.mu.Unlock()
+			s.snapWG.Wait() // the one being written, if any
 			if failed == nil {
-				// After the one being written, if any (snapMu).
 				if err := s.snapshot(); err != nil {
 					s.mu.Lock()
 					s.closeErr = err
 					s.mu.Unlock()
 				}
-			} else {
-				s.snapMu.Lock() // let one being written end
-				s.snapMu.Unlock()
 			}
 			return
 		}
 		if s.sinceSnap >= s.snapSize.Load() && time.Since(s.lastSnap) >= SnapshotEvery && !s.snapping.Swap(true) {
 			s.lastSnap, s.sinceSnap = time.Now(), 0
+			s.snapWG.Add(1)
 			go func() {
+				defer s.snapWG.Done()
 				defer s.snapping.Store(false)
 				_ = s.snapshot() // a failed snapshot loses nothing: the rows stay
 			}()
