@@ -453,14 +453,17 @@ func (e *engine) runStep(ctx context.Context, ar *appRun, unit string, st schedu
 		switch {
 		case err == nil:
 			// A failed write halts the run (saved): nothing new starts.
-			_ = e.updateOf(app, unit, st, func(a *state.App, r *state.Step, u *state.Unit) {
+			// Queued, not waited for: the next step's start, or the unit's
+			// end, waits for its commit before anything else is done, and
+			// both go in one commit instead of two.
+			_ = e.saved(e.store.QueueStepOf(app, unit, st.Kind, st.Phase, func(a *state.App, r *state.Step, u *state.Unit) {
 				vc(r)
 				r.Status, r.Ended, r.Error, r.Attempts = state.Done, &now, "", r.Attempts+1
 				u.Outputs = maps.Clone(rt.Outputs)
 				if st.Outage && (a.OutageEnd == nil || a.OutageEnd.Before(now)) {
 					a.OutageEnd = &now
 				}
-			})
+			}))
 			e.prog.Event(Event{Kind: StepDone, App: app, Unit: unit, Step: st.Kind, Attempt: attempt, Time: now})
 			return nil
 		case errors.As(err, &d):

@@ -84,6 +84,13 @@ func (s *failingStore) UpdateStepOf(app, unit, kind string, phase int, fn func(*
 	return s.Store.UpdateStepOf(app, unit, kind, phase, fn)
 }
 
+func (s *failingStore) QueueStepOf(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Store.QueueStepOf(app, unit, kind, phase, fn)
+}
+
 // A write of the record that fails stops the run as a closing window
 // does: no step starts after it, the steps in flight finish, and the run
 // ends with a StoreError saying what to do. Tried with the failure at

@@ -151,6 +151,54 @@ func TestTheFileCatchesUpOnItsOwn(t *testing.T) {
 	}
 }
 
+// While updates go on, a checkpoint waits until the journal has grown by
+// the state file's size, however long CheckpointEvery has passed: a big
+// record is not rewritten for a few small changes. (Checkpoints every
+// CheckpointEvery rewrite this record some 14 times in this loop.)
+func TestABusyFileIsCheckpointedAsItsJournalGrows(t *testing.T) {
+	prev := checkpointEvery
+	checkpointEvery = 20 * time.Millisecond
+	t.Cleanup(func() { checkpointEvery = prev })
+	path := filepath.Join(t.TempDir(), "p.state.json")
+	s, err := Create(path, bigState(20, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	size, journal := fileSize(t, path), fileSize(t, path+JournalSuffix)
+	start := time.Now()
+	for i := 0; time.Since(start) < time.Second || i < 50; i++ {
+		if err := s.UpdateApp("app-01", func(a *App) { a.Users++ }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := fileSize(t, path+JournalSuffix) - journal
+	// A checkpoint per file size the journal grew, and one more for a pause
+	// of CheckpointEvery between two commits (a loaded machine makes some).
+	if w, most := s.Stats().Writes, grown/size+3; w > most {
+		t.Errorf("%d checkpoints of a %d-byte record while its journal grew by %d bytes; want at most %d", w, size, grown, most)
+	}
+	// Once the updates stop, the file catches up on its own.
+	var serial int64
+	s.View(func(st *State) { serial = st.Serial })
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSerialOf(t, path) != serial {
+		if time.Now().After(deadline) {
+			t.Fatalf("the state file is at serial %d 10s after the last update; want %d", fileSerialOf(t, path), serial)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
 // A journal damaged in the lines the file lacks stops Read with the line
 // and what to do, rather than a record that silently lost steps.
 func TestADamagedJournalTailSaysWhereAndWhatToDo(t *testing.T) {

@@ -648,3 +648,34 @@ func changeValue(v reflect.Value) error {
 	}
 	return nil
 }
+
+// A queued change whose commit fails is not lost silently: the next
+// update that waits returns the failure, even when its own commit works.
+func TestAFailedQueuedCommitFailsTheNextWaitedUpdate(t *testing.T) {
+	checkpointAlways(t)
+	path := filepath.Join(t.TempDir(), "p.state.json")
+	s, err := Create(path, bigState(1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.j.f.Close() // its writes fail
+	if err := s.QueueStepOf("app-00", "app00-vm-000", "relocate", 1, func(_ *App, r *Step, _ *Unit) { r.Status = Done }); err != nil {
+		t.Fatalf("queueing: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Commits < 1 { // the queued change's
+		if time.Now().After(deadline) {
+			t.Fatal("the queued change was not committed within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.j.f = nil // reopened by the next append: the next commit works
+	err = s.UpdateStep("app-00", "app00-vm-001", "relocate", 1, func(r *Step, _ *Unit) { r.Status = Running })
+	if err == nil || !strings.Contains(err.Error(), "journal") {
+		t.Fatalf("the update after a failed queued commit: %v; want the journal's failure", err)
+	}
+	if err := s.UpdateStep("app-00", "app00-vm-001", "relocate", 1, func(r *Step, _ *Unit) { r.Status = Done }); err != nil {
+		t.Fatalf("the failure was reported twice: %v", err)
+	}
+}

@@ -127,6 +127,7 @@ func (s *File) change(entry func(*State) (Entry, error)) error {
 		s.st.Serial++
 		s.st.Updated = s.now()
 		e.Serial, e.Time = s.st.Serial, s.st.Updated
+		start := time.Now() // journaling is persisting: Busy counts it
 		switch {
 		case s.plain || s.j.resync:
 			// The commit compares the whole record anyway, and its lines
@@ -137,18 +138,11 @@ func (s *File) change(entry func(*State) (Entry, error)) error {
 		default:
 			s.j.line(e)
 		}
-		if s.pending == nil {
-			s.pending = &commit{done: make(chan struct{})}
-			select {
-			case s.kick <- struct{}{}:
-			default:
-			}
-		}
-		return s.pending, nil
+		s.busy.Add(int64(time.Since(start)))
+		return s.join(), nil
 	}()
 	if err != nil {
 		return err
 	}
-	<-c.done
-	return c.err
+	return s.wait(c)
 }

@@ -96,6 +96,16 @@ type Store interface {
 	// UpdateStepOf changes one step's record, its unit's and its
 	// application's, in one commit: the engine's step transitions.
 	UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error
+	// QueueStepOf is UpdateStepOf that does not wait for the change to be
+	// durable: it returns once the change is made and queued for the next
+	// commit (or with the error that kept it from being made). Commits are
+	// made in order, so the next update that waits returns only once the
+	// queued change is durable too, or with the error of the commit that
+	// failed to make it so; Close makes it durable, or says it is not. For
+	// a change that the caller's next waited update covers anyway: a
+	// step's end, which the next step's start (or the unit's end) follows
+	// before anything else is done, in one commit instead of two.
+	QueueStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error
 	Close() error
 }
 
@@ -136,8 +146,10 @@ type File struct {
 
 	kick chan struct{} // wakes the writer; buffered, one is enough
 	done chan struct{} // closed when the writer has stopped
-	// closeErr is the last write's error when the store closed.
-	closeErr error
+	// closeErr is the last write's error when the store closed; queuedErr
+	// that of a commit of queued changes, for the next update that waits.
+	closeErr  error
+	queuedErr error
 
 	// last is the file as this store last wrote (or read) it; the writer's.
 	last fs.FileInfo
@@ -148,25 +160,47 @@ type File struct {
 	beforeRename func(tmp string) error
 	// writes counts the file writes, for tests and the benchmark.
 	writes atomic.Int64
-	// commits counts the groups made durable, busy the writer's time
-	// spent making them so (marshalling, journal, file), for Stats.
-	commits atomic.Int64
-	busy    atomic.Int64
+	// commits counts the groups made durable, updates the changes in
+	// them, busy the time spent making them so and checkpointBusy the part
+	// of it spent on checkpoints (see Stats), for Stats.
+	commits        atomic.Int64
+	updates        atomic.Int64
+	busy           atomic.Int64
+	checkpointBusy atomic.Int64
+
+	// checkpointing says a checkpoint is being written beside the
+	// writer; the writer's.
+	checkpointing bool
 
 	// every is how long the writer waits between checkpoints
 	// (CheckpointEvery; tests set 0 to write the file at every commit).
 	every time.Duration
 	// lastCheckpoint and fileSerial say when the state file was last
-	// written, and with which serial; guarded by mu.
+	// written, and with which serial, fileSize how big it was, lastCommit
+	// when the last commit ended and sinceBytes how many bytes of journal
+	// were appended since the last checkpoint began; guarded by mu.
 	lastCheckpoint time.Time
 	fileSerial     int64
+	fileSize       int64
+	lastCommit     time.Time
+	sinceBytes     int64
+	// cpMu lets one checkpoint be written at a time; checkpointed tells
+	// the writer that one written beside it has ended.
+	cpMu         sync.Mutex
+	checkpointed chan struct{}
 }
 
-// CheckpointEvery is how often a store replaces its state file with the
-// whole record while updates go on. Every update is durable in the journal
-// the moment it returns; the state file is the journal's checkpoint, and
-// Read applies the journal's later lines to it. Rewriting a 3 MB record on
-// every commit cost a 1,500-VM run most of its time.
+// CheckpointEvery is the least time between two checkpoints, in which a
+// store replaces its state file with the whole record while updates go on.
+// Every update is durable in the journal the moment it returns; the state
+// file is the journal's checkpoint, and Read applies the journal's later
+// lines to it. Rewriting a 3 MB record on every commit cost a 1,500-VM run
+// most of its time. While updates go on, a checkpoint is written once the
+// journal has grown by the state file's size since the last one (so Read
+// applies at most about one record's worth of lines; for a 1,500-VM
+// record, about every 30 s of a busy run); once they stop, within
+// CheckpointEvery. It is written beside the writer, not in its way:
+// commits go on meanwhile.
 const CheckpointEvery = 5 * time.Second
 
 // checkpointEvery is CheckpointEvery; tests of the file's own handling set
@@ -175,26 +209,43 @@ var checkpointEvery = CheckpointEvery
 
 // Stats says what keeping the record durable has cost so far.
 type Stats struct {
-	// Commits is the number of groups of updates made durable, each by one
-	// journal append and sync.
-	Commits int64
-	// Writes is the number of times the state file itself was replaced.
+	// Updates is the number of changes made durable, Commits the number of
+	// groups they were made durable in: for the file, each one journal
+	// append and sync; for the database, each one journal row.
+	Updates, Commits int64
+	// Writes is the number of times the state file itself was replaced
+	// (the database store: the snapshots it wrote).
 	Writes int64
-	// Busy is the time the store's writer spent making them durable:
-	// marshalling, comparing, appending and syncing the journal, writing
-	// the file.
+	// Busy is the time spent persisting the record, measured by the clock
+	// (not CPU time: waiting for the disk, the database or the CPU counts):
+	// the writer's time making each group durable (marshalling, comparing,
+	// appending the journal and syncing it, or sending the row and waiting
+	// for the database's commit), its time writing checkpoints and
+	// snapshots of the whole record (marshalling, checksums, writing,
+	// syncing, renaming, reading the database's record back), and the
+	// updating goroutines' time encoding their changes into journal
+	// entries. The times are summed: a checkpoint written beside a commit
+	// counts in full, as if they had taken turns. Not counted: the time an
+	// update waits for its commit (the writer's time already).
 	Busy time.Duration
+	// Checkpoints is the part of Busy spent on checkpoints (file) or
+	// snapshots (database) of the whole record.
+	Checkpoints time.Duration
 }
 
 // Stats returns the store's counters.
 func (s *File) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Busy: time.Duration(s.busy.Load())}
+	return Stats{Updates: s.updates.Load(), Commits: s.commits.Load(), Writes: s.writes.Load(),
+		Busy: time.Duration(s.busy.Load()), Checkpoints: time.Duration(s.checkpointBusy.Load())}
 }
 
 // commit is one group of Updates that one write makes durable.
 type commit struct {
 	done chan struct{}
 	err  error
+	// queued is how many of them nobody waits for (QueueStepOf): its
+	// error is kept for the next update that waits.
+	queued int
 }
 
 // Create writes st as a new state file at path and returns its store. It
@@ -230,6 +281,7 @@ func Create(path string, st *State) (*File, error) {
 	s := newStore(path, st)
 	s.last, _ = os.Stat(path)
 	s.fileSerial = st.Serial
+	s.fileSize = int64(len(data[0]) + len(data[1]) + len(data[2]))
 	// A backup left by an earlier record of this name is not this one's.
 	// Failures here are not the new record's: the first write retries both.
 	_ = linkBackup(path)
@@ -258,6 +310,9 @@ func Open(path string) (*File, error) {
 	}
 	s := newStore(path, st)
 	s.last, _ = os.Stat(path)
+	if s.last != nil {
+		s.fileSize = s.last.Size()
+	}
 	// A record the journal carried past the file is written whole soon.
 	s.fileSerial = fileSerial
 	if scrubbed {
@@ -283,6 +338,7 @@ func newStore(path string, st *State) *File {
 
 		every:          checkpointEvery,
 		lastCheckpoint: time.Now(),
+		checkpointed:   make(chan struct{}, 1),
 	}
 }
 
@@ -301,12 +357,26 @@ func (s *File) Path() string { return s.path }
 // covers become one line (running to done, say). UpdateApp and UpdateStep
 // journal each change as it is made.
 func (s *File) Update(fn func(*State)) error {
-	c, err := s.apply("", func(st *State) error { fn(st); return nil })
+	c, err := s.apply("", false, func(st *State) error { fn(st); return nil })
 	if err != nil {
 		return err
 	}
+	return s.wait(c)
+}
+
+// wait waits for the commit c and returns its error, or else that of an
+// earlier commit of queued changes (QueueStepOf) that failed: c is durable
+// only with them.
+func (s *File) wait(c *commit) error {
 	<-c.done
-	return c.err
+	if c.err != nil {
+		return c.err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.queuedErr
+	s.queuedErr = nil
+	return err
 }
 
 // UpdateApp is Update for a change to one application's record: fn gets
@@ -314,7 +384,7 @@ func (s *File) Update(fn func(*State)) error {
 // each step, unit and application field fn changed, at once. It fails
 // without calling fn when there is no such application.
 func (s *File) UpdateApp(app string, fn func(*App)) error {
-	c, err := s.apply(app, func(st *State) error {
+	c, err := s.apply(app, false, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
 			return fmt.Errorf("state file %s: no application %q in the record", s.path, app)
@@ -325,8 +395,7 @@ func (s *File) UpdateApp(app string, fn func(*App)) error {
 	if err != nil {
 		return err
 	}
-	<-c.done
-	return c.err
+	return s.wait(c)
 }
 
 // UpdateStep is UpdateApp for a change to one step (and its unit): the
@@ -340,7 +409,22 @@ func (s *File) UpdateStep(app, unit, kind string, phase int, fn func(*Step, *Uni
 // for a change to the application that goes with the step's (its outage
 // starting or ending): one commit instead of two.
 func (s *File) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
-	c, err := s.apply(app, func(st *State) error {
+	c, err := s.applyStep(app, unit, kind, phase, false, fn)
+	if err != nil {
+		return err
+	}
+	return s.wait(c)
+}
+
+// QueueStepOf is UpdateStepOf that returns once the change is made and
+// queued for the next commit, without waiting for it (see Store).
+func (s *File) QueueStepOf(app, unit, kind string, phase int, fn func(*App, *Step, *Unit)) error {
+	_, err := s.applyStep(app, unit, kind, phase, true, fn)
+	return err
+}
+
+func (s *File) applyStep(app, unit, kind string, phase int, queued bool, fn func(*App, *Step, *Unit)) (*commit, error) {
+	return s.apply(app, queued, func(st *State) error {
 		a := st.App(app)
 		if a == nil {
 			return fmt.Errorf("state file %s: no application %q in the record", s.path, app)
@@ -356,11 +440,6 @@ func (s *File) UpdateStepOf(app, unit, kind string, phase int, fn func(*App, *St
 		fn(a, r, u)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	<-c.done
-	return c.err
 }
 
 func unitName(u string) string {
@@ -371,25 +450,43 @@ func unitName(u string) string {
 }
 
 // apply changes the state with fn under the lock and joins the next
-// commit. With app set, the journal compares that application before fn
-// (catching up with plain Updates) and after it.
-func (s *File) apply(app string, fn func(*State) error) (*commit, error) {
+// commit (queued: without its caller waiting for it). With app set, the
+// journal compares that application before fn (catching up with plain
+// Updates) and after it.
+func (s *File) apply(app string, queued bool, fn func(*State) error) (*commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
+	// The journal's comparisons and lines are persisting: Busy counts them.
+	start := time.Now()
 	if app != "" && !s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated) {
 		s.plain = true
 	}
+	spent := time.Since(start)
 	if err := fn(s.st); err != nil {
+		s.busy.Add(int64(spent))
 		return nil, err
 	}
 	s.st.Serial++
 	s.st.Updated = s.now()
+	start = time.Now()
 	if app == "" || !s.j.diffApp(s.st, app, s.st.Serial, s.st.Updated) {
 		s.plain = true
 	}
+	s.busy.Add(int64(spent + time.Since(start)))
+	c := s.join()
+	if queued {
+		c.queued++
+	}
+	return c, nil
+}
+
+// join adds an update to the pending commit, making one and waking the
+// writer when there is none; under the lock.
+func (s *File) join() *commit {
+	s.updates.Add(1)
 	if s.pending == nil {
 		s.pending = &commit{done: make(chan struct{})}
 		select {
@@ -397,7 +494,7 @@ func (s *File) apply(app string, fn func(*State) error) (*commit, error) {
 		default: // the writer has been woken already
 		}
 	}
-	return s.pending, nil
+	return s.pending
 }
 
 // writer makes the pending commits durable, one journal append per group,
@@ -416,31 +513,55 @@ func (s *File) writer() {
 					timer.Stop()
 				}
 				s.flush()
+				// After the one being written, if any (cpMu).
 				_ = s.checkpoint() // a failure is kept for Close and retried at the next one
 				return
 			}
 			s.flush()
 		case <-due:
 			due = nil
+		case <-s.checkpointed:
+			s.checkpointing = false
 		}
-		if s.every <= 0 || !s.dirty() {
-			continue // with every 0, each commit checkpointed already
+		if s.every <= 0 {
+			continue // each commit checkpointed already
 		}
-		if wait := s.every - time.Since(s.lastCheckpoint); wait <= 0 {
-			_ = s.checkpoint() // as above
-		} else if due == nil {
+		wait, ok := s.checkpointDue()
+		switch {
+		case !ok:
+		case wait <= 0:
+			if s.checkpointing {
+				break // s.checkpointed will say when it ends
+			}
+			s.checkpointing = true
+			s.mu.Lock()
+			s.sinceBytes = 0
+			s.mu.Unlock()
+			go func() {
+				_ = s.checkpoint() // as above
+				s.checkpointed <- struct{}{}
+			}()
+		case due == nil:
 			timer = time.NewTimer(wait)
 			due = timer.C
 		}
 	}
 }
 
-// dirty reports whether the record has changed since the state file was
-// last written.
-func (s *File) dirty() bool {
+// checkpointDue says whether the record has changed since the state file
+// was last written, and how long until it is to be written again (see
+// CheckpointEvery).
+func (s *File) checkpointDue() (wait time.Duration, dirty bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.st.Serial != s.fileSerial
+	if s.st.Serial == s.fileSerial {
+		return 0, false
+	}
+	wait = s.every - time.Since(s.lastCheckpoint)
+	if s.sinceBytes < s.fileSize {
+		wait = max(wait, s.every-time.Since(s.lastCommit)) // quiet since
+	}
+	return wait, true
 }
 
 // flush makes the pending commit durable: the lines that say what changed
@@ -486,10 +607,16 @@ func (s *File) flush() {
 	}
 	c.err = err
 	close(c.done)
-	s.busy.Add(int64(time.Since(start)))
+	end := time.Now()
+	s.busy.Add(int64(end.Sub(start)))
 	s.commits.Add(1)
 	s.mu.Lock()
 	s.closeErr = err
+	if err != nil && c.queued > 0 {
+		s.queuedErr = err
+	}
+	s.lastCommit = end
+	s.sinceBytes += int64(len(lines))
 	s.mu.Unlock()
 }
 
@@ -500,8 +627,14 @@ func (s *File) flush() {
 // (the journal holds every change); it is retried at the next one, and
 // Close reports it if the last one fails.
 func (s *File) checkpoint() error {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
 	start := time.Now()
-	defer func() { s.busy.Add(int64(time.Since(start))) }()
+	defer func() {
+		d := int64(time.Since(start))
+		s.busy.Add(d)
+		s.checkpointBusy.Add(d)
+	}()
 	s.mu.Lock()
 	if s.st.Serial == s.fileSerial {
 		s.mu.Unlock()
@@ -527,6 +660,7 @@ func (s *File) checkpoint() error {
 		return err
 	}
 	s.fileSerial = serial
+	s.fileSize = int64(len(data[0]) + len(data[1]) + len(data[2]))
 	s.closeErr = nil
 	s.j.line(Entry{Type: EntryCommit, Serial: serial, Time: updated})
 	return nil

@@ -489,3 +489,95 @@ func TestPasswordFromPgpassAndServiceFile(t *testing.T) {
 	}
 	db.Close()
 }
+
+// A queued change (a step's end) whose row the database refuses (the
+// lease was taken over meanwhile) or does not take (the database failed),
+// fails the next update that waits, even when the database works again,
+// and every one after it, and Close: the run stops rather than carry on
+// with a record the database does not hold.
+func TestAFailedQueuedChangeFailsTheNextWaitedUpdate(t *testing.T) {
+	var fe *postgres.FencedError
+	for _, c := range []struct {
+		name      string
+		break_    func(t *testing.T, db *postgres.DB, ctx context.Context, l *postgres.Lease) (mend func())
+		wantFence bool
+	}{
+		{"fenced", func(t *testing.T, db *postgres.DB, ctx context.Context, l *postgres.Lease) func() {
+			expire(t, db, ctx, l)
+			if _, _, err := db.Acquire(ctx, "prog", "wave:w", []string{"pay"}, holder("2222bbbb"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}, true},
+		{"failed", func(t *testing.T, db *postgres.DB, ctx context.Context, _ *postgres.Lease) func() {
+			if err := db.Exec(ctx, `ALTER TABLE wavectl_journal RENAME TO wavectl_journal_away`); err != nil {
+				t.Fatal(err)
+			}
+			return func() {
+				if err := db.Exec(ctx, `ALTER TABLE wavectl_journal_away RENAME TO wavectl_journal`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db, ctx := open(t)
+			st := state.NewState("prog", "p.yaml", "h")
+			st.Apps = []*state.App{{Name: "pay", Status: state.Running, Units: []*state.Unit{{Name: "vm1", Status: state.Running,
+				Steps: []*state.Step{{Kind: "snapshot", Status: state.Running}, {Kind: "relocate", Status: state.Pending}}}}}}
+			body, err := state.Encode(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Delete(ctx, "prog"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Create(ctx, "prog", st.Lineage, state.FormatVersion, body); err != nil {
+				t.Fatal(err)
+			}
+			l, _, err := db.Acquire(ctx, "prog", "wave:w", []string{"pay"}, holder("2222aaaa"), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := db.Open(ctx, "prog", l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mend := c.break_(t, db, ctx, l)
+			if err := s.QueueStepOf("pay", "vm1", "snapshot", 0, func(_ *state.App, r *state.Step, _ *state.Unit) { r.Status = state.Done }); err != nil {
+				t.Fatalf("queueing: %v", err)
+			}
+			// Once the store has tried the commit and failed, it refuses
+			// every change at once (a probe the record has no place for
+			// gets that refusal, not its own error).
+			deadline := time.Now().Add(time.Minute)
+			for {
+				err := s.QueueStepOf("pay", "nope", "x", 0, func(*state.App, *state.Step, *state.Unit) {})
+				if !strings.Contains(err.Error(), "no unit") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the queued change was not tried within a minute")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			mend()
+			for i := range 2 {
+				err := s.UpdateStepOf("pay", "vm1", "relocate", 0, func(_ *state.App, r *state.Step, _ *state.Unit) { r.Status = state.Running })
+				if err == nil || errors.As(err, &fe) != c.wantFence {
+					t.Fatalf("update %d after the failed queued change: %v; want it to fail (fenced: %v)", i+1, err, c.wantFence)
+				}
+			}
+			if err := s.Close(); err == nil {
+				t.Fatal("Close after a failed queued change: no error")
+			}
+			got, err := db.Read(ctx, "prog")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := got.App("pay").Unit("vm1"); u.Step("snapshot", 0).Status != state.Running || u.Step("relocate", 0).Status != state.Pending {
+				t.Fatalf("a change after the failed one landed: %+v %+v", u.Steps[0], u.Steps[1])
+			}
+		})
+	}
+}

@@ -31,7 +31,11 @@ import (
 //
 // A snapshot of the whole record is written now and then, made from the
 // database (the newest snapshot and the rows after it), never from one
-// writer's memory.
+// writer's memory: once the rows this store wrote since its last snapshot
+// hold as many bytes as that snapshot, so that a reader replays at most
+// about one record's worth of rows, and no sooner than SnapshotEvery
+// after the last one; and when the store closes. It is written beside the
+// writer, not in its way: commits go on meanwhile.
 type Store struct {
 	db        *DB
 	programme string
@@ -48,27 +52,36 @@ type Store struct {
 	// run is the run this store began (BeginRun), found again by who ran it.
 	run *state.Run
 
-	kick      chan struct{}
-	done      chan struct{}
-	closeErr  error
+	kick     chan struct{}
+	done     chan struct{}
+	closeErr error
+	// lastSnap and sinceSnap (the bytes of the rows written since) are
+	// the writer's; snapSize is the size of the last snapshot, snapping
+	// says one is being written beside the writer (snapWG waits for it),
+	// snapMu lets one be written at a time.
 	lastSnap  time.Time
-	sinceSnap int
+	sinceSnap int64
+	snapSize  atomic.Int64
+	snapping  atomic.Bool
+	snapMu    sync.Mutex
+	snapWG    sync.WaitGroup
 
-	commits atomic.Int64
-	busy    atomic.Int64
+	updates   atomic.Int64
+	commits   atomic.Int64
+	snapshots atomic.Int64
+	busy      atomic.Int64
+	snapBusy  atomic.Int64
 }
 
 var _ state.Store = (*Store)(nil)
 
-// SnapshotEvery is how often a writer snapshots the record (and after
-// SnapshotRows rows, whichever comes first).
-var (
-	SnapshotEvery = 30 * time.Second
-	SnapshotRows  = 5000
-)
+// SnapshotEvery is the least time between two snapshots of one writer
+// (see Store).
+var SnapshotEvery = 30 * time.Second
 
 type group struct {
 	entries []json.RawMessage
+	queued  int // how many of them nobody waits for (QueueStepOf)
 	done    chan struct{}
 	err     error
 }
@@ -79,38 +92,40 @@ var ErrClosed = errors.New("the state store is closed")
 // Read loads a programme's record as it is now: its newest snapshot with
 // the rows after it replayed.
 func (db *DB) Read(ctx context.Context, programme string) (*state.State, error) {
-	st, _, err := db.read(ctx, programme)
+	st, _, _, err := db.read(ctx, programme)
 	return st, err
 }
 
-func (db *DB) read(ctx context.Context, programme string) (*state.State, int64, error) {
+// read is Read, with the sequence number the record is at and the size of
+// the snapshot it started from.
+func (db *DB) read(ctx context.Context, programme string) (*state.State, int64, int, error) {
 	p, err := db.Find(ctx, programme)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if p.Format > state.FormatVersion {
-		return nil, 0, &state.VersionError{Path: db.Name(p.Name), Found: p.Format, Supported: state.FormatVersion}
+		return nil, 0, 0, &state.VersionError{Path: db.Name(p.Name), Found: p.Format, Supported: state.FormatVersion}
 	}
 	snapSeq, body, rows, err := db.Load(ctx, p.Name)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	st, err := state.Decode(db.Name(p.Name), body)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if st.Lineage != p.Lineage {
-		return nil, 0, &ForeignError{Name: p.Name, Have: p.Lineage, Want: st.Lineage}
+		return nil, 0, 0, &ForeignError{Name: p.Name, Have: p.Lineage, Want: st.Lineage}
 	}
 	seq := snapSeq
 	for _, r := range rows {
 		if err := replayRow(st, r); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		seq = r.Seq
 	}
 	st.Serial = seq
-	return st, seq, nil
+	return st, seq, len(body), nil
 }
 
 // Name names a programme in this database for people: the URL without its
@@ -213,12 +228,13 @@ func containsHook(hs []state.HookRun, h state.HookRun) bool {
 
 // Open opens a programme's record for a run holding lease.
 func (db *DB) Open(ctx context.Context, programme string, lease *Lease) (*Store, error) {
-	st, seq, err := db.read(ctx, programme)
+	st, seq, size, err := db.read(ctx, programme)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{db: db, programme: programme, lease: lease, st: st, seq: seq,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), lastSnap: time.Now()}
+	s.snapSize.Store(int64(size))
 	go s.writer()
 	return s, nil
 }
@@ -237,9 +253,10 @@ func (s *Store) View(fn func(*state.State)) {
 }
 
 // Stats says what keeping the record durable has cost so far (Writes
-// counts snapshots).
+// counts snapshots), measured as state.Stats says.
 func (s *Store) Stats() state.Stats {
-	return state.Stats{Commits: s.commits.Load(), Busy: time.Duration(s.busy.Load())}
+	return state.Stats{Updates: s.updates.Load(), Commits: s.commits.Load(), Writes: s.snapshots.Load(),
+		Busy: time.Duration(s.busy.Load()), Checkpoints: time.Duration(s.snapBusy.Load())}
 }
 
 // Update changes the record's own fields or several applications.
@@ -310,7 +327,24 @@ func (s *Store) UpdateApp(app string, fn func(*state.App)) error {
 // UpdateStepOf changes one step's record, its unit's and its
 // application's, in one commit.
 func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) error {
-	return s.commit(func(st *state.State, at time.Time) ([]state.Entry, error) {
+	g, err := s.queue(s.stepChange(app, unit, kind, phase, fn), false)
+	if err != nil || g == nil {
+		return err
+	}
+	<-g.done
+	return g.err
+}
+
+// QueueStepOf is UpdateStepOf without waiting for the commit (see
+// state.Store). When that commit fails, the store fails: every later
+// update returns the error, and so does Close.
+func (s *Store) QueueStepOf(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) error {
+	_, err := s.queue(s.stepChange(app, unit, kind, phase, fn), true)
+	return err
+}
+
+func (s *Store) stepChange(app, unit, kind string, phase int, fn func(*state.App, *state.Step, *state.Unit)) func(*state.State, time.Time) ([]state.Entry, error) {
+	return func(st *state.State, at time.Time) ([]state.Entry, error) {
 		a := st.App(app)
 		if a == nil {
 			return nil, fmt.Errorf("state %s: no application %q in the record", s.Path(), app)
@@ -332,7 +366,7 @@ func (s *Store) UpdateStepOf(app, unit, kind string, phase int, fn func(*state.A
 			{Type: state.EntryApp, Time: at, Application: &own},
 			{Type: state.EntryStep, Time: at, App: app, Unit: unit, From: from, Step: &step, UnitStatus: u.Status, Outputs: copyMap(u.Outputs)},
 		}, nil
-	})
+	}
 }
 
 func copyMap(m map[string]string) map[string]string {
@@ -350,34 +384,54 @@ func copyMap(m map[string]string) map[string]string {
 // now, so that later changes cannot alter them) and waits until the row
 // that holds them is committed.
 func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, error)) error {
+	g, err := s.queue(change, false)
+	if err != nil || g == nil {
+		return err
+	}
+	<-g.done
+	return g.err
+}
+
+// queue applies a change under the lock and queues its entries for the
+// next row; it returns the group they are in (nil when the change needs no
+// entry). queued says nobody waits for it.
+func (s *Store) queue(change func(*state.State, time.Time) ([]state.Entry, error), queued bool) (*group, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if s.failed != nil {
 		s.mu.Unlock()
-		return s.failed
+		return nil, s.failed
 	}
-	at := time.Now().UTC()
+	// Finding and encoding the entries is persisting: Busy counts it (and
+	// the caller's change itself, which is a few assignments).
+	start := time.Now()
+	at := start.UTC()
 	es, err := change(s.st, at)
 	if err != nil {
+		s.busy.Add(int64(time.Since(start)))
 		s.mu.Unlock()
-		return err
+		return nil, err
 	}
 	s.st.Updated = at
 	if len(es) == 0 {
+		s.busy.Add(int64(time.Since(start)))
 		s.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	// Marshal now: the entries point into the record, which changes.
 	frozen := make([]json.RawMessage, len(es))
 	for i := range es {
 		if frozen[i], err = json.Marshal(&es[i]); err != nil {
+			s.busy.Add(int64(time.Since(start)))
 			s.mu.Unlock()
-			return err
+			return nil, err
 		}
 	}
+	s.busy.Add(int64(time.Since(start)))
+	s.updates.Add(1)
 	if s.pending == nil {
 		s.pending = &group{done: make(chan struct{})}
 		select {
@@ -387,9 +441,11 @@ func (s *Store) commit(change func(*state.State, time.Time) ([]state.Entry, erro
 	}
 	g := s.pending
 	g.entries = append(g.entries, frozen...)
+	if queued {
+		g.queued++
+	}
 	s.mu.Unlock()
-	<-g.done
-	return g.err
+	return g, nil
 }
 
 // writer commits the pending groups, one row each, until the store closes.
@@ -402,6 +458,7 @@ func (s *Store) writer() {
 			s.mu.Lock()
 			failed := s.failed
 			s.mu.Unlock()
+			s.snapWG.Wait() // the one being written, if any
 			if failed == nil {
 				if err := s.snapshot(); err != nil {
 					s.mu.Lock()
@@ -411,8 +468,14 @@ func (s *Store) writer() {
 			}
 			return
 		}
-		if time.Since(s.lastSnap) > SnapshotEvery || s.sinceSnap >= SnapshotRows {
-			_ = s.snapshot() // a failed snapshot loses nothing: the rows stay
+		if s.sinceSnap >= s.snapSize.Load() && time.Since(s.lastSnap) >= SnapshotEvery && !s.snapping.Swap(true) {
+			s.lastSnap, s.sinceSnap = time.Now(), 0
+			s.snapWG.Add(1)
+			go func() {
+				defer s.snapWG.Done()
+				defer s.snapping.Store(false)
+				_ = s.snapshot() // a failed snapshot loses nothing: the rows stay
+			}()
 		}
 	}
 }
@@ -421,19 +484,29 @@ func (s *Store) flush() {
 	s.mu.Lock()
 	g := s.pending
 	s.pending = nil
+	failed := s.failed
 	s.mu.Unlock()
 	if g == nil {
 		return
 	}
+	if failed != nil {
+		// An earlier row was refused or lost: none after it is written.
+		g.err = failed
+		close(g.done)
+		return
+	}
 	start := time.Now()
 	err := s.append(g)
-	s.busy.Add(int64(time.Since(start)))
+	end := time.Now()
+	s.busy.Add(int64(end.Sub(start)))
 	g.err = err
 	if err != nil {
 		s.mu.Lock()
 		s.closeErr = err
 		var fe *FencedError
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) || g.queued > 0 {
+			// Fenced, or queued changes nobody will hear of are lost: the
+			// record in the database is not the one in memory any more.
 			s.failed = err
 		}
 		s.mu.Unlock()
@@ -453,7 +526,7 @@ func (s *Store) append(g *group) error {
 		return fmt.Errorf("state %s: %w", s.Path(), err)
 	}
 	s.commits.Add(1)
-	s.sinceSnap++
+	s.sinceSnap += int64(len(body))
 	// Catch up with the rows other runs wrote since the last commit: rows
 	// are numbered in commit order, so every row before ours is committed
 	// and readable now. When ours follows our last one, there are none.
@@ -483,11 +556,17 @@ func (s *Store) append(g *group) error {
 
 // snapshot writes the record as the database has it now.
 func (s *Store) snapshot() error {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	defer func() { s.busy.Add(int64(time.Since(start))) }()
-	st, seq, err := s.db.read(ctx, s.programme)
+	defer func() {
+		d := int64(time.Since(start))
+		s.busy.Add(d)
+		s.snapBusy.Add(d)
+	}()
+	st, seq, _, err := s.db.read(ctx, s.programme)
 	if err != nil {
 		return err
 	}
@@ -495,8 +574,12 @@ func (s *Store) snapshot() error {
 	if err != nil {
 		return err
 	}
-	s.lastSnap, s.sinceSnap = time.Now(), 0
-	return s.db.Snapshot(ctx, s.programme, seq, body)
+	if err := s.db.Snapshot(ctx, s.programme, seq, body); err != nil {
+		return err
+	}
+	s.snapSize.Store(int64(len(body)))
+	s.snapshots.Add(1)
+	return nil
 }
 
 // Close commits what is pending, snapshots the record and stops the

@@ -100,6 +100,68 @@ func Run(t *testing.T, f Factory) {
 	t.Run("ForeignAndFutureRecordsAreRefused", func(t *testing.T) { foreign(t, f) })
 	t.Run("KillNineWriterThenTakeOver", func(t *testing.T) { killWriter(t, f) })
 	t.Run("ApprovalsFromTwoWritersAreBothKept", func(t *testing.T) { approvals(t, f) })
+	t.Run("AQueuedChangeIsDurableWithTheNextWaitedOne", func(t *testing.T) { queued(t, f) })
+}
+
+// queued: a change queued without waiting (a step's end) is durable once
+// the next change that waits (the next step's start) has returned, or the
+// store has closed; a queued change the record has no place for is
+// refused at once.
+func queued(t *testing.T, f Factory) {
+	ref := f.New(t)
+	b, l, s := create(t, f, ref, whole)
+	other, err := f.Open(ctx(t), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepOf := func(st *state.State, app, unit, kind string) *state.Step {
+		return st.App(app).Unit(unit).Step(kind, 0)
+	}
+	for i := range 20 {
+		if err := s.QueueStepOf("a", "a-vm1", "snapshot", 0, func(_ *state.App, r *state.Step, _ *state.Unit) {
+			r.Status, r.Attempts = state.Done, i+1
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateStepOf("a", "a-vm1", "relocate", 0, func(_ *state.App, r *state.Step, _ *state.Unit) {
+			r.Status, r.Attempts = state.Running, i+1
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Another reader (status) sees both: the queued one is durable.
+		st, err := other.Read(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := stepOf(st, "a", "a-vm1", "snapshot"); r.Status != state.Done || r.Attempts != i+1 {
+			t.Fatalf("round %d: the queued change is not in the record the waited one made durable: %+v", i, r)
+		}
+		if r := stepOf(st, "a", "a-vm1", "relocate"); r.Attempts != i+1 {
+			t.Fatalf("round %d: the waited change is not in the record: %+v", i, r)
+		}
+	}
+	if err := s.QueueStepOf("a", "nope", "snapshot", 0, func(*state.App, *state.Step, *state.Unit) {}); err == nil {
+		t.Fatal("a queued change of a unit the record lacks was accepted")
+	}
+	if err := s.QueueStepOf("b", "b-vm2", "relocate", 0, func(_ *state.App, r *state.Step, u *state.Unit) {
+		r.Status = state.Done
+		u.Status = state.Done
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Read(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := stepOf(st, "b", "b-vm2", "relocate"); r.Status != state.Done || st.App("b").Unit("b-vm2").Status != state.Done {
+		t.Fatalf("a change queued before Close is not in the record: %+v", r)
+	}
 }
 
 // approvals: two operators approve two waves while a run holds a wave of
