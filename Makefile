@@ -59,7 +59,7 @@ demo-team: build
 	testdata/demo-team.sh ./$(BIN)
 
 ## bench: every benchmark, as one table with its targets (about an hour and a half, Ansible and the whole programme most of it; installs govc, Ansible and pyvmomi when it can)
-# The table's figures go in the README's Benchmarks section.
+# The table's figures go in docs/benchmarks.md.
 bench: build tools
 	@rm -f bench.out
 	testdata/bench/install-peers.sh $(CURDIR)
