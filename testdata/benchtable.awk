@@ -129,7 +129,7 @@ END {
 			row("  govc script, xargs -P 8: time, efficiency", sprintf("%.1f s, %.2f", g / 1e9, metric(pre "govc-xargs-P8", "efficiency")), "", "")
 			if (w8 != "") row("  wavectl / govc, both at 8 in flight", sprintf("%.2f", w8 / g), "<= 0.75", yes(w8 / g <= 0.75))
 		} else row("  govc script", "skipped", "", "")
-		if (w != "") row("  wavectl with the default limits (16 in flight)", sprintf("%.1f s", w / 1e9), "", "")
+		if (w != "") row("  wavectl, default limits (16 in flight): time, efficiency", sprintf("%.1f s, %.2f", w / 1e9, metric(pre "wavectl", "efficiency")), "", "")
 		an = metric(pre "ansible-forks8", "ns/op")
 		if (an != "") {
 			row("  Ansible community.vmware, 8 forks: time, efficiency", sprintf("%.1f s, %.3f", an / 1e9, metric(pre "ansible-forks8", "efficiency")), "", "")
