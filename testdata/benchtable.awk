@@ -94,6 +94,10 @@ END {
 		w = metric(e, "wavectl-cpu-s"); sm = metric(e, "sim-cpu-s"); cpus = metric(e, "cpus"); ms = metric(e, "makespan-s")
 		row(sprintf("  CPU: wavectl %.0f s + simulator %.0f s, of %d CPUs x %.0f s", w, sm, cpus, ms), sprintf("%.0f %%", 100 * (w + sm) / (cpus * ms)), "", "")
 		row("  machine idle during the run (other work shows here)", sprintf("%.0f %%", metric(e, "machine-idle%")), "", "")
+		if (has(e, "persist%")) {
+			ps = metric(e, "persist%")
+			row("  time persisting state (file store), share of the run", sprintf("%.1f %%", ps), "< 5 %", yes(ps < 5))
+		}
 		mb = metric(e, "peakMB")
 		if (one) row("  peak memory of wavectl apply (maxrss)", sprintf("%.0f MB", mb), "", "")
 		else row("  peak memory of wavectl apply (maxrss), reference run", sprintf("%.0f MB", mb), "< 300 MB", yes(mb < 300))

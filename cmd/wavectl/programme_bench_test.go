@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	gomaps "maps"
 	"net/url"
@@ -113,11 +114,12 @@ func BenchmarkProgrammeProcess(b *testing.B) {
 				b.ReportMetric(100*r.idle, "machine-idle%")
 				b.ReportMetric(float64(runtime.NumCPU()), "cpus")
 				b.ReportMetric(float64(r.units), "VMs")
+				b.ReportMetric(r.persist, "persist%")
 				b.Logf("%d VMs: makespan %s, bound %s (%s): efficiency %.2f; tasks scaled down %.0fx (a 3-minute clone takes %s)",
 					r.units, r.wall.Round(time.Millisecond), bound.Total.Round(time.Millisecond), bound.Binding,
 					bound.Total.Seconds()/r.wall.Seconds(), factor, delays["CloneVM_Task"].Round(time.Millisecond))
-				b.Logf("wavectl: peak RSS %.0f MB, CPU %.1fs; simulator CPU %.1fs; %d CPUs, machine idle %.0f%% of the run",
-					float64(r.maxRSS)/(1<<20), r.cpuWavectl.Seconds(), r.cpuSim.Seconds(), runtime.NumCPU(), 100*r.idle)
+				b.Logf("wavectl: peak RSS %.0f MB, CPU %.1fs, %.1f%% of the run persisting state; simulator CPU %.1fs; %d CPUs, machine idle %.0f%% of the run",
+					float64(r.maxRSS)/(1<<20), r.cpuWavectl.Seconds(), r.persist, r.cpuSim.Seconds(), runtime.NumCPU(), 100*r.idle)
 				for _, w := range bound.Waves {
 					b.Logf("  wave %s: bound %s (%s)", w.Name, w.Bound.Round(time.Millisecond), w.Binding)
 				}
@@ -183,6 +185,9 @@ type programmeRun struct {
 	idle               float64 // the machine's idle share over the run
 	hosts              map[string]int
 	units              int
+	// persist is the share of the run wavectl's state store spent keeping
+	// the record durable, from apply's own debug line (state.Stats).
+	persist float64
 }
 
 // runProgramme starts `wavectl sim` on the plan with delays, then times
@@ -203,7 +208,7 @@ func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]ti
 			b.Fatal(err)
 		}
 	}
-	args := []string{"apply", "--yes", "--ignore-windows", "--state", stateFile, "--progress", "none"}
+	args := []string{"apply", "--yes", "--ignore-windows", "--state", stateFile, "--progress", "none", "--log-level", "debug", "--log-format", "json"}
 	if wave != "" {
 		args = append(args, "--wave", wave)
 	}
@@ -241,6 +246,9 @@ func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]ti
 	if totalAfter > totalBefore {
 		r.idle = float64(idleAfter-idleBefore) / float64(totalAfter-totalBefore)
 	}
+	if r.persist, err = persistShare(errOut.String()); err != nil {
+		b.Fatal(err)
+	}
 	p, _, err := plan.LoadFile(planFile)
 	if err != nil {
 		b.Fatal(err)
@@ -253,6 +261,21 @@ func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]ti
 	}
 	r.units = countUnits(p, apps)
 	return r
+}
+
+// persistShare reads apply's debug line about its state store from its
+// JSON log: the share of the run, in percent, spent persisting the record.
+func persistShare(log string) (float64, error) {
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Message string   `json:"message"`
+			Persist *float64 `json:"persistPercent"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Message, "state store:") && l.Persist != nil {
+			return *l.Persist, nil
+		}
+	}
+	return 0, fmt.Errorf("wavectl apply logged no state store line (persistPercent); its log ends:\n%s", tail(log, 2000))
 }
 
 // clusterHosts counts the hosts of every cluster of every vCenter the

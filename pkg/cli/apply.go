@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/wavectl/wavectl/pkg/engine"
@@ -280,6 +281,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 		}
 	}()
 
+	began := time.Now()
 	res, err := run(engine.Options{
 		Plan: p, Schedule: sched, Store: store, Drivers: drivers, Scope: opts.Scope, Command: command,
 		IgnoreWindows: opts.IgnoreWindows, VerifyTimeout: opts.VerifyTimeout, RetryBase: opts.RetryBase, Hard: hard, Dial: opts.Dial,
@@ -298,6 +300,7 @@ func execute(ctx context.Context, f *Factory, opts *ApplyOptions, p *plan.Plan, 
 	if cerr := store.Close(); cerr != nil && err == nil {
 		err = &engine.StoreError{Err: cerr}
 	}
+	logStoreStats(runLog, store, time.Since(began))
 	var scopeErr *engine.ScopeError
 	var rbErr *engine.RollbackError
 	var storeErr *engine.StoreError
@@ -491,4 +494,19 @@ func taskTime(d time.Duration) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return schedule.Seconds(d).String()
+}
+
+// logStoreStats logs, at debug level, what keeping the record durable cost
+// the run: updates, commits, checkpoints or snapshots, and the time spent
+// persisting as a share of the run (state.Stats says what that counts).
+func logStoreStats(log zerolog.Logger, store state.Store, run time.Duration) {
+	st, ok := store.(interface{ Stats() state.Stats })
+	if !ok || run <= 0 {
+		return
+	}
+	s := st.Stats()
+	log.Debug().Int64("updates", s.Updates).Int64("commits", s.Commits).Int64("writes", s.Writes).
+		Dur("busy", s.Busy).Dur("checkpoints", s.Checkpoints).Dur("run", run).
+		Float64("persistPercent", 100*s.Busy.Seconds()/run.Seconds()).
+		Msg("state store: time spent keeping the record durable")
 }
