@@ -103,6 +103,13 @@ END {
 		else row("  peak memory of wavectl apply (maxrss), reference run", sprintf("%.0f MB", mb), "< 300 MB", yes(mb < 300))
 	}
 
+	pg = "BenchmarkProgrammeProcess/one-wave-postgres"
+	if (has(pg, "persist%")) {
+		ps = metric(pg, "persist%")
+		row(sprintf("one wave, record in PostgreSQL: makespan %.0f s (file: %.0f s), persistence share", metric(pg, "makespan-s"), metric("BenchmarkProgrammeProcess/one-wave", "makespan-s")),
+			sprintf("%.1f %%", ps), "< 5 %", yes(ps < 5))
+	}
+
 	d = "BenchmarkDiscover10k/discover"
 	if (has(d, "ns/op")) {
 		n = metric(d, "VMs"); sec = metric(d, "ns/op") / 1e9

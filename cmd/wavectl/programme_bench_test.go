@@ -31,6 +31,7 @@ import (
 
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/schedule"
+	"github.com/wavectl/wavectl/pkg/state/pgtest"
 	"github.com/wavectl/wavectl/pkg/vsphere/sim"
 )
 
@@ -80,14 +81,18 @@ func BenchmarkProgrammeProcess(b *testing.B) {
 		name  string
 		wave  string // "" for the whole programme
 		bound time.Duration
+		// postgres: the record in PostgreSQL (a throwaway server, as the
+		// tests start), not in a state file.
+		postgres bool
 	}{
 		// The whole programme costs wavectl and the simulator about 11
 		// minutes of CPU however fast its tasks are (measured 2026-12-02:
 		// 227 s and 455 s), 6 on 2 CPUs: a bound of 15 minutes keeps the
 		// CPU under half the machine, so that the figure measures the
 		// schedule. One wave's CPU is well under its bound of 4 minutes.
-		{"whole-programme", "", 15 * time.Minute},
-		{"one-wave", largest.Name, 4 * time.Minute},
+		{"whole-programme", "", 15 * time.Minute, false},
+		{"one-wave", largest.Name, 4 * time.Minute, false},
+		{"one-wave-postgres", largest.Name, 4 * time.Minute, true},
 	} {
 		boundTarget := c.bound
 		if boundGiven > 0 {
@@ -103,7 +108,11 @@ func BenchmarkProgrammeProcess(b *testing.B) {
 			calibrated := calibratedPlan(b, ref, p.Estimates)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				r := runProgramme(b, bin, calibrated, c.wave, delays)
+				var state *benchState
+				if c.postgres {
+					state = postgresState(b, bin)
+				}
+				r := runProgramme(b, bin, calibrated, c.wave, delays, state)
 				bound := schedule.LowerBound(onlyWave(sched, c.wave), r.hosts)
 				b.ReportMetric(r.wall.Seconds(), "makespan-s")
 				b.ReportMetric(bound.Total.Seconds(), "bound-s")
@@ -192,7 +201,7 @@ type programmeRun struct {
 
 // runProgramme starts `wavectl sim` on the plan with delays, then times
 // `wavectl apply` (of one wave, or all) against it as its own process.
-func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]time.Duration) programmeRun {
+func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]time.Duration, state *benchState) programmeRun {
 	b.Helper()
 	dir := b.TempDir()
 	sp := startSim(b, bin, dir, planFile, append([]string{"--jitter", "0.1", "--seed", "1"}, sim.DelayFlags(delays)...))
@@ -208,13 +217,17 @@ func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]ti
 			b.Fatal(err)
 		}
 	}
+	var stateEnv []string
+	if state != nil {
+		stateFile, stateEnv = state.url, state.env
+	}
 	args := []string{"apply", "--yes", "--ignore-windows", "--state", stateFile, "--progress", "none", "--log-level", "debug", "--log-format", "json"}
 	if wave != "" {
 		args = append(args, "--wave", wave)
 	}
 	cmd := exec.Command(bin, append(args, planFile)...)
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(os.Environ()), "HOME="+dir)
+	cmd.Env = append(append(cleanEnv(os.Environ()), "HOME="+dir), stateEnv...)
 	for k, v := range sp.conn {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -261,6 +274,34 @@ func runProgramme(b *testing.B, bin, planFile, wave string, delays map[string]ti
 	}
 	r.units = countUnits(p, apps)
 	return r
+}
+
+// benchState is a record elsewhere than a state file: its --state URL and
+// the environment that logs in to it.
+type benchState struct {
+	url string
+	env []string
+}
+
+// postgresState is a fresh database on the tests' shared PostgreSQL server,
+// its schema made with `wavectl state migrate` as an operator makes it.
+func postgresState(b *testing.B, bin string) *benchState {
+	b.Helper()
+	srv, err := pgtest.SharedServer()
+	if err != nil {
+		b.Skipf("no PostgreSQL server could be started here (%v)", err)
+	}
+	name, err := srv.CreateDB(context.Background(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &benchState{url: srv.URL(name), env: []string{"PGPASSWORD=" + srv.Password}}
+	cmd := exec.Command(bin, "state", "migrate", "--state", st.url)
+	cmd.Env = append(cleanEnv(os.Environ()), st.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("wavectl state migrate: %v\n%s", err, out)
+	}
+	return st
 }
 
 // persistShare reads apply's debug line about its state store from its
