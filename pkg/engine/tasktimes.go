@@ -49,13 +49,14 @@ func (e *engine) taskTimes(t *vsphere.TaskTimes) func(*state.Step) {
 }
 
 // logLimits writes what the run's vCenter tasks waited and ran, and the
-// most of each budget the run held at once, to the run's log.
+// most of each budget the run held at once, to the run's log at debug
+// level: the run's summary already says the times on every terminal.
 func (e *engine) logLimits(res *Result) {
 	e.mu.Lock()
 	res.Tasks, res.VCenterQueued, res.VCenterRunning = e.vc.tasks, e.vc.queued, e.vc.running
 	e.mu.Unlock()
 	peaks, budgets := e.limits.BudgetPeaks()
-	ev := e.log.Info().Int("tasks", res.Tasks).Dur("queuedInVCenter", res.VCenterQueued).Dur("runningInVCenter", res.VCenterRunning)
+	ev := e.log.Debug().Int("tasks", res.Tasks).Dur("queuedInVCenter", res.VCenterQueued).Dur("runningInVCenter", res.VCenterRunning)
 	if len(peaks) > 0 {
 		d := map[string]any{}
 		for k, v := range peaks {
