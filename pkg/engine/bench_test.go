@@ -1,18 +1,13 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,73 +29,8 @@ import (
 
 const referencePlan = "../../plans/crown-hosting.yaml"
 
-// soapCounter counts the SOAP requests that cross the HTTP transport, by
-// vSphere method (the first element in the envelope's Body).
-type soapCounter struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	n    map[string]int
-}
-
-func (c *soapCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	method := "(other)"
-	if r.Body != nil {
-		body, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if i := bytes.Index(body, []byte("Body>")); i >= 0 {
-			rest := body[i+5:]
-			if j := bytes.IndexByte(rest, '<'); j >= 0 {
-				rest = rest[j+1:]
-				if k := bytes.IndexAny(rest, " >/"); k >= 0 {
-					method = string(rest[:k])
-				}
-			}
-		}
-	}
-	c.mu.Lock()
-	c.n[method]++
-	c.mu.Unlock()
-	return c.base.RoundTrip(r)
-}
-
-func (c *soapCounter) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, v := range c.n {
-		n += v
-	}
-	return n
-}
-
-func (c *soapCounter) top() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	type kv struct {
-		k string
-		v int
-	}
-	var all []kv
-	for k, v := range c.n {
-		all = append(all, kv{k, v})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
-	var b strings.Builder
-	for _, e := range all {
-		b.WriteString(e.k)
-		b.WriteString("=")
-		b.WriteString(strconv.Itoa(e.v))
-		b.WriteString(" ")
-	}
-	return b.String()
-}
-
-// countingClient logs in to the simulator through a soapCounter.
-func countingClient(b *testing.B, s *sim.Sim) (*vim25.Client, *soapCounter) {
+// countingClient logs in to the simulator through a requestCounter.
+func countingClient(b testing.TB, s *sim.Sim) (*vim25.Client, *requestCounter) {
 	b.Helper()
 	ctx := context.Background()
 	u, err := s.Start("")
@@ -109,7 +39,7 @@ func countingClient(b *testing.B, s *sim.Sim) (*vim25.Client, *soapCounter) {
 	}
 	sc := soap.NewClient(u, true)
 	sc.DefaultTransport().MaxIdleConnsPerHost = vsphere.MaxIdleConns // as vsphere.Connect does
-	cnt := &soapCounter{base: sc.Transport, n: map[string]int{}}
+	cnt := &requestCounter{base: sc.Transport, n: map[string]int{}}
 	sc.Transport = cnt
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
@@ -169,7 +99,7 @@ func loadReference(b *testing.B) *plan.Plan {
 type benchRun struct {
 	wall  time.Duration
 	peak  uint64 // bytes
-	reqs  *soapCounter
+	reqs  *requestCounter
 	store state.Stats
 	hosts map[string]int // hosts per target cluster, as the simulator has them
 }
@@ -241,9 +171,7 @@ func runAgainstSimWith(b *testing.B, p *plan.Plan, sched *schedule.Schedule, opt
 			hosts[name] = len(c.Hosts)
 		}
 	}
-	cnt.mu.Lock()
-	clear(cnt.n) // count the run's requests, not the setup's
-	cnt.mu.Unlock()
+	cnt.reset() // count the run's requests, not the setup's
 	stopPeak := heapPeak()
 	start := time.Now()
 	res, err := engine.Run(context.Background(), engine.Options{Plan: p, Schedule: sched, Store: store, Dial: s.DialContext,
@@ -278,7 +206,7 @@ func BenchmarkApplyReference(b *testing.B) {
 		b.ReportMetric(float64(r.store.Commits), "commits")
 		b.ReportMetric(float64(r.peak)/(1<<20), "peakMB")
 		b.ReportMetric(float64(sched.Totals.Units), "VMs")
-		b.Logf("requests by method: %s", r.reqs.top())
+		b.Logf("requests by method: %s", r.reqs.byMethod())
 	}
 }
 

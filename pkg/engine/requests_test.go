@@ -14,10 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/soap"
-
 	"github.com/wavectl/wavectl/pkg/engine"
 	"github.com/wavectl/wavectl/pkg/plan"
 	"github.com/wavectl/wavectl/pkg/schedule"
@@ -209,21 +205,7 @@ func countRun(t *testing.T, p *plan.Plan) (float64, string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	u, err := s.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := soap.NewClient(u, true)
-	sc.DefaultTransport().MaxIdleConnsPerHost = vsphere.MaxIdleConns
-	cnt := &requestCounter{base: sc.Transport, n: map[string]int{}}
-	sc.Transport = cnt
-	vc, err := vim25.NewClient(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := session.NewManager(vc).Login(ctx, u.User); err != nil {
-		t.Fatal(err)
-	}
+	vc, cnt := countingClient(t, s)
 	d := vsphere.NewGovmomi("lab", vc)
 	sched, _ := schedule.Compile(p)
 	store, err := state.Create(filepath.Join(t.TempDir(), "s.json"), state.NewState(p.Metadata.Name, p.File, p.Hash))
